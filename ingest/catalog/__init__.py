@@ -1,0 +1,34 @@
+"""The catalog: datasets, versions and frames on SQLite or PostgreSQL."""
+
+from .base import (
+    DRAFT,
+    PUBLISHED,
+    Catalog,
+    DatasetRecord,
+    FrameCursor,
+    FrameRow,
+    StoredFrame,
+    VersionRecord,
+    WriteResult,
+)
+from .sql import SqlCatalog
+
+
+async def open_catalog(database_url: str) -> SqlCatalog:
+    """Open (and migrate) the catalog at ``sqlite:///PATH`` or ``postgresql://...``."""
+    return await SqlCatalog.open(database_url)
+
+
+__all__ = [
+    "DRAFT",
+    "PUBLISHED",
+    "Catalog",
+    "DatasetRecord",
+    "FrameCursor",
+    "FrameRow",
+    "SqlCatalog",
+    "StoredFrame",
+    "VersionRecord",
+    "WriteResult",
+    "open_catalog",
+]

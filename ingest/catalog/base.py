@@ -1,0 +1,120 @@
+"""The catalog seam: records and the protocol the API and the pipeline use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+DRAFT = "Draft"
+PUBLISHED = "Published"
+
+#: sort key used for a missing timestamp, so ordering is identical on SQLite and PostgreSQL
+NO_TIMESTAMP = -1.0e300
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    name: str
+    description: str | None
+    tags: list[str]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    id: str
+    dataset_id: str
+    name: str
+    state: str
+    metadata: dict[str, Any]
+    parents: list[str]
+    created_at: float
+    published_at: float | None
+
+    @property
+    def is_published(self) -> bool:
+        return self.state == PUBLISHED
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    """One frame (a group or a single frame) ready to be written: the document is final."""
+
+    id: str
+    kind: str  # "group" | "single"
+    context_id: str | None
+    timestamp: float | None
+    document: bytes
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    id: str
+    kind: str
+    document: bytes
+    saved_at: float = 0.0
+
+
+@dataclass
+class WriteResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    replaced_revs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FrameCursor:
+    """Keyset position in a version's (context_id, timestamp, id) order."""
+
+    sort_ctx: str
+    sort_ts: float
+    frame_id: str
+
+
+class Catalog(Protocol):
+    async def close(self) -> None: ...
+
+    # datasets
+    async def create_dataset(
+        self, name: str, *, tags: Sequence[str], description: str | None, raise_if_exists: bool
+    ) -> DatasetRecord: ...
+    async def get_dataset(
+        self, *, name: str | None = None, id: str | None = None
+    ) -> DatasetRecord: ...
+    async def list_datasets(self) -> list[DatasetRecord]: ...
+    async def delete_dataset(
+        self, dataset_id: str, *, delete_all_versions: bool, force: bool
+    ) -> None: ...
+
+    # versions
+    async def create_version(
+        self, dataset_id: str, name: str, *, parent_ids: Sequence[str], raise_if_exists: bool
+    ) -> VersionRecord: ...
+    async def get_version(
+        self, *, dataset_id: str | None = None, name: str | None = None, id: str | None = None
+    ) -> VersionRecord: ...
+    async def list_versions(self, dataset_id: str) -> list[VersionRecord]: ...
+    async def publish_version(self, version_id: str) -> VersionRecord: ...
+    async def rename_version(self, version_id: str, name: str) -> VersionRecord: ...
+    async def set_version_metadata(
+        self, version_id: str, metadata: dict[str, Any]
+    ) -> VersionRecord: ...
+    async def count_frames(self, version_id: str) -> int: ...
+
+    # frames
+    async def write_frames(
+        self, version_id: str, rows: Sequence[FrameRow], *, must_exist: bool = False
+    ) -> WriteResult: ...
+    async def get_frame(self, version_id: str, frame_id: str) -> StoredFrame: ...
+    async def delete_frames(self, version_id: str, frame_ids: Sequence[str]) -> int: ...
+    def iter_frames(
+        self,
+        version_id: str,
+        *,
+        context_id: str | None = None,
+        after: FrameCursor | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]: ...

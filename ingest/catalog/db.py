@@ -1,0 +1,275 @@
+"""A thin async database seam over sqlite3 (in a worker thread) and asyncpg (PostgreSQL).
+
+SQL is written once with ``?`` placeholders; the PostgreSQL side rewrites them to ``$n``.
+SQLite runs in one worker thread per database; driver errors are translated here into
+``CatalogError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+from ..errors import CatalogError, ConfigError
+
+Row = tuple[Any, ...]
+
+
+class Conn(Protocol):
+    """What catalog code may do inside or outside a transaction."""
+
+    dialect: str
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None: ...
+
+
+class Database(Conn, Protocol):
+    url: str
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Conn]: ...
+
+    async def close(self) -> None: ...
+
+
+@lru_cache(maxsize=512)
+def _to_dollar(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+class _SqliteConn:
+    """Runs statements on one sqlite3 connection in one dedicated worker thread."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise CatalogError(f"SQLite: {exc}") from exc
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return await self._call(lambda: self._conn.execute(sql, tuple(args)).rowcount)  # type: ignore[no-any-return]
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._call(self._conn.executemany, sql, rows)
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return await self._call(lambda: self._conn.execute(sql, tuple(args)).fetchall())  # type: ignore[no-any-return]
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        return await self._call(lambda: self._conn.execute(sql, tuple(args)).fetchone())  # type: ignore[no-any-return]
+
+
+class SqliteDatabase(_SqliteConn):
+    """One connection in WAL mode; an asyncio lock serialises statements and transactions.
+
+    Several processes may share the file (WAL + busy timeout); write transactions start with
+    ``BEGIN IMMEDIATE`` so they queue instead of failing on lock upgrade.
+    """
+
+    def __init__(self, url: str, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        super().__init__(conn, executor)
+        self.url = url
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, url: str, path: str) -> SqliteDatabase:
+        def open_db() -> sqlite3.Connection:
+            if path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+
+        executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-sqlite")
+        try:
+            conn = await asyncio.get_running_loop().run_in_executor(executor, open_db)
+        except (sqlite3.Error, OSError) as exc:
+            executor.shutdown(wait=False)
+            raise CatalogError(f"cannot open SQLite catalog {path}: {exc}") from exc
+        return cls(url, conn, executor)
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        async with self._lock:
+            return await super().execute(sql, args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self._lock:
+            await super().executemany(sql, rows)
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        async with self._lock:
+            return await super().fetchall(sql, args)
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        async with self._lock:
+            return await super().fetchone(sql, args)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        async with self._lock:
+            inner = _SqliteConn(self._conn, self._executor)
+            await inner.execute("BEGIN IMMEDIATE")
+            try:
+                yield inner
+            except BaseException:
+                # shielded: a cancelled task must still leave the connection clean
+                await asyncio.shield(inner._call(self._rollback))
+                raise
+            else:
+                await inner.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        async with self._lock:
+            with contextlib.suppress(Exception):
+                await self._call(self._conn.close)
+            self._executor.shutdown(wait=False)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _pg_error(exc: BaseException) -> CatalogError:
+    return CatalogError(f"PostgreSQL: {type(exc).__name__}: {exc}")
+
+
+class _PgConn:
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        import asyncpg
+
+        try:
+            status = await self._conn.execute(_to_dollar(sql), *args)
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise _pg_error(exc) from exc
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        import asyncpg
+
+        try:
+            await self._conn.executemany(_to_dollar(sql), list(rows))
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise _pg_error(exc) from exc
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        import asyncpg
+
+        try:
+            return [tuple(r) for r in await self._conn.fetch(_to_dollar(sql), *args)]
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise _pg_error(exc) from exc
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        import asyncpg
+
+        try:
+            row = await self._conn.fetchrow(_to_dollar(sql), *args)
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise _pg_error(exc) from exc
+        return tuple(row) if row is not None else None
+
+
+class PostgresDatabase:
+    """An asyncpg pool; each statement or transaction takes a pooled connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool: Any) -> None:
+        self.url = url
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, url: str, max_size: int = 10) -> PostgresDatabase:
+        import asyncpg
+
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, timeout=30)
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+            raise CatalogError(f"cannot connect to PostgreSQL catalog: {exc}") from exc
+        return cls(url, pool)
+
+    async def _run(self, method: str, sql: str, args: Any) -> Any:
+        async with self._pool.acquire() as conn:
+            return await getattr(_PgConn(conn), method)(sql, args)
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return await self._run("execute", sql, args)  # type: ignore[no-any-return]
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._run("executemany", sql, rows)
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return await self._run("fetchall", sql, args)  # type: ignore[no-any-return]
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        return await self._run("fetchone", sql, args)  # type: ignore[no-any-return]
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        import asyncpg
+
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    yield _PgConn(conn)
+            except (asyncpg.PostgresError, OSError) as exc:
+                raise _pg_error(exc) from exc
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._pool.close(), 10)
+
+
+async def connect(url: str) -> Database:
+    """Open ``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://...``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        if parsed.netloc:
+            raise ConfigError(f"database URL {url!r}: use sqlite:///ABSOLUTE/PATH (three slashes)")
+        if path == "/:memory:":
+            path = ":memory:"
+        if not path:
+            raise ConfigError(f"database URL {url!r} has no path")
+        return await SqliteDatabase.connect(url, path)
+    if parsed.scheme in ("postgresql", "postgres"):
+        return await PostgresDatabase.connect(url)
+    raise ConfigError(
+        f"database URL {url!r}: unsupported scheme {parsed.scheme!r} "
+        "(use sqlite:///PATH or postgresql://USER@HOST/DB)"
+    )

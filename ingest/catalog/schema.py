@@ -1,0 +1,91 @@
+"""Schema migrations, one list for SQLite and PostgreSQL.
+
+Each migration is a list of statements; ``{real}``, ``{text}`` and ``{json}`` are replaced per
+dialect. Applied migrations are recorded in ``schema_migrations``; migrating takes a lock
+(PostgreSQL advisory lock, SQLite ``BEGIN IMMEDIATE``), so concurrent workers are safe.
+
+Tables:
+- datasets: name unique, tags, description.
+- versions: per dataset, unique name; state Draft/Published; metadata (mask_labels...);
+  parents (JSON list of version ids).
+- frames: immutable revisions of a frame's document, keyed by ``rev`` (a hash of the document),
+  so identical documents are stored once and a child version shares its parent's rows.
+- version_frames: membership (version, frame id) -> rev, plus the sort keys; a child version
+  gets a copy of its parents' membership rows, so edits in the child never show in the parent.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .db import Database
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE datasets (
+            id {text} PRIMARY KEY,
+            name {text} NOT NULL UNIQUE,
+            description {text},
+            tags {text} NOT NULL,
+            created_at {real} NOT NULL)""",
+        """CREATE TABLE versions (
+            id {text} PRIMARY KEY,
+            dataset_id {text} NOT NULL REFERENCES datasets(id),
+            name {text} NOT NULL,
+            state {text} NOT NULL,
+            metadata {text} NOT NULL,
+            parents {text} NOT NULL,
+            created_at {real} NOT NULL,
+            published_at {real},
+            UNIQUE (dataset_id, name))""",
+        """CREATE TABLE frames (
+            rev {text} PRIMARY KEY,
+            id {text} NOT NULL,
+            kind {text} NOT NULL,
+            context_id {text},
+            timestamp {real},
+            document {text} NOT NULL,
+            saved_at {real} NOT NULL)""",
+        """CREATE TABLE version_frames (
+            version_id {text} NOT NULL REFERENCES versions(id),
+            frame_id {text} NOT NULL,
+            rev {text} NOT NULL REFERENCES frames(rev),
+            sort_ctx {text} NOT NULL,
+            sort_ts {real} NOT NULL,
+            PRIMARY KEY (version_id, frame_id))""",
+        "CREATE INDEX version_frames_order ON version_frames "
+        "(version_id, sort_ctx, sort_ts, frame_id)",
+        "CREATE INDEX version_frames_rev ON version_frames (rev)",
+        "CREATE INDEX frames_id ON frames (id)",
+    ],
+]
+
+_DIALECT = {
+    # "C" collation: byte order, the same as SQLite's BINARY, so both sort alike
+    "postgresql": {"real": "DOUBLE PRECISION", "text": 'TEXT COLLATE "C"', "json": "TEXT"},
+    "sqlite": {"real": "REAL", "text": "TEXT", "json": "TEXT"},
+}
+
+
+async def migrate(db: Database) -> int:
+    """Bring the schema up to date; returns the schema version."""
+    subst = _DIALECT[db.dialect]
+    async with db.transaction() as conn:
+        if conn.dialect == "postgresql":
+            await conn.execute("SELECT pg_advisory_xact_lock(727274)")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            f"(version INTEGER PRIMARY KEY, applied_at {subst['real']} NOT NULL)"
+        )
+        row = await conn.fetchone("SELECT MAX(version) FROM schema_migrations")
+        current = int(row[0]) if row and row[0] is not None else 0
+        for number, statements in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            for statement in statements:
+                await conn.execute(statement.format(**subst))
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (number, time.time()),
+            )
+    return len(MIGRATIONS)

@@ -1,0 +1,119 @@
+"""Settings: defaults < TOML file (``INGEST_CONFIG``) < ``INGEST_*`` environment < arguments.
+
+``config/default.toml`` documents every setting with its default value; a test keeps it equal
+to ``Settings()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+def default_data_dir() -> Path:
+    """Where the embedded defaults live: ``$XDG_DATA_HOME/frame-ingest`` (~/.local/share/...)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "frame-ingest"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    # Catalog: sqlite:///ABSOLUTE/PATH (the embedded default) or postgresql://user@host/db
+    database_url: str = ""
+    # Storage for uploaded local sources: file:///ABSOLUTE/PATH (default) or s3://bucket/prefix
+    storage_url: str = ""
+    # Endpoint of any S3-compatible store (MinIO, Ceph, moto...); empty = AWS
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    # Objects at least this large are uploaded with multipart
+    multipart_threshold_mb: int = 16
+    # How many times a failed upload is retried before the frame is rejected
+    upload_retries: int = 3
+    # Backoff between retries: full jitter in [0, min(max, base * 2**attempt)] seconds
+    retry_backoff_base_s: float = 0.2
+    retry_backoff_max_s: float = 10.0
+    # Per-request timeout of one upload attempt
+    upload_timeout_s: float = 60.0
+    # Bounds: frame uploads in flight, groups in flight, bytes read but not yet stored
+    concurrency: int = 64
+    groups_in_flight: int = 1024
+    bytes_in_flight_mb: int = 256
+    # A commit carries up to this many complete groups, or what completed within the interval
+    commit_batch_groups: int = 500
+    commit_interval_s: float = 0.5
+    # Grace period for in-flight groups on cancellation (Ctrl-C, SIGTERM)
+    shutdown_grace_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        data = default_data_dir()
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data / 'catalog.sqlite3'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", f"file://{data / 'objects'}")
+        for field in ("concurrency", "groups_in_flight", "commit_batch_groups"):
+            if getattr(self, field) < 1:
+                raise ConfigError(f"setting {field} must be >= 1, got {getattr(self, field)}")
+        if self.upload_retries < 0:
+            raise ConfigError(f"setting upload_retries must be >= 0, got {self.upload_retries}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, origin: str) -> Any:
+    field = {f.name: f for f in dataclasses.fields(Settings)}.get(name)
+    if field is None:
+        known = ", ".join(Settings.field_names())
+        raise ConfigError(f"{origin}: unknown setting {name!r} (known: {known})")
+    kind = field.type
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: setting {name} must be {kind}, got {raw!r}") from exc
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    section = data.get("ingest", data)
+    return {k: _coerce(k, v, str(path)) for k, v in section.items()}
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from all layers. ``overrides`` that are None are ignored."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get("INGEST_CONFIG")
+    if path:
+        values.update(read_toml(path))
+    for name in Settings.field_names():
+        raw = env.get(f"INGEST_{name.upper()}")
+        if raw not in (None, ""):
+            values[name] = _coerce(name, raw, f"environment INGEST_{name.upper()}")
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value, "argument")
+    return Settings(**values)

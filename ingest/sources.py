@@ -1,0 +1,69 @@
+"""Where a frame's data comes from: classify URIs, derive object keys (pure, no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import posixpath
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+from .errors import PermanentStorageError
+
+REMOTE_SCHEMES = ("http", "https", "s3")
+LOCAL = "local"
+REMOTE = "remote"
+
+
+class UnsupportedSource(PermanentStorageError):
+    """A URI scheme frame-ingest cannot read."""
+
+
+@dataclass(frozen=True)
+class Source:
+    uri: str
+    kind: str  # LOCAL | REMOTE
+    path: str | None = None  # absolute local path for LOCAL
+
+
+def classify(uri: str, base_dir: str | None = None) -> Source:
+    """A local path (absolute, relative to ``base_dir`` or the cwd, or file://) or a remote URI."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme in REMOTE_SCHEMES:
+        if not parsed.netloc:
+            raise UnsupportedSource(f"{uri!r} has no host or bucket")
+        return Source(uri, REMOTE)
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise UnsupportedSource(f"{uri!r}: file URIs must be local (file:///path)")
+        return Source(uri, LOCAL, os.path.abspath(unquote(parsed.path)))
+    if scheme and len(scheme) > 1:  # "c:" would be a drive letter
+        raise UnsupportedSource(
+            f"unsupported URI scheme {scheme!r} in {uri!r} "
+            "(use a local path, file://, https://, http:// or s3://)"
+        )
+    path = uri if os.path.isabs(uri) else os.path.join(base_dir or os.getcwd(), uri)
+    return Source(uri, LOCAL, os.path.abspath(path))
+
+
+def object_key(path: str, size: int, mtime_ns: int) -> str:
+    """Deterministic key of a local file: its path, size and mtime, hashed, plus its name.
+
+    Two cameras' ``000123.jpg`` differ by path, so never collide; a changed file (new size or
+    mtime) gets a new key, so an old registered URI never points at new bytes.
+    """
+    digest = hashlib.blake2b(f"{path}\0{size}\0{mtime_ns}".encode(), digest_size=16).hexdigest()
+    return f"{digest[:2]}/{digest}/{os.path.basename(path)}"
+
+
+def remote_key(uri: str) -> str:
+    """Deterministic key for a copied remote object."""
+    digest = hashlib.blake2b(uri.encode(), digest_size=16).hexdigest()
+    name = posixpath.basename(urlparse(uri).path) or "object"
+    return f"remote/{digest[:2]}/{digest}/{name}"
+
+
+def guess_content_type(name: str) -> str | None:
+    return mimetypes.guess_type(name)[0]

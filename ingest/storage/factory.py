@@ -1,0 +1,61 @@
+"""``open_storage(url)``: the one place that maps a storage URL to an opened store."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from ..errors import ConfigError
+from .base import MiB, Storage
+from .local import LocalStorage
+from .s3 import S3Storage
+
+
+def parse_storage_url(storage_url: str) -> tuple[str, str, str]:
+    """``file:///abs/path`` -> ("file", "", "/abs/path"); ``s3://bucket/prefix`` ->
+    ("s3", "bucket", "prefix"). Anything else raises ConfigError naming the URL."""
+    parts = urlsplit(storage_url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ConfigError(
+                f"storage URL {storage_url!r}: a file URL needs an absolute path, "
+                "e.g. file:///data/objects"
+            )
+        return "file", "", unquote(parts.path)
+    if parts.scheme == "s3":
+        if not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(
+                f"storage URL {storage_url!r}: expected s3://bucket or s3://bucket/prefix"
+            )
+        return "s3", parts.netloc, parts.path.strip("/")
+    raise ConfigError(
+        f"unsupported storage URL {storage_url!r}: expected file:///absolute/path "
+        "or s3://bucket[/prefix]"
+    )
+
+
+async def open_storage(
+    storage_url: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+    concurrency: int = 64,
+    multipart_threshold_mb: int = 16,
+    timeout_s: float = 60.0,
+) -> Storage:
+    """An opened store for ``storage_url``; the caller closes it (``await store.close()``).
+
+    ``concurrency`` sizes the S3 connection pool (one connection per upload in flight).
+    """
+    scheme, bucket, path = parse_storage_url(storage_url)
+    if scheme == "file":
+        return await LocalStorage(path).open()
+    store = S3Storage(
+        bucket,
+        path,
+        endpoint_url=endpoint_url or None,
+        region=region,
+        max_pool_connections=max(1, concurrency),
+        multipart_threshold=int(multipart_threshold_mb * MiB),
+        timeout_s=timeout_s,
+    )
+    return await store.open()

@@ -1,0 +1,303 @@
+"""A blob store on the local filesystem (or any mounted one), written with aiofiles.
+
+Objects are written to a temporary name in the destination directory
+(``.{name}.{uuid}.tmp``) and renamed over the final path with ``os.replace``, so a crash or a
+cancellation never leaves a partial object under a final key: either the old object (or
+nothing) or the complete new one is visible. Temporary files left behind by a SIGKILL are
+skipped by ``list`` and removed by ``remove_stale_temp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiofiles
+import aiofiles.os
+from aiofiles.threadpool.binary import AsyncBufferedIOBase, AsyncBufferedReader
+
+from .base import MiB, ObjectNotFoundError, StoredObject, storage_error, translate_os_error
+
+CHUNK_SIZE = 1 * MiB
+_TEMP_SUFFIX = ".tmp"
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX)
+
+
+class LocalStorage:
+    """Objects are files under ``root``; key ``a/b.jpg`` is ``root/a/b.jpg``.
+
+    ``fsync=True`` flushes each object (and its directory) before the rename, which makes the
+    object durable across a power loss, at a large cost in throughput; without it objects are
+    still atomic with respect to process crashes (SIGKILL), which is what the pipeline needs.
+    """
+
+    def __init__(self, root: str, *, fsync: bool = False, chunk_size: int = CHUNK_SIZE) -> None:
+        path = Path(root).expanduser()
+        if not path.is_absolute():
+            raise ValueError(f"LocalStorage root must be an absolute path, got {root!r}")
+        self.root = Path(os.path.normpath(path))
+        self.url = self.root.as_uri()
+        self.fsync = fsync
+        self.chunk_size = chunk_size
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    # -- lifecycle (nothing to open; kept symmetrical with S3Storage) --------------------------
+
+    async def open(self) -> LocalStorage:
+        return self
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> LocalStorage:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- addressing ----------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if (
+            not key
+            or key.startswith("/")
+            or "\\" in key
+            or "\x00" in key
+            or any(p in ("", ".", "..") for p in parts)
+            or _is_temp(parts[-1])
+        ):
+            raise storage_error(False, f"invalid storage key {key!r} for {self.url}")
+        return self.root.joinpath(*parts)
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def key_of(self, uri: str) -> str | None:
+        parts = urlsplit(uri)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            return None
+        path = os.path.normpath(unquote(parts.path))
+        root = str(self.root)
+        if root == "/":
+            rel = path.lstrip("/")
+        elif path.startswith(root + "/"):
+            rel = path[len(root) + 1 :]
+        else:
+            return None
+        return rel or None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _temp_for(self, final: Path) -> Path:
+        return final.with_name(f".{final.name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+
+    async def _prepare_dir(self, final: Path) -> None:
+        try:
+            await aiofiles.os.makedirs(final.parent, exist_ok=True)
+        except OSError as exc:
+            raise translate_os_error(exc, f"create directory {final.parent}") from exc
+
+    async def _commit(self, tmp: Path, final: Path) -> None:
+        try:
+            await aiofiles.os.replace(tmp, final)
+            if self.fsync:
+                await asyncio.to_thread(_fsync_dir, final.parent)
+        except OSError as exc:
+            raise translate_os_error(exc, f"rename {tmp} to {final}") from exc
+
+    async def _discard(self, tmp: Path) -> None:
+        try:
+            await asyncio.shield(aiofiles.os.remove(tmp))
+        except OSError:
+            pass
+
+    async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
+        final = self._path(key)
+        try:
+            src = await aiofiles.open(path, "rb")
+        except OSError as exc:
+            raise translate_os_error(exc, f"open source {path}") from exc
+        try:
+            await self._prepare_dir(final)
+            tmp = self._temp_for(final)
+            try:
+                try:
+                    dst = await aiofiles.open(tmp, "wb")
+                except OSError as exc:
+                    raise translate_os_error(exc, f"create {tmp}") from exc
+                try:
+                    await self._copy(src, dst, path, tmp)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        await dst.close()
+                    raise
+                try:
+                    await dst.close()  # flushes the buffer: ENOSPC/EIO may surface here
+                except OSError as exc:
+                    raise translate_os_error(exc, f"write {tmp}") from exc
+                await self._commit(tmp, final)
+            except BaseException:
+                await self._discard(tmp)
+                raise
+        finally:
+            await src.close()
+        return final.as_uri()
+
+    async def _copy(
+        self, src: AsyncBufferedReader, dst: AsyncBufferedIOBase, path: str, tmp: Path
+    ) -> None:
+        while True:
+            try:
+                chunk = await src.read(self.chunk_size)
+            except OSError as exc:
+                raise translate_os_error(exc, f"read source {path}") from exc
+            if not chunk:
+                break
+            try:
+                await dst.write(chunk)
+            except OSError as exc:
+                raise translate_os_error(exc, f"write {tmp}") from exc
+        if self.fsync:
+            try:
+                await dst.flush()
+                await asyncio.to_thread(os.fsync, dst.fileno())
+            except OSError as exc:
+                raise translate_os_error(exc, f"flush {tmp}") from exc
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str | None) -> str:
+        final = self._path(key)
+        await self._prepare_dir(final)
+        tmp = self._temp_for(final)
+        try:
+            try:
+                async with aiofiles.open(tmp, "wb") as dst:
+                    await dst.write(data)
+                    if self.fsync:
+                        await dst.flush()
+                        await asyncio.to_thread(os.fsync, dst.fileno())
+            except OSError as exc:
+                raise translate_os_error(exc, f"write {tmp}") from exc
+            await self._commit(tmp, final)
+        except BaseException:
+            await self._discard(tmp)
+            raise
+        return final.as_uri()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def stat(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        try:
+            st = await aiofiles.os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise translate_os_error(exc, f"stat {path}") from exc
+        return StoredObject(key=key, size=st.st_size)
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            await aiofiles.os.remove(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise translate_os_error(exc, f"delete {path}") from exc
+
+    async def read(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            async with aiofiles.open(path, "rb") as f:
+                return await f.read()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise storage_error(
+                False, f"no object {key!r} in {self.url}", cause=exc, cls=ObjectNotFoundError
+            ) from exc
+        except OSError as exc:
+            raise translate_os_error(exc, f"read {path}") from exc
+
+    async def list(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        # Start at the deepest directory the prefix names, then filter on the full prefix.
+        # Entries are sorted per directory, so the order is deterministic.
+        head, _, _ = prefix.rpartition("/")
+        start = self.root.joinpath(*head.split("/")) if head else self.root
+        base = f"{head}/" if head else ""
+        async for key, size in self._walk(start, base):
+            if key.startswith(prefix):
+                yield StoredObject(key=key, size=size)
+
+    async def _walk(self, directory: Path, base: str) -> AsyncIterator[tuple[str, int]]:
+        try:
+            entries = await asyncio.to_thread(_scan, directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise translate_os_error(exc, f"list {directory}") from exc
+        for name, is_dir, size in entries:
+            if is_dir:
+                async for item in self._walk(directory / name, f"{base}{name}/"):
+                    yield item
+            elif not _is_temp(name):
+                yield f"{base}{name}", size
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    async def remove_stale_temp(self, older_than_s: float = 3600.0) -> int:
+        """Remove temporary files older than ``older_than_s`` (left by killed writers)."""
+        cutoff = time.time() - older_than_s
+
+        def sweep() -> int:
+            removed = 0
+            for dirpath, _dirs, files in os.walk(self.root):
+                for name in files:
+                    if not _is_temp(name):
+                        continue
+                    p = os.path.join(dirpath, name)
+                    try:
+                        if os.stat(p).st_mtime < cutoff:
+                            os.remove(p)
+                            removed += 1
+                    except FileNotFoundError:
+                        pass
+            return removed
+
+        try:
+            return await asyncio.to_thread(sweep)
+        except OSError as exc:
+            raise translate_os_error(exc, f"sweep temporary files under {self.root}") from exc
+
+
+def _scan(directory: Path) -> list[tuple[str, bool, int]]:
+    out: list[tuple[str, bool, int]] = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    out.append((entry.name, True, 0))
+                elif entry.is_file():
+                    out.append((entry.name, False, entry.stat().st_size))
+            except FileNotFoundError:  # removed while listing
+                continue
+    out.sort()
+    return out
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+

@@ -1,0 +1,471 @@
+"""A blob store on S3 or any S3-compatible service (MinIO, Ceph, moto...), with aioboto3.
+
+One client (one connection pool) per store, opened by ``open()`` / ``async with`` and closed
+by ``close()``. botocore's own retries are turned off (exactly one HTTP request per call): the
+pipeline owns the retry policy, so a frame gets exactly ``upload_retries + 1`` attempts.
+Every lower-layer error is translated here, once, by ``translate_error`` (the single
+transient-vs-permanent predicate is ``is_transient``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeGuard
+
+import aioboto3
+import aiofiles
+import aiofiles.os
+import aiohttp
+import botocore.exceptions as bexc
+from aiobotocore.config import AioConfig
+from aiobotocore.httpsession import AIOHTTPSession
+
+from ..errors import StorageError
+from .base import (
+    MiB,
+    ObjectNotFoundError,
+    StoredObject,
+    os_error_is_transient,
+    storage_error,
+    translate_os_error,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
+MAX_PARTS = 10_000
+
+#: HTTP statuses worth a retry
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: S3 / AWS error codes worth a retry, whatever the status says (RequestTimeout is a 400)
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "BandwidthLimitExceeded",
+        "PriorRequestNotComplete",
+    }
+)
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+#: network-level failures: connection refused/reset/closed, timeouts, truncated bodies
+_TRANSIENT_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    bexc.EndpointConnectionError,
+    bexc.ConnectionClosedError,
+    bexc.ReadTimeoutError,
+    bexc.ConnectTimeoutError,
+    bexc.IncompleteReadError,
+    bexc.ResponseStreamingError,
+    bexc.HTTPClientError,  # aiobotocore wraps any other HTTP-layer exception in this
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    ConnectionError,
+)
+
+
+def _client_error_parts(exc: bexc.ClientError) -> tuple[str, int | None, str]:
+    response: dict[str, Any] = exc.response or {}
+    error = response.get("Error") or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    code = str(error.get("Code") or status or "Unknown")
+    return code, status, str(error.get("Message") or "")
+
+
+def _is_local_os_error(exc: BaseException) -> TypeGuard[OSError]:
+    # botocore's timeout classes also derive from OSError (through requests/urllib3)
+    return isinstance(exc, OSError) and not isinstance(
+        exc, (*_TRANSIENT_NETWORK_ERRORS, bexc.BotoCoreError)
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The one predicate: is this lower-layer (or already translated) error worth a retry?"""
+    if isinstance(exc, StorageError):
+        return exc.transient
+    if isinstance(exc, bexc.ClientError):
+        code, status, _ = _client_error_parts(exc)
+        return code in TRANSIENT_CODES or (status in TRANSIENT_STATUSES)
+    if isinstance(exc, bexc.SSLError):  # certificate problems do not fix themselves
+        return False
+    if isinstance(exc, _TRANSIENT_NETWORK_ERRORS):
+        return True
+    if _is_local_os_error(exc):
+        return os_error_is_transient(exc)
+    # everything else: ParamValidationError, NoCredentialsError, local file errors...
+    return False
+
+
+def translate_error(exc: BaseException, op: str, target: str) -> StorageError:
+    """``exc`` raised by S3 operation ``op`` on ``target`` (a URI) -> a StorageError.
+
+    The message names the operation, the target and the S3 error code (or the class of the
+    network error); the result carries ``cause_name`` and ``code``; raise it ``from exc``.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, bexc.ClientError):
+        code, status, message = _client_error_parts(exc)
+        text = f"S3 {op} {target} failed: {code}"
+        if status is not None and str(status) != code:
+            text += f" (HTTP {status})"
+        if message:
+            text += f": {message}"
+        cls = ObjectNotFoundError if code in NOT_FOUND_CODES else None
+        return storage_error(is_transient(exc), text, cause=exc, code=code, cls=cls)
+    if _is_local_os_error(exc):
+        return translate_os_error(exc, f"S3 {op} {target}")
+    detail = str(exc) or repr(exc)
+    text = f"S3 {op} {target} failed: {type(exc).__name__}: {detail}"
+    return storage_error(is_transient(exc), text, cause=exc, code=type(exc).__name__)
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    if not isinstance(exc, bexc.ClientError):
+        return False
+    code, status, _ = _client_error_parts(exc)
+    return code in NOT_FOUND_CODES or status == 404
+
+
+class StorageNotOpenError(RuntimeError):
+    """The store was used before ``open()`` or after ``close()`` (a programming error)."""
+
+
+class SingleAttemptHTTPSession(AIOHTTPSession):
+    """aiobotocore's HTTP session without aiohttp's hidden retry.
+
+    aiohttp's ClientSession silently re-sends an idempotent request (PUT, GET, HEAD, DELETE)
+    once when the connection is reset or closed under it; with botocore's retries off, that
+    would still give some attempts two HTTP requests. The pipeline owns retries, so turn it
+    off (``_retry_connection`` is what aiohttp's own test client turns off).
+    """
+
+    async def _get_session(self, proxy_url: Any) -> Any:
+        session = await super()._get_session(proxy_url)
+        if getattr(session, "_retry_connection", False):
+            session._retry_connection = False
+        return session
+
+
+class S3Storage:
+    """Objects are ``s3://bucket/prefix/key``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        max_pool_connections: int = 64,
+        multipart_threshold: int = 16 * MiB,
+        timeout_s: float = 60.0,
+        *,
+        multipart_chunksize: int = 8 * MiB,
+        multipart_concurrency: int = 4,
+        session: aioboto3.Session | None = None,
+    ) -> None:
+        if not bucket or "/" in bucket:
+            raise ValueError(f"invalid S3 bucket name {bucket!r}")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url or None
+        self.region = region
+        self.max_pool_connections = max_pool_connections
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunksize = max(multipart_chunksize, MIN_PART_SIZE)
+        self.multipart_concurrency = max(1, multipart_concurrency)
+        self.timeout_s = timeout_s
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._key_base = f"{self.prefix}/" if self.prefix else ""
+        self._session = session or aioboto3.Session()
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.url!r}, endpoint_url={self.endpoint_url!r})"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def client_config(self) -> AioConfig:
+        return AioConfig(
+            region_name=self.region,
+            max_pool_connections=self.max_pool_connections,
+            connect_timeout=self.timeout_s,
+            read_timeout=self.timeout_s,
+            # one HTTP request per call: the pipeline owns retries (see DESIGN "Retries")
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            # custom endpoints (MinIO, moto on 127.0.0.1/localhost) want path-style URLs
+            s3={"addressing_style": "path"} if self.endpoint_url else None,
+            # the flexible-checksum defaults of botocore >= 1.36 break many S3-compatible
+            # stores; only send checksums where the API requires them
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            http_session_cls=SingleAttemptHTTPSession,
+        )
+
+    async def open(self) -> S3Storage:
+        if self._client is not None:
+            return self
+        stack = contextlib.AsyncExitStack()
+        try:
+            self._client = await stack.enter_async_context(
+                self._session.client(
+                    "s3", endpoint_url=self.endpoint_url, config=self.client_config()
+                )
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def __aenter__(self) -> S3Storage:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def client(self) -> Any:
+        """The open aiobotocore S3 client (for tests and tools)."""
+        if self._client is None:
+            raise StorageNotOpenError(
+                f"{self!r} is not open: use `await store.open()` or `async with`"
+            )
+        return self._client
+
+    # -- addressing ----------------------------------------------------------------------------
+
+    def _full_key(self, key: str) -> str:
+        if not key or key.startswith("/"):
+            raise storage_error(False, f"invalid storage key {key!r} for {self.url}")
+        return self._key_base + key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full_key(key)}"
+
+    def key_of(self, uri: str) -> str | None:
+        base = f"s3://{self.bucket}/{self._key_base}"
+        if uri.startswith(base) and len(uri) > len(base):
+            return uri[len(base) :]
+        return None
+
+    @contextlib.contextmanager
+    def _translated(self, op: str, target: str) -> Iterator[None]:
+        try:
+            yield
+        except StorageNotOpenError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, op, target) from exc
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str | None) -> str:
+        full, uri = self._full_key(key), self.uri(key)
+        extra = {"ContentType": content_type} if content_type else {}
+        with self._translated("PutObject", uri):
+            await self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
+        return uri
+
+    async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
+        if 0 < self.multipart_threshold <= size:
+            return await self._put_multipart(key, path, content_type)
+        try:
+            async with aiofiles.open(path, "rb") as f:
+                data = await f.read()
+        except OSError as exc:
+            raise translate_os_error(exc, f"read source {path}") from exc
+        return await self.put_bytes(key, data, content_type)
+
+    def part_size(self, size: int) -> int:
+        return max(self.multipart_chunksize, math.ceil(size / MAX_PARTS))
+
+    async def _put_multipart(self, key: str, path: str, content_type: str | None) -> str:
+        full, uri = self._full_key(key), self.uri(key)
+        try:
+            size = (await aiofiles.os.stat(path)).st_size
+        except OSError as exc:
+            raise translate_os_error(exc, f"stat source {path}") from exc
+        part_size = self.part_size(size)
+        count = max(1, math.ceil(size / part_size))
+        extra = {"ContentType": content_type} if content_type else {}
+        with self._translated("CreateMultipartUpload", uri):
+            created = await self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=full, **extra
+            )
+        upload_id: str = created["UploadId"]
+        try:
+            etags = await self._upload_parts(full, uri, upload_id, path, size, part_size, count)
+            parts = [{"ETag": etags[n], "PartNumber": n} for n in range(1, count + 1)]
+            with self._translated("CompleteMultipartUpload", uri):
+                await self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=full,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            # registered as soon as there is something to clean; survives cancellation
+            await self._abort_quietly(full, uri, upload_id)
+            raise
+        return uri
+
+    async def _upload_parts(
+        self,
+        full: str,
+        uri: str,
+        upload_id: str,
+        path: str,
+        size: int,
+        part_size: int,
+        count: int,
+    ) -> dict[int, str]:
+        etags: dict[int, str] = {}
+        numbers = iter(range(1, count + 1))
+
+        async def worker() -> None:
+            async with aiofiles.open(path, "rb") as f:
+                for number in numbers:  # shared iterator: each part is taken once
+                    offset = (number - 1) * part_size
+                    await f.seek(offset)
+                    data = await f.read(min(part_size, size - offset))
+                    with self._translated(f"UploadPart {number}/{count}", uri):
+                        resp = await self.client.upload_part(
+                            Bucket=self.bucket,
+                            Key=full,
+                            UploadId=upload_id,
+                            PartNumber=number,
+                            Body=data,
+                        )
+                    etags[number] = resp["ETag"]
+
+        async def guarded() -> None:
+            try:
+                await worker()
+            except OSError as exc:
+                raise translate_os_error(exc, f"read source {path}") from exc
+
+        workers = min(self.multipart_concurrency, count)
+        tasks = [asyncio.create_task(guarded()) for _ in range(workers)]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for t in tasks:  # the first error wins
+            error = t.exception() if t in done and not t.cancelled() else None
+            if error is not None:
+                raise error
+        if len(etags) != count:
+            raise storage_error(True, f"S3 multipart upload of {uri} lost parts")
+        return etags
+
+    async def _abort_quietly(self, full: str, uri: str, upload_id: str) -> None:
+        async def abort() -> None:
+            try:
+                await self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=full, UploadId=upload_id
+                )
+            except Exception as exc:
+                log.warning("could not abort multipart upload %s of %s: %r", upload_id, uri, exc)
+
+        # shielded: a cancellation of the upload does not cancel its cleanup
+        await asyncio.shield(abort())
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def stat(self, key: str) -> StoredObject | None:
+        full, uri = self._full_key(key), self.uri(key)
+        client = self.client
+        try:
+            head = await client.head_object(Bucket=self.bucket, Key=full)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise translate_error(exc, "HeadObject", uri) from exc
+        return StoredObject(key=key, size=int(head["ContentLength"]))
+
+    async def content_type(self, key: str) -> str | None:
+        """The stored Content-Type (None when the object does not exist)."""
+        full, uri = self._full_key(key), self.uri(key)
+        client = self.client
+        try:
+            head = await client.head_object(Bucket=self.bucket, Key=full)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise translate_error(exc, "HeadObject", uri) from exc
+        value = head.get("ContentType")
+        return str(value) if value is not None else None
+
+    async def delete(self, key: str) -> None:
+        full, uri = self._full_key(key), self.uri(key)
+        with self._translated("DeleteObject", uri):
+            await self.client.delete_object(Bucket=self.bucket, Key=full)
+
+    async def read(self, key: str) -> bytes:
+        full, uri = self._full_key(key), self.uri(key)
+        with self._translated("GetObject", uri):
+            resp = await self.client.get_object(Bucket=self.bucket, Key=full)
+            async with resp["Body"] as body:
+                data: bytes = await body.read()
+        return data
+
+    async def list(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        target = f"{self.url}/{prefix}" if prefix else self.url
+        strip = len(self._key_base)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key_base + prefix
+        )
+        it = pages.__aiter__()
+        while True:
+            with self._translated("ListObjectsV2", target):
+                try:
+                    page = await it.__anext__()
+                except StopAsyncIteration:
+                    return
+            for item in page.get("Contents", ()):
+                yield StoredObject(key=item["Key"][strip:], size=int(item["Size"]))
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    async def abort_stale_uploads(self, older_than_s: float = 24 * 3600.0) -> int:
+        """Abort multipart uploads under the prefix started more than ``older_than_s`` ago
+        (left by killed workers; their parts are billed until aborted)."""
+        cutoff = time.time() - older_than_s
+        stale: list[tuple[str, str]] = []
+        with self._translated("ListMultipartUploads", self.url):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self._key_base
+            )
+            async for page in pages:
+                for up in page.get("Uploads", ()):
+                    if up["Initiated"].timestamp() < cutoff:
+                        stale.append((up["Key"], up["UploadId"]))
+        for full, upload_id in stale:
+            with self._translated("AbortMultipartUpload", f"s3://{self.bucket}/{full}"):
+                await self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=full, UploadId=upload_id
+                )
+        return len(stale)
