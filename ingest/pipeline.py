@@ -318,6 +318,7 @@ class Pipeline:
                 if (f := t.exception()) is not None
             ]
             await self._cleanup(counts.new_keys)
+            self.report.summary.retries += counts.retries
             self._reject_group(item, errors)
             self._group_slots.release()
             self._notify()

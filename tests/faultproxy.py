@@ -34,6 +34,7 @@ Fault kinds:
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import struct
 import threading
@@ -273,6 +274,11 @@ class FaultProxy:
             await self._runner.cleanup()
         if self._session is not None:
             await self._session.close()
+        # handlers still sleeping in a stall: cancel them before the loop goes away
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in rest:
+            t.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -304,7 +310,8 @@ class FaultProxy:
                 request.method,
                 url,
                 headers=headers,
-                data=body if body or request.method in ("PUT", "POST") else None,
+                # a BytesIO is streamed; raw bytes > 1 MiB make aiohttp warn
+                data=io.BytesIO(body) if body or request.method in ("PUT", "POST") else None,
                 allow_redirects=False,
                 skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
             ) as upstream:

@@ -176,6 +176,7 @@ class S3Storage:
         *,
         multipart_chunksize: int = 8 * MiB,
         multipart_concurrency: int = 4,
+        list_page_size: int = 1000,
         session: aioboto3.Session | None = None,
     ) -> None:
         if not bucket or "/" in bucket:
@@ -189,6 +190,7 @@ class S3Storage:
         self.multipart_chunksize = max(multipart_chunksize, MIN_PART_SIZE)
         self.multipart_concurrency = max(1, multipart_concurrency)
         self.timeout_s = timeout_s
+        self.list_page_size = list_page_size
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._key_base = f"{self.prefix}/" if self.prefix else ""
         self._session = session or aioboto3.Session()
@@ -436,7 +438,9 @@ class S3Storage:
         target = f"{self.url}/{prefix}" if prefix else self.url
         strip = len(self._key_base)
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._key_base + prefix
+            Bucket=self.bucket,
+            Prefix=self._key_base + prefix,
+            PaginationConfig={"PageSize": self.list_page_size},
         )
         it = pages.__aiter__()
         while True:

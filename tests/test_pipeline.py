@@ -1,0 +1,254 @@
+"""The pipeline against real files and the local store (S3 and faults over HTTP: test_s3_*)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ingest
+from ingest import DatasetVersion, FrameGroup, SingleFrame, TransientStorageError
+from ingest.catalog import open_catalog
+from ingest.errors import PermanentStorageError
+from ingest.pipeline import run_pipeline
+from ingest.storage.local import LocalStorage
+
+from .images import write_png
+
+CAMERAS = ("front", "front_left", "front_right", "rear", "rear_left", "rear_right")
+
+
+def camera_groups(root: Path, n: int, cameras: tuple[str, ...] = CAMERAS) -> list[FrameGroup]:
+    groups = []
+    for i in range(n):
+        fg = FrameGroup(context_id="drive", timestamp=float(i))
+        for cam in cameras:
+            path = root / cam / f"{i:06d}.png"
+            if not path.exists():  # a re-run sees the very same files
+                write_png(path, 8 + i, 6)
+            fg[cam] = SingleFrame(source=str(path))
+        groups.append(fg)
+    return groups
+
+
+def test_local_sources_are_uploaded_and_registered(
+    lib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = DatasetVersion.create_new_dataset("Upload")
+    groups = camera_groups(tmp_path / "in", 3)
+    assert version.add_frames(groups, upload_retries=1) == []
+    report = version.last_report
+    assert report is not None
+    assert report.summary.groups_committed == 3
+    assert report.summary.frames_uploaded == 18
+    assert report.summary.objects_uploaded == 18
+    stored = version.get_frame(groups[1].id)
+    front = stored["front"]
+    # the registered URI points into the store, at an object with the source's bytes
+    assert front.source.startswith(f"file://{storage_dir}/")
+    stored_path = Path(front.source.removeprefix("file://"))
+    assert stored_path.read_bytes() == (tmp_path / "in/front/000001.png").read_bytes()
+    # width/height read from the image header; content type guessed
+    assert (front.width, front.height) == (9, 6)
+    assert front.content_type == "image/png"
+    # the context id stays the original source (stable across stores)
+    assert front.context_id == str(tmp_path / "in/front/000001.png")
+
+
+def test_same_file_name_from_two_cameras_are_two_objects(lib: str, tmp_path: Path) -> None:
+    version = DatasetVersion.create_new_dataset("Names")
+    fg = FrameGroup()
+    fg["a"] = SingleFrame(str(write_png(tmp_path / "a" / "000123.jpg", 4, 4, (1, 2, 3))))
+    fg["b"] = SingleFrame(str(write_png(tmp_path / "b" / "000123.jpg", 4, 4, (9, 9, 9))))
+    assert version.add_frames([fg]) == []
+    got = version.get_frame(fg.id)
+    assert got["a"].source != got["b"].source
+    assert Path(got["a"].source[7:]).read_bytes() != Path(got["b"].source[7:]).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "make_source, message",
+    [
+        (lambda d: str(d / "missing.png"), "file not found: "),
+        (lambda d: str(d), "is a directory"),
+        (lambda d: str(_empty(d / "empty.png")), "is empty (0 bytes)"),
+        (lambda d: "ftp://host/x.png", "unsupported URI scheme 'ftp'"),
+    ],
+)
+def test_bad_source_rejects_its_group_only(
+    lib: str, tmp_path: Path, make_source: Any, message: str
+) -> None:
+    version = DatasetVersion.create_new_dataset("Bad")
+    groups = camera_groups(tmp_path / "in", 4)
+    bad = groups[2]
+    bad["rear"] = SingleFrame(make_source(tmp_path))
+    failed = version.add_frames(groups, upload_retries=3)
+    assert failed == [bad] and failed[0] is bad
+    assert version.get_frame_count() == 3
+    with pytest.raises(ingest.FrameNotFound):
+        version.get_frame(bad.id)
+    report = version.last_report
+    assert report is not None
+    by_name = {r.frame_name: r for r in report.rejected}
+    assert set(by_name) == set(CAMERAS)  # all six frames of the group are in the report
+    rear = by_name["rear"]
+    assert message in rear.message
+    assert rear.attempts <= 1  # permanent errors are not retried
+    assert rear.error_class in ("PermanentStorageError", "UnsupportedSource")
+    assert rear.group_id == bad.id and rear.source == bad["rear"].source
+    for name in set(CAMERAS) - {"rear"}:
+        assert by_name[name].message == "group rejected: rear failed"
+        assert by_name[name].error_class == "GroupRejected"
+    assert report.summary.groups_rejected == 1 and report.summary.frames_rejected == 6
+    # nothing lost silently: registered + rejected = input
+    assert report.summary.frames_registered + report.summary.frames_rejected == 24
+
+
+def _empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+class CountingStore(LocalStorage):
+    """The real local store, counting puts and failing on a script: basename -> errors."""
+
+    def __init__(self, root: str, script: dict[str, list[BaseException]] | None = None) -> None:
+        super().__init__(root)
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.puts: Counter[str] = Counter()
+
+    async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
+        name = os.path.basename(path)
+        self.puts[name] += 1
+        pending = self.script.get(name)
+        if pending:
+            raise pending.pop(0)
+        return await super().put_file(key, path, size, content_type)
+
+
+async def _run(url: str, version_id: str, items: Any, store: Any, **kw: Any) -> ingest.Report:
+    catalog = await open_catalog(url)
+    try:
+        return await run_pipeline(
+            items,
+            version_id=version_id,
+            settings=ingest.get_settings(),
+            catalog=catalog,
+            storage=store,
+            **kw,
+        )
+    finally:
+        await catalog.close()
+
+
+async def test_retry_budget_per_frame(alib: str, tmp_path: Path, storage_dir: Path) -> None:
+    version = await DatasetVersion.create_new_dataset_async("Retry")
+    groups = camera_groups(tmp_path / "in", 3, ("cam",))
+    transient = TransientStorageError
+    store = CountingStore(
+        str(storage_dir),
+        {
+            "000000.png": [transient("503"), transient("503")],  # = upload_retries: registered
+            "000001.png": [transient("503")] * 3,  # > upload_retries: rejected
+            "000002.png": [PermanentStorageError("AccessDenied")],  # permanent: one attempt
+        },
+    )
+    report = await _run(alib, version.version_id, groups, store, upload_retries=2)
+    assert store.puts == {"000000.png": 3, "000001.png": 3, "000002.png": 1}
+    rejected = {r.group_id: r for r in report.rejected}
+    assert set(rejected) == {groups[1].id, groups[2].id}
+    assert rejected[groups[1].id].attempts == 3  # upload_retries + 1
+    assert rejected[groups[1].id].error_class == "TransientStorageError"
+    assert rejected[groups[2].id].attempts == 1
+    assert report.summary.retries == 2 + 2
+    assert await version.get_frame_count_async() == 1
+
+
+async def test_rerun_uploads_and_registers_nothing_new(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = await DatasetVersion.create_new_dataset_async("Rerun")
+    store = CountingStore(str(storage_dir))
+    first = await _run(alib, version.version_id, camera_groups(tmp_path / "in", 4), store)
+    assert first.summary.groups_committed == 4 and sum(store.puts.values()) == 24
+    store.puts.clear()
+    second = await _run(alib, version.version_id, camera_groups(tmp_path / "in", 4), store)
+    assert sum(store.puts.values()) == 0
+    assert second.summary.groups_committed == 0 and second.summary.groups_unchanged == 4
+    assert second.summary.objects_already_stored == 24
+    assert await version.get_frame_count_async() == 4
+
+
+async def test_failed_group_cleans_objects_it_uploaded(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = await DatasetVersion.create_new_dataset_async("Clean")
+    group = camera_groups(tmp_path / "in", 1)[0]
+    group["rear"] = SingleFrame(str(tmp_path / "nope.png"))
+    store = CountingStore(str(storage_dir))
+    report = await _run(alib, version.version_id, [group], store)
+    assert report.summary.groups_rejected == 1
+    assert [o async for o in store.list()] == []  # invariant 5: no orphan left behind
+
+
+async def test_async_input_is_consumed_lazily_and_bounded(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = await DatasetVersion.create_new_dataset_async("Lazy")
+    ingest.configure(
+        database_url=alib, storage_url=f"file://{storage_dir}", groups_in_flight=2, concurrency=2
+    )
+    produced = 0
+    max_ahead = 0
+    report_holder: dict[str, Any] = {}
+
+    async def source() -> Any:
+        nonlocal produced, max_ahead
+        for i in range(12):
+            produced += 1
+            summary = report_holder.get("r")
+            done = 0 if summary is None else summary.summary.groups_committed
+            max_ahead = max(max_ahead, produced - done)
+            yield SingleFrame(str(write_png(tmp_path / f"{i}.png")))
+
+    def progress(report: ingest.Report) -> None:
+        report_holder["r"] = report
+
+    report = await _run(alib, version.version_id, source(), None, progress=progress)
+    await ingest.aclose()
+    assert report.summary.groups_committed == 12
+    assert max_ahead <= 2 + 1  # never more than groups_in_flight read ahead (+ the one waiting)
+
+
+async def test_cancel_commits_in_flight_groups_and_never_a_partial_one(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = await DatasetVersion.create_new_dataset_async("Cancel")
+    ingest.configure(
+        database_url=alib, storage_url=f"file://{storage_dir}", concurrency=2, groups_in_flight=4
+    )
+
+    class SlowStore(CountingStore):
+        async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
+            await asyncio.sleep(0.05)
+            return await super().put_file(key, path, size, ct)
+
+    groups = camera_groups(tmp_path / "in", 40, ("a", "b", "c"))
+    task = asyncio.create_task(_run(alib, version.version_id, groups, SlowStore(str(storage_dir))))
+    await asyncio.sleep(0.4)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    catalog = await open_catalog(alib)
+    try:
+        stored = [s async for _, s in catalog.iter_frames(version.version_id)]
+    finally:
+        await catalog.close()
+    assert 0 < len(stored) < 40
+    for s in stored:  # every registered group is whole
+        doc = FrameGroup.from_doc(__import__("orjson").loads(s.document))
+        assert sorted(doc) == ["a", "b", "c"]
