@@ -1,0 +1,60 @@
+"""Invariant 4: memory is bounded by the in-flight limits, not by the input's size."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = """
+import asyncio, resource, sys
+import ingest
+from ingest import DatasetVersion, FrameGroup, SingleFrame
+from ingest.runtime import new_event_loop
+
+def groups(n):
+    for g in range(n // 4):
+        fg = FrameGroup(context_id=f"ctx-{g // 500}", timestamp=float(g))
+        for cam in ("a", "b", "c", "d"):
+            fg[cam] = SingleFrame(f"https://h/{cam}/{g:08d}.jpg", width=640, height=480,
+                                  metadata={"cam": cam, "pad": "x" * 200})
+        yield fg
+
+async def main(n):
+    version = await DatasetVersion.create_new_dataset_async("mem")
+    failed = await version.add_frames_async(groups(n))
+    assert failed == [] and version.last_report.summary.frames_registered == n
+    await ingest.aclose()
+
+new_event_loop().run_until_complete(main(int(sys.argv[1])))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_kb(frames: int, tmp_path: Path) -> int:
+    env = {
+        **os.environ,
+        "INGEST_DATABASE_URL": f"sqlite:///{tmp_path}/c{frames}.sqlite3",
+        "INGEST_STORAGE_URL": f"file://{tmp_path}/objects",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(frames)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_peak_rss_does_not_grow_with_the_input(tmp_path: Path) -> None:
+    small = peak_rss_kb(50_000, tmp_path)
+    large = peak_rss_kb(200_000, tmp_path)
+    # 4x the input: peak RSS stays within a few MB (SQLite's page cache is capped at ~2 MB)
+    assert large - small < 8 * 1024, (small, large)
