@@ -168,9 +168,9 @@ def list_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
 
 
 def list_multipart_uploads(endpoint: str, bucket: str) -> list[dict[str, Any]]:
-    uploads: list[dict[str, Any]] = s3_client(endpoint).list_multipart_uploads(
-        Bucket=bucket
-    ).get("Uploads", [])
+    uploads: list[dict[str, Any]] = (
+        s3_client(endpoint).list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    )
     return uploads
 
 

@@ -88,7 +88,8 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_group(
         [
             sys.executable,
             "-c",
-            "from ingest import DatasetVersion as V; V.create_new_dataset('Crash', version_name='v1')",
+            "from ingest import DatasetVersion as V; "
+            "V.create_new_dataset('Crash', version_name='v1')",
         ],
         env=env,
         check=True,

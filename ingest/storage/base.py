@@ -75,8 +75,7 @@ class Storage(Protocol):
         """
         ...
 
-    async def close(self) -> None:
-        ...
+    async def close(self) -> None: ...
 
 
 def storage_error(
@@ -125,8 +124,16 @@ def os_error_is_transient(exc: OSError) -> bool:
     ENOSPC/EDQUOT are treated as permanent: a retry a few hundred milliseconds later will
     almost never find space, and failing fast surfaces the problem in the report.
     """
-    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError,
-                        PermissionError, FileExistsError)):
+    if isinstance(
+        exc,
+        (
+            FileNotFoundError,
+            IsADirectoryError,
+            NotADirectoryError,
+            PermissionError,
+            FileExistsError,
+        ),
+    ):
         return False
     if isinstance(exc, (TimeoutError, ConnectionError, InterruptedError, BlockingIOError)):
         return True
