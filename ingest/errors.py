@@ -70,9 +70,14 @@ class CatalogError(IngestError):
 
 
 class StorageError(IngestError):
-    """A blob store or a frame source failed."""
+    """A blob store or a frame source failed.
+
+    ``cause_name`` is the class of the lower-layer exception, ``code`` the S3 code or errno name.
+    """
 
     transient = False
+    cause_name: str | None = None
+    code: str | None = None
 
 
 class TransientStorageError(StorageError):

@@ -254,6 +254,11 @@ async def test_open_storage_rejects(url: str) -> None:
     assert repr(url) in str(info.value)
 
 
+async def test_open_storage_bad_endpoint() -> None:
+    with pytest.raises(ConfigError, match="not a url"):
+        await open_storage("s3://bucket", endpoint_url="not a url")
+
+
 async def test_open_storage_s3(s3_bucket: tuple[str, str]) -> None:
     endpoint, bucket = s3_bucket
     store = await open_storage(

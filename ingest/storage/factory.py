@@ -58,4 +58,9 @@ async def open_storage(
         multipart_threshold=int(multipart_threshold_mb * MiB),
         timeout_s=timeout_s,
     )
-    return await store.open()
+    try:
+        return await store.open()
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise ConfigError(
+            f"storage URL {storage_url!r} with S3 endpoint {endpoint_url!r}: {exc}"
+        ) from exc
