@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import stat as stat_mod
+from collections import Counter
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,9 @@ class Pipeline:
         self._bytes = ByteBudget(settings.bytes_in_flight_mb * MiB)
         self._queue: asyncio.Queue[_Commit | None] = asyncio.Queue()
         self._groups: set[asyncio.Task[None]] = set()
+        # how often each object key was used in this run: a rejected group removes the objects
+        # it uploaded only when no other group of the run may reference them
+        self._key_refs: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ seams, opened lazily
 
@@ -400,32 +404,34 @@ class Pipeline:
             raise PermanentStorageError(f"{path} is not readable (permission denied)")
         storage = await self.storage()
         key = object_key(path, st.st_size, st.st_mtime_ns)
+        self._key_refs[key] += 1
         async with self._frame_slots:
             existing = await storage.stat(key)
             if existing is not None and existing.size == st.st_size:
                 counts.objects_existing += 1
                 return storage.uri(key)
+            counts.new_keys.append(key)  # cleanup registered before there is anything to clean
             async with self._bytes.hold(st.st_size):
                 uri = await storage.put_file(key, path, st.st_size, guess_content_type(path))
         counts.objects_uploaded += 1
         counts.bytes += st.st_size
-        counts.new_keys.append(key)
         return uri
 
     async def _put_remote(self, uri: str, counts: _Counts) -> str:
         storage = await self.storage()
         key = remote_key(uri)
+        self._key_refs[key] += 1
         async with self._frame_slots:
             if await storage.stat(key) is not None:
                 counts.objects_existing += 1
                 return storage.uri(key)
             fetcher = await self.fetcher()
             data = await fetcher.fetch(uri)
+            counts.new_keys.append(key)
             async with self._bytes.hold(len(data)):
                 stored = await storage.put_bytes(key, data, guess_content_type(uri))
         counts.objects_uploaded += 1
         counts.bytes += len(data)
-        counts.new_keys.append(key)
         return stored
 
     async def _cleanup(self, keys: list[str]) -> None:
@@ -433,9 +439,10 @@ class Pipeline:
         if not keys:
             return
         storage = await self.storage()
-        for key in keys:
-            with contextlib.suppress(Exception):
-                await storage.delete(key)
+        for key in dict.fromkeys(keys):
+            if self._key_refs[key] == 1:
+                with contextlib.suppress(Exception):
+                    await storage.delete(key)
 
     # ------------------------------------------------------------------ rejecting
 

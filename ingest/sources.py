@@ -49,13 +49,14 @@ def classify(uri: str, base_dir: str | None = None) -> Source:
 
 
 def object_key(path: str, size: int, mtime_ns: int) -> str:
-    """Deterministic key of a local file: its path, size and mtime, hashed, plus its name.
+    """Deterministic key of a local file: its path, size and mtime hashed, then folder/name.
 
     Two cameras' ``000123.jpg`` differ by path, so never collide; a changed file (new size or
     mtime) gets a new key, so an old registered URI never points at new bytes.
     """
     digest = hashlib.blake2b(f"{path}\0{size}\0{mtime_ns}".encode(), digest_size=16).hexdigest()
-    return f"{digest[:2]}/{digest}/{os.path.basename(path)}"
+    folder = os.path.basename(os.path.dirname(path)) or "_"
+    return f"{digest[:2]}/{digest}/{folder}/{os.path.basename(path)}"
 
 
 def remote_key(uri: str) -> str:

@@ -252,3 +252,15 @@ async def test_cancel_commits_in_flight_groups_and_never_a_partial_one(
     for s in stored:  # every registered group is whole
         doc = FrameGroup.from_doc(__import__("orjson").loads(s.document))
         assert sorted(doc) == ["a", "b", "c"]
+
+
+def test_rejected_group_keeps_objects_another_group_references(lib: str, tmp_path: Path) -> None:
+    version = DatasetVersion.create_new_dataset("Shared")
+    shared = write_png(tmp_path / "calib" / "preview.png")
+    bad, good = FrameGroup(), FrameGroup()
+    bad["cam"] = SingleFrame(str(tmp_path / "missing.png"))
+    bad["other"] = SingleFrame(str(shared))
+    good["cam"] = SingleFrame(str(write_png(tmp_path / "cam" / "1.png")), preview_uri=str(shared))
+    assert version.add_frames([bad, good]) == [bad]
+    preview = version.get_frame(good.id)["cam"].preview_uri
+    assert preview is not None and Path(preview.removeprefix("file://")).is_file()

@@ -1,0 +1,142 @@
+"""The pipeline over real HTTP: moto's S3 server behind the fault-injecting proxy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import ingest
+from ingest import DatasetVersion, FrameGroup, SingleFrame
+from ingest.runtime import close_all
+
+from .faultproxy import FaultProxy
+from .images import write_png
+from .s3server import list_keys
+
+CAMERAS = ("front", "front_left", "front_right", "rear", "rear_left", "rear_right")
+
+
+@pytest.fixture
+def s3_lib(
+    database_url: str,
+    s3_bucket: tuple[str, str],
+    fault_proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[str, str]:
+    for key in list(os.environ):
+        if key.startswith("INGEST_"):
+            monkeypatch.delenv(key)
+    _, bucket = s3_bucket
+    ingest.configure(
+        database_url=database_url,
+        storage_url=f"s3://{bucket}/frames",
+        s3_endpoint_url=fault_proxy.endpoint,
+        retry_backoff_base_s=0.01,
+        retry_backoff_max_s=0.05,
+        upload_timeout_s=1.5,
+    )
+    yield s3_bucket
+    close_all()
+
+
+def groups_of(root: Path, n: int, cameras: tuple[str, ...] = CAMERAS) -> list[FrameGroup]:
+    out = []
+    for i in range(n):
+        fg = FrameGroup(context_id="drive", timestamp=float(i))
+        for cam in cameras:
+            path = root / cam / f"{i:06d}.png"
+            if not path.exists():
+                write_png(path, 10, 10)
+            fg[cam] = SingleFrame(str(path))
+        out.append(fg)
+    return out
+
+
+def key_for(version: DatasetVersion, group: FrameGroup, name: str) -> str:
+    return version.get_frame(group.id)[name].source.split("/", 3)[3]
+
+
+@pytest.mark.parametrize("fault", ["503", "SlowDown", "reset", "500"])
+def test_transient_failures_within_budget_are_registered(
+    s3_lib: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path, fault: str
+) -> None:
+    version = DatasetVersion.create_new_dataset("S3")
+    groups = groups_of(tmp_path, 2, ("cam",))
+    fault_proxy.script("cam/000000.png", [fault] * 2, method="PUT")  # = upload_retries
+    fault_proxy.script("cam/000001.png", [fault] * 3, method="PUT")  # > upload_retries
+    failed = version.add_frames(groups, upload_retries=2)
+    assert failed == [groups[1]]
+    assert fault_proxy.count("PUT", "cam/000000.png") == 3
+    assert fault_proxy.count("PUT", "cam/000001.png") == 3
+    record = version.last_report.rejected[0]  # type: ignore[union-attr]
+    assert record.attempts == 3 and "Transient" in record.error_class
+    registered = version.get_frame(groups[0].id)["cam"].source
+    _, bucket = s3_lib
+    assert registered.startswith(f"s3://{bucket}/frames/")
+    assert registered.split("/", 3)[3] in list_keys(s3_lib[0], bucket)  # the object exists
+
+
+def test_stall_past_client_timeout_is_retried(
+    s3_lib: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    version = DatasetVersion.create_new_dataset("Stall")
+    groups = groups_of(tmp_path, 1, ("cam",))
+    fault_proxy.script("cam/000000.png", ["stall:5"], method="PUT")
+    assert version.add_frames(groups, upload_retries=1) == []
+    assert fault_proxy.count("PUT", "cam/000000.png") == 2
+    assert version.last_report.summary.retries == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("fault", ["AccessDenied", "NoSuchBucket"])
+def test_permanent_errors_are_not_retried(
+    s3_lib: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path, fault: str
+) -> None:
+    version = DatasetVersion.create_new_dataset("Perm")
+    groups = groups_of(tmp_path, 1, ("cam",))
+    fault_proxy.script("cam/000000.png", [fault], method="PUT")
+    assert version.add_frames(groups, upload_retries=5) == groups
+    assert fault_proxy.count("PUT", "cam/000000.png") == 1
+    record = version.last_report.rejected[0]  # type: ignore[union-attr]
+    assert record.attempts == 1 and fault in record.message
+
+
+def test_one_failing_frame_rejects_its_group_of_six_only(
+    s3_lib: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    version = DatasetVersion.create_new_dataset("Six")
+    groups = groups_of(tmp_path, 5)
+    fault_proxy.script("front_right/000003.png", ["AccessDenied"], method="PUT")
+    failed = version.add_frames(groups, upload_retries=2)
+    assert failed == [groups[3]]
+    assert version.get_frame_count() == 4
+    with pytest.raises(ingest.FrameNotFound):
+        version.get_frame(groups[3].id)
+    report = version.last_report
+    assert report is not None
+    assert sorted(r.frame_name for r in report.rejected) == sorted(CAMERAS)
+    assert all(
+        r.message == "group rejected: front_right failed"
+        for r in report.rejected
+        if r.frame_name != "front_right"
+    )
+    # siblings that were uploaded before the failure are not left behind in the bucket
+    _, bucket = s3_lib
+    keys = list_keys(s3_lib[0], bucket)
+    assert not [k for k in keys if k.endswith("/000003.png")]
+
+
+def test_rerun_uploads_nothing_new(
+    s3_lib: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    version = DatasetVersion.create_new_dataset("Again")
+    assert version.add_frames(groups_of(tmp_path, 3)) == []
+    assert fault_proxy.count("PUT") == 18
+    before = fault_proxy.count()
+    assert version.add_frames(groups_of(tmp_path, 3)) == []
+    assert fault_proxy.count("PUT") == 18  # no new upload
+    summary = version.last_report.summary  # type: ignore[union-attr]
+    assert summary.groups_committed == 0 and summary.groups_unchanged == 3
+    assert fault_proxy.count() - before == 18  # one HEAD per object, nothing else
+    assert version.get_frame_count() == 3
