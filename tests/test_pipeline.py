@@ -264,3 +264,61 @@ def test_rejected_group_keeps_objects_another_group_references(lib: str, tmp_pat
     assert version.add_frames([bad, good]) == [bad]
     preview = version.get_frame(good.id)["cam"].preview_uri
     assert preview is not None and Path(preview.removeprefix("file://")).is_file()
+
+
+@pytest.fixture
+def http_files(tmp_path: Path):
+    """A real HTTP server on loopback serving tmp_path/www; 500 for paths under /flaky/ once."""
+    import functools
+    import http.server
+    import threading
+
+    www = tmp_path / "www"
+    www.mkdir()
+    failures = {"/flaky/a.png": 1}
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if failures.get(self.path, 0) > 0:
+                failures[self.path] -= 1
+                self.send_error(503)
+                return
+            super().do_GET()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(www))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_remote_sources_by_reference_or_copied(lib: str, http_files, storage_dir: Path) -> None:
+    www, base = http_files
+    write_png(www / "flaky" / "a.png", 5, 4)
+    write_png(www / "b.png", 7, 3)
+    version = DatasetVersion.create_new_dataset("Remote")
+    by_ref = SingleFrame(f"{base}/b.png")
+    assert version.add_frames([by_ref]) == []
+    assert version.get_frame(by_ref.id).source == f"{base}/b.png"
+    assert version.last_report.summary.frames_by_reference == 1  # type: ignore[union-attr]
+
+    copied = FrameGroup()
+    copied["a"] = SingleFrame(f"{base}/flaky/a.png")  # first GET fails with 503: retried
+    copied["b"] = SingleFrame(f"{base}/b.png")
+    copied["missing"] = SingleFrame(f"{base}/nope.png")
+    assert version.add_frames([copied], upload_retries=2, copy_remote=True) == [copied]
+    rejected = {r.frame_name: r for r in version.last_report.rejected}  # type: ignore[union-attr]
+    assert "HTTP 404" in rejected["missing"].message and rejected["missing"].attempts == 1
+
+    del copied["missing"]
+    copied.id = None
+    assert version.add_frames([copied], upload_retries=2, copy_remote=True) == []
+    got = version.get_frame(copied.id)
+    for name, original in (("a", www / "flaky" / "a.png"), ("b", www / "b.png")):
+        assert got[name].source.startswith(f"file://{storage_dir}/remote/")
+        assert Path(got[name].source[7:]).read_bytes() == original.read_bytes()
