@@ -102,6 +102,7 @@ class _Counts:
     bytes: int = 0
     retries: int = 0
     new_keys: list[str] = field(default_factory=list)
+    objects: list[tuple[str, int]] = field(default_factory=list)  # (uri, size) stored or found
 
 
 @dataclass
@@ -363,6 +364,12 @@ class Pipeline:
         source = classify(uri)
         if source.kind != LOCAL and not self.copy_remote:
             return uri, 0
+        storage = await self.storage()
+        key = storage.key_of(uri)
+        if key is not None:  # already in the store (an export imported back): by reference
+            if await storage.stat(key) is None:
+                raise _ObjectFailed(uri, PermanentStorageError(f"{uri} is not in the store"), 1)
+            return uri, 0
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
@@ -409,12 +416,14 @@ class Pipeline:
             existing = await storage.stat(key)
             if existing is not None and existing.size == st.st_size:
                 counts.objects_existing += 1
+                counts.objects.append((storage.uri(key), st.st_size))
                 return storage.uri(key)
             counts.new_keys.append(key)  # cleanup registered before there is anything to clean
             async with self._bytes.hold(st.st_size):
                 uri = await storage.put_file(key, path, st.st_size, guess_content_type(path))
         counts.objects_uploaded += 1
         counts.bytes += st.st_size
+        counts.objects.append((uri, st.st_size))
         return uri
 
     async def _put_remote(self, uri: str, counts: _Counts) -> str:
@@ -422,8 +431,10 @@ class Pipeline:
         key = remote_key(uri)
         self._key_refs[key] += 1
         async with self._frame_slots:
-            if await storage.stat(key) is not None:
+            existing = await storage.stat(key)
+            if existing is not None:
                 counts.objects_existing += 1
+                counts.objects.append((storage.uri(key), existing.size))
                 return storage.uri(key)
             fetcher = await self.fetcher()
             data = await fetcher.fetch(uri)
@@ -432,6 +443,7 @@ class Pipeline:
                 stored = await storage.put_bytes(key, data, guess_content_type(uri))
         counts.objects_uploaded += 1
         counts.bytes += len(data)
+        counts.objects.append((stored, len(data)))
         return stored
 
     async def _cleanup(self, keys: list[str]) -> None:
@@ -521,9 +533,10 @@ class Pipeline:
 
     async def _commit(self, batch: list[_Commit]) -> None:
         rows = [c.row for c in batch]
+        objects = [o for c in batch for o in c.counts.objects]
         for attempt in range(4):
             try:
-                result = await self.catalog.write_frames(self.version_id, rows)
+                result = await self.catalog.write_frames(self.version_id, rows, objects=objects)
                 break
             except (PublishedVersionError, NotFoundError):
                 raise

@@ -10,6 +10,7 @@ Tables:
   parents (JSON list of version ids).
 - frames: immutable revisions of a frame's document, keyed by ``rev`` (a hash of the document),
   so identical documents are stored once and a child version shares its parent's rows.
+- objects: URI and size of every object the pipeline stored (for verify and gc).
 - version_frames: membership (version, frame id) -> rev, plus the sort keys; a child version
   gets a copy of its parents' membership rows, so edits in the child never show in the parent.
 """
@@ -57,6 +58,13 @@ MIGRATIONS: list[list[str]] = [
         "(version_id, sort_ctx, sort_ts, frame_id)",
         "CREATE INDEX version_frames_rev ON version_frames (rev)",
         "CREATE INDEX frames_id ON frames (id)",
+    ],
+    [
+        # objects the pipeline stored, with their size: what `ingest verify` checks against
+        """CREATE TABLE objects (
+            uri {text} PRIMARY KEY,
+            size BIGINT NOT NULL,
+            stored_at {real} NOT NULL)""",
     ],
 ]
 

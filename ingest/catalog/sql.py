@@ -352,11 +352,17 @@ class SqlCatalog:
     # ------------------------------------------------------------------ frames
 
     async def write_frames(
-        self, version_id: str, rows: Sequence[FrameRow], *, must_exist: bool = False
+        self,
+        version_id: str,
+        rows: Sequence[FrameRow],
+        *,
+        must_exist: bool = False,
+        objects: Sequence[tuple[str, int]] = (),
     ) -> WriteResult:
         """Insert or replace whole frames in one transaction (all of them or none).
 
         ``must_exist``: every frame id must already be in the version (``update_frames``).
+        ``objects``: (uri, size) of the stored objects the rows reference, recorded alongside.
         """
         result = WriteResult()
         if not rows:
@@ -413,7 +419,42 @@ class SqlCatalog:
                     member_rows,
                 )
             await self._drop_orphans(conn, result.replaced_revs)
+            if objects:
+                await conn.executemany(
+                    "INSERT INTO objects (uri, size, stored_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (uri) DO UPDATE SET size = excluded.size",
+                    [(uri, size, now) for uri, size in dict(objects).items()],
+                )
         return result
+
+    async def object_sizes(self, uris: Sequence[str]) -> dict[str, int]:
+        """Recorded sizes of stored objects (URIs the pipeline never stored are absent)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(uris), _CHUNK):
+            chunk = list(uris[start : start + _CHUNK])
+            marks = ", ".join("?" * len(chunk))
+            for uri, size in await self.db.fetchall(
+                f"SELECT uri, size FROM objects WHERE uri IN ({marks})", chunk
+            ):
+                found[uri] = int(size)
+        return found
+
+    async def iter_all_documents(self, page_size: int = 1000) -> AsyncIterator[bytes]:
+        """Every stored frame document of every version (for gc)."""
+        last = ""
+        while True:
+            rows = await self.db.fetchall(
+                "SELECT rev, document FROM frames WHERE rev > ? ORDER BY rev LIMIT ?",
+                (last, page_size),
+            )
+            for rev, document in rows:
+                last = rev
+                yield document.encode()
+            if len(rows) < page_size:
+                return
+
+    async def forget_objects(self, uris: Sequence[str]) -> None:
+        await self.db.executemany("DELETE FROM objects WHERE uri = ?", [(u,) for u in uris])
 
     async def _revs(self, conn: Conn, version_id: str, frame_ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
