@@ -76,11 +76,11 @@ class Report:
     def reject(self, records: Iterable[RejectedFrame], item: Any = None) -> None:
         records = list(records)
         self.rejected.extend(records)
+        self.summary.frames_rejected += len(records)
         if item is not None:
             self.rejected_items.append(item)
             self.summary.groups_rejected += 1
-            self.summary.frames_rejected += len(records)
-        else:
+        else:  # input that never became a frame: a malformed manifest line or row
             self.summary.input_errors += len(records)
 
     def finish(self) -> Report:

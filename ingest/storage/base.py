@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, cast, runtime_checkable
 
 from ..errors import PermanentStorageError, StorageError, TransientStorageError
@@ -22,6 +22,8 @@ MiB = 1024 * 1024
 class StoredObject:
     key: str
     size: int
+    #: last modification, seconds since epoch (None when the store does not say)
+    modified: float | None = field(default=None, compare=False)
 
 
 class ObjectNotFoundError(PermanentStorageError):

@@ -205,7 +205,7 @@ class LocalStorage:
             return None
         except OSError as exc:
             raise translate_os_error(exc, f"stat {path}") from exc
-        return StoredObject(key=key, size=st.st_size)
+        return StoredObject(key=key, size=st.st_size, modified=st.st_mtime)
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
@@ -234,23 +234,25 @@ class LocalStorage:
         head, _, _ = prefix.rpartition("/")
         start = self.root.joinpath(*head.split("/")) if head else self.root
         base = f"{head}/" if head else ""
-        async for key, size in self._walk(start, base):
+        async for key, size, modified in self._walk(start, base):
             if key.startswith(prefix):
-                yield StoredObject(key=key, size=size)
+                yield StoredObject(key=key, size=size, modified=modified)
 
-    async def _walk(self, directory: Path, base: str) -> AsyncIterator[tuple[str, int]]:
+    async def _walk(
+        self, directory: Path, base: str
+    ) -> AsyncIterator[tuple[str, int, float]]:
         try:
             entries = await asyncio.to_thread(_scan, directory)
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
             raise translate_os_error(exc, f"list {directory}") from exc
-        for name, is_dir, size in entries:
+        for name, is_dir, size, modified in entries:
             if is_dir:
                 async for item in self._walk(directory / name, f"{base}{name}/"):
                     yield item
             elif not _is_temp(name):
-                yield f"{base}{name}", size
+                yield f"{base}{name}", size, modified
 
     # -- housekeeping --------------------------------------------------------------------------
 
@@ -279,15 +281,16 @@ class LocalStorage:
             raise translate_os_error(exc, f"sweep temporary files under {self.root}") from exc
 
 
-def _scan(directory: Path) -> list[tuple[str, bool, int]]:
-    out: list[tuple[str, bool, int]] = []
+def _scan(directory: Path) -> list[tuple[str, bool, int, float]]:
+    out: list[tuple[str, bool, int, float]] = []
     with os.scandir(directory) as it:
         for entry in it:
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    out.append((entry.name, True, 0))
+                    out.append((entry.name, True, 0, 0.0))
                 elif entry.is_file():
-                    out.append((entry.name, False, entry.stat().st_size))
+                    st = entry.stat()
+                    out.append((entry.name, False, st.st_size, st.st_mtime))
             except FileNotFoundError:  # removed while listing
                 continue
     out.sort()

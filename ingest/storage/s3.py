@@ -406,7 +406,12 @@ class S3Storage:
             if _is_not_found(exc):
                 return None
             raise translate_error(exc, "HeadObject", uri) from exc
-        return StoredObject(key=key, size=int(head["ContentLength"]))
+        modified = head.get("LastModified")
+        return StoredObject(
+            key=key,
+            size=int(head["ContentLength"]),
+            modified=modified.timestamp() if modified is not None else None,
+        )
 
     async def content_type(self, key: str) -> str | None:
         """The stored Content-Type (None when the object does not exist)."""
@@ -450,7 +455,12 @@ class S3Storage:
                 except StopAsyncIteration:
                     return
             for item in page.get("Contents", ()):
-                yield StoredObject(key=item["Key"][strip:], size=int(item["Size"]))
+                modified = item.get("LastModified")
+                yield StoredObject(
+                    key=item["Key"][strip:],
+                    size=int(item["Size"]),
+                    modified=modified.timestamp() if modified is not None else None,
+                )
 
     # -- housekeeping --------------------------------------------------------------------------
 
