@@ -1,0 +1,295 @@
+"""The ``ingest`` command: parse arguments, wire the parts, report. No business logic here.
+
+Exit codes: 0 all registered / done; 1 some frames rejected (report written) or verify found
+problems; 2 bad usage or configuration (unknown dataset, bad manifest, ...); 3 fatal: the
+catalog or the storage cannot be reached; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from . import runtime
+from .catalog import SqlCatalog, open_catalog
+from .commands import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE, Fatal
+from .config import Settings, load_settings
+from .errors import (
+    AlreadyExistsError,
+    CatalogError,
+    ConfigError,
+    IngestError,
+    NotFoundError,
+    PublishedVersionError,
+    ValidationError,
+)
+
+Command = Callable[[argparse.Namespace, Settings, SqlCatalog], Awaitable[int]]
+
+
+def _common(top: bool) -> argparse.ArgumentParser:
+    """Settings flags, accepted before and after the command (``ingest --x import`` and
+    ``ingest import --x``); the command's copy must not reset what the top level parsed."""
+    common = argparse.ArgumentParser(add_help=False)
+    default = None if top else argparse.SUPPRESS
+    g = common.add_argument_group("settings (override INGEST_* and the config file)")
+    g.add_argument("--config", default=default, help="TOML settings file (default: $INGEST_CONFIG)")
+    g.add_argument(
+        "--database-url", default=default, help="sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+    g.add_argument("--storage-url", default=default, help="file:///PATH or s3://BUCKET/PREFIX")
+    g.add_argument("--s3-endpoint-url", default=default, help="endpoint of an S3-compatible store")
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="debug logs on stderr",
+    )
+    return common
+
+
+def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> None:
+    p.add_argument("--dataset", required=dataset_required, help="target dataset")
+    p.add_argument("--version", required=dataset_required, help="target version (a Draft)")
+    p.add_argument("--create", action="store_true", help="create the dataset/version if missing")
+    p.add_argument(
+        "--upload-retries",
+        type=int,
+        metavar="N",
+        help="retries of a failed upload before its frame is rejected (default 3)",
+    )
+    p.add_argument("--concurrency", type=int, metavar="N", help="frame uploads in flight")
+    p.add_argument(
+        "--report",
+        metavar="PATH",
+        help="rejected-frame report, .jsonl or .csv (default when something is "
+        "rejected: ./ingest-report-<time>.jsonl)",
+    )
+    p.add_argument(
+        "--copy-remote",
+        action="store_true",
+        help="copy https:// and s3:// sources into the storage instead of "
+        "registering them by reference",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common(top=False)
+    parser = argparse.ArgumentParser(
+        prog="ingest",
+        parents=[_common(top=True)],
+        description="Register multi-sensor FrameGroups into versioned datasets.",
+        epilog="Exit codes: 0 ok, 1 frames rejected (report written), 2 bad usage or "
+        "configuration, 3 catalog or storage unreachable, 130 interrupted.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", parents=[common], help="import manifests (JSONL, CSV, Parquet)")
+    p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="files, or - for stdin")
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "parquet"),
+        help="manifest format (default: from the extension)",
+    )
+    _import_options(p, dataset_required=False)
+
+    p = sub.add_parser("import-dir", parents=[common], help="import a folder tree by layout")
+    p.add_argument("root", metavar="ROOT")
+    p.add_argument("--layout", required=True, help="path pattern, e.g. '{camera}/{timestamp}.jpg'")
+    p.add_argument(
+        "--frame-field",
+        default="camera",
+        help="layout field that names the frame (default: camera)",
+    )
+    p.add_argument(
+        "--require-frames", metavar="A,B,...", help="reject groups that lack any of these frames"
+    )
+    _import_options(p, dataset_required=True)
+
+    p = sub.add_parser("datasets", parents=[common], help="list, create or delete datasets")
+    p.add_argument("action", choices=("list", "create", "delete"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("--tag", action="append", help="with create; repeatable")
+    p.add_argument("--description", help="with create")
+    p.add_argument("--raise-if-exists", action="store_true", help="with create")
+    p.add_argument("--all-versions", action="store_true", help="with delete: versions too")
+    p.add_argument("--force", action="store_true", help="with delete: published versions too")
+    p.add_argument("--json", action="store_true", help="with list: JSON on stdout")
+
+    p = sub.add_parser(
+        "versions", parents=[common], help="list, create, publish or snapshot versions"
+    )
+    p.add_argument("action", choices=("list", "create", "publish", "snapshot"))
+    p.add_argument("dataset")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--parent", action="append", help="with create: parent version; repeatable")
+    p.add_argument("--raise-if-exists", action="store_true", help="with create")
+    p.add_argument("--publish-name", help="with snapshot")
+    p.add_argument("--child-name", help="with snapshot")
+    p.add_argument("--json", action="store_true", help="with list: JSON on stdout")
+
+    p = sub.add_parser("frames", parents=[common], help="show one registered frame")
+    p.add_argument("action", choices=("show",))
+    p.add_argument("frame_id", metavar="ID")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--version", help="default: the current version")
+
+    p = sub.add_parser(
+        "export", parents=[common], help="write a version as JSONL that `ingest import` takes back"
+    )
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--version", help="default: the current version")
+    p.add_argument("-o", "--output", help="file (default: stdout)")
+
+    p = sub.add_parser(
+        "verify", parents=[common], help="check that every registered object exists with its size"
+    )
+    p.add_argument("--dataset")
+    p.add_argument("--version")
+
+    p = sub.add_parser(
+        "gc", parents=[common], help="remove stored objects that no frame references"
+    )
+    p.add_argument("--dry-run", action="store_true", help="only list them")
+    p.add_argument(
+        "--min-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="spare objects younger than this (imports in flight); default 3600",
+    )
+
+    p = sub.add_parser("serve", parents=[common], help="the web app and REST API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        database_url=args.database_url,
+        storage_url=args.storage_url,
+        s3_endpoint_url=args.s3_endpoint_url,
+        concurrency=getattr(args, "concurrency", None),
+    )
+
+
+def _command(name: str) -> Command:
+    from .commands import catalog_cmds, imports, maintenance
+
+    table: dict[str, Command] = {
+        "import": imports.cmd_import,
+        "import-dir": imports.cmd_import_dir,
+        "datasets": catalog_cmds.cmd_datasets,
+        "versions": catalog_cmds.cmd_versions,
+        "frames": catalog_cmds.cmd_frames,
+        "export": catalog_cmds.cmd_export,
+        "verify": maintenance.cmd_verify,
+        "gc": maintenance.cmd_gc,
+    }
+    return table[name]
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the command as a task; the first SIGINT/SIGTERM cancels it (graceful), the second
+    exits at once."""
+    loop = asyncio.get_running_loop()
+
+    async def body() -> int:
+        try:
+            catalog = await open_catalog(settings.database_url)
+        except CatalogError as exc:
+            raise Fatal(f"catalog {settings.database_url} is unreachable: {exc}") from exc
+        try:
+            return await _command(args.command)(args, settings, catalog)
+        finally:
+            await catalog.close()
+
+    task = asyncio.ensure_future(body())
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            sys.stderr.write("\ninterrupted: finishing in-flight groups (again to abort)\n")
+            task.cancel()
+        else:
+            os._exit(EXIT_INTERRUPTED)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return EXIT_INTERRUPTED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            return _serve(args, settings)
+        if args.command in ("datasets",) and args.action in ("create", "delete") and not args.name:
+            raise ConfigError(f"datasets {args.action} needs a NAME")
+        if args.command == "versions" and args.action != "list" and not args.name:
+            raise ConfigError(f"versions {args.action} needs a version NAME")
+        loop = runtime.new_event_loop()
+        try:
+            return loop.run_until_complete(_run(args, settings))
+        finally:
+            loop.close()
+    except (
+        ConfigError,
+        ValidationError,
+        NotFoundError,
+        AlreadyExistsError,
+        PublishedVersionError,
+    ) as exc:
+        return _fail(exc, EXIT_USAGE)
+    except (Fatal, CatalogError) as exc:
+        return _fail(exc, EXIT_FATAL)
+    except IngestError as exc:
+        return _fail(exc, EXIT_FATAL)
+
+
+def _fail(exc: BaseException, code: int) -> int:
+    sys.stderr.write(f"ingest: error: {exc}\n")
+    return code
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .web.server import run_server
+
+    runtime.configure(
+        args.config,
+        database_url=settings.database_url,
+        storage_url=settings.storage_url,
+        s3_endpoint_url=settings.s3_endpoint_url or None,
+    )
+    run_server(args.host, args.port, os.environ.get("INGEST_API_TOKEN") or None)
+    return 0
+
+
+def entry() -> Any:  # pragma: no cover - console script shim
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
