@@ -128,7 +128,8 @@ async def cmd_frames(args: argparse.Namespace, settings: Settings, catalog: SqlC
 async def cmd_export(args: argparse.Namespace, settings: Settings, catalog: SqlCatalog) -> int:
     """JSONL, one document per line, that ``ingest import`` takes back unchanged."""
     version_id = await _version_id(catalog, args.dataset, args.version)
-    out = open(args.output, "wb") if args.output and args.output != "-" else sys.stdout.buffer
+    to_file = args.output and args.output != "-"
+    out = open(args.output, "wb") if to_file else sys.stdout.buffer  # noqa: ASYNC230 - one-shot
     count = 0
     try:
         async for _, stored in catalog.iter_frames(version_id):

@@ -7,7 +7,6 @@ import itertools
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -140,8 +139,6 @@ async def cmd_import(args: argparse.Namespace, settings: Settings, catalog: SqlC
 async def cmd_import_dir(args: argparse.Namespace, settings: Settings, catalog: SqlCatalog) -> int:
     layout = Layout.parse(args.layout, args.frame_field)
     required = tuple(n.strip() for n in (args.require_frames or "").split(",") if n.strip())
-    if not Path(args.root).is_dir():
-        raise ConfigError(f"{args.root} is not a folder")
     version = await resolve_version(catalog, args.dataset, args.version, args.create)
     return await run_import(
         args, settings, catalog, scan(args.root, layout, required), version, None
