@@ -49,6 +49,11 @@ class Settings:
     commit_interval_s: float = 0.5
     # Grace period for in-flight groups on cancellation (Ctrl-C, SIGTERM)
     shutdown_grace_s: float = 30.0
+    # Local sources must lie under one of these folders (os.pathsep-separated); empty = anywhere.
+    # The daemon defaults to its inbox: a dropped manifest must not upload a system file.
+    allowed_roots: str = ""
+    # Copying http(s) sources from loopback, link-local and private addresses (0 = refuse)
+    allow_private_addresses: int = 1
 
     def __post_init__(self) -> None:
         data = default_data_dir()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import stat as stat_mod
+import time
 from collections import Counter
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -127,7 +128,9 @@ class Pipeline:
         upload_retries: int | None = None,
         copy_remote: bool = False,
         progress: Callable[[Report], None] | None = None,
+        on_upload: Callable[[float, bool], None] | None = None,
     ) -> None:
+        """``on_upload(seconds, ok)`` observes every upload attempt (metrics)."""
         self.catalog = catalog
         self.version_id = version_id
         self.settings = settings
@@ -136,6 +139,10 @@ class Pipeline:
             raise ValueError(f"upload_retries must be >= 0, got {self.retries}")
         self.copy_remote = copy_remote
         self.progress = progress
+        self.on_upload = on_upload
+        self.allowed_roots = tuple(
+            os.path.realpath(r) for r in settings.allowed_roots.split(os.pathsep) if r
+        )
         self.report = Report()
         self._storage = storage
         self._owns_storage = storage is None
@@ -149,6 +156,14 @@ class Pipeline:
         # how often each object key was used in this run: a rejected group removes the objects
         # it uploaded only when no other group of the run may reference them
         self._key_refs: Counter[str] = Counter()
+
+    @property
+    def groups_in_flight(self) -> int:
+        return self.settings.groups_in_flight - self._group_slots._value
+
+    @property
+    def uploads_in_flight(self) -> int:
+        return self.settings.concurrency - self._frame_slots._value
 
     # ------------------------------------------------------------------ seams, opened lazily
 
@@ -394,7 +409,17 @@ class Pipeline:
             raise _ObjectFailed(uri, exc, attempts) from exc
         return stored, attempts
 
+    def _check_allowed(self, path: str) -> None:
+        if not self.allowed_roots:
+            return
+        real = os.path.realpath(path)  # a symlink must not lead outside
+        if not any(real == root or real.startswith(root + os.sep) for root in self.allowed_roots):
+            raise PermanentStorageError(
+                f"{path} is outside the allowed roots ({os.pathsep.join(self.allowed_roots)})"
+            )
+
     async def _put_local(self, path: str, counts: _Counts) -> str:
+        self._check_allowed(path)
         try:
             st = os.stat(path)
         except FileNotFoundError as exc:
@@ -420,11 +445,21 @@ class Pipeline:
                 return storage.uri(key)
             counts.new_keys.append(key)  # cleanup registered before there is anything to clean
             async with self._bytes.hold(st.st_size):
-                uri = await storage.put_file(key, path, st.st_size, guess_content_type(path))
+                started = time.monotonic()
+                try:
+                    uri = await storage.put_file(key, path, st.st_size, guess_content_type(path))
+                except BaseException:
+                    self._observe(started, False)
+                    raise
+                self._observe(started, True)
         counts.objects_uploaded += 1
         counts.bytes += st.st_size
         counts.objects.append((uri, st.st_size))
         return uri
+
+    def _observe(self, started: float, ok: bool) -> None:
+        if self.on_upload is not None:
+            self.on_upload(time.monotonic() - started, ok)
 
     async def _put_remote(self, uri: str, counts: _Counts) -> str:
         storage = await self.storage()

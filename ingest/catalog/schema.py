@@ -11,6 +11,7 @@ Tables:
 - frames: immutable revisions of a frame's document, keyed by ``rev`` (a hash of the document),
   so identical documents are stored once and a child version shares its parent's rows.
 - objects: URI and size of every object the pipeline stored (for verify and gc).
+- jobs: the daemon's work queue, one row per manifest, claimed with leases.
 - version_frames: membership (version, frame id) -> rev, plus the sort keys; a child version
   gets a copy of its parents' membership rows, so edits in the child never show in the parent.
 """
@@ -65,6 +66,23 @@ MIGRATIONS: list[list[str]] = [
             uri {text} PRIMARY KEY,
             size BIGINT NOT NULL,
             stored_at {real} NOT NULL)""",
+    ],
+    [
+        # daemon jobs: one per manifest version, claimed through a lease (owner + expiry)
+        """CREATE TABLE jobs (
+            id {text} PRIMARY KEY,
+            manifest {text} NOT NULL,
+            dataset {text},
+            version {text},
+            state {text} NOT NULL,
+            owner {text},
+            lease_until {real} NOT NULL,
+            attempts INTEGER NOT NULL,
+            error {text},
+            summary {text},
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL)""",
+        "CREATE INDEX jobs_claim ON jobs (state, lease_until, created_at)",
     ],
 ]
 
