@@ -168,6 +168,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="spare objects younger than this (imports in flight); default 3600",
     )
 
+    p = sub.add_parser(
+        "daemon",
+        parents=[common],
+        help="watch an inbox of manifests and ingest them (many workers)",
+    )
+    p.add_argument("--inbox", required=True, help="a folder, or s3://bucket/prefix/")
+    p.add_argument(
+        "--dataset",
+        help="default target dataset (a manifest header or a "
+        "<manifest>.json sidecar may name another)",
+    )
+    p.add_argument("--version", help="default target version")
+    p.add_argument("--create", action="store_true", help="create datasets/versions if missing")
+    p.add_argument("--upload-retries", type=int, metavar="N")
+    p.add_argument("--concurrency", type=int, metavar="N", help="frame uploads in flight")
+    p.add_argument("--http-host", default="127.0.0.1")
+    p.add_argument(
+        "--http-port",
+        type=int,
+        default=8081,
+        help="/healthz, /readyz, /metrics, POST /jobs; 0 turns HTTP off",
+    )
+    p.add_argument("--worker-id", help="default: HOST:PID")
+    p.add_argument(
+        "--lease-s",
+        type=float,
+        default=30.0,
+        help="job lease; renewed every third of it (default 30)",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=3,
+        help="a job failing fatally this often goes to failed/ (default 3)",
+    )
+    p.add_argument("--poll-s", type=float, default=2.0, help="inbox poll interval (floor)")
+    p.add_argument("--jobs", type=int, default=1, help="jobs this worker runs at once")
+    p.add_argument(
+        "--allowed-root",
+        action="append",
+        metavar="DIR",
+        help="local sources must lie under these (default: the inbox folder)",
+    )
+    p.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        help="allow copying http(s) sources from loopback/private addresses",
+    )
+    p.add_argument("--log-json", action="store_true", help="JSON log lines")
+
     p = sub.add_parser("serve", parents=[common], help="the web app and REST API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
@@ -185,7 +235,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _command(name: str) -> Command:
-    from .commands import catalog_cmds, imports, maintenance
+    from .commands import catalog_cmds, daemon_cmd, imports, maintenance
 
     table: dict[str, Command] = {
         "import": imports.cmd_import,
@@ -196,6 +246,7 @@ def _command(name: str) -> Command:
         "export": catalog_cmds.cmd_export,
         "verify": maintenance.cmd_verify,
         "gc": maintenance.cmd_gc,
+        "daemon": daemon_cmd.cmd_daemon,
     }
     return table[name]
 
@@ -227,8 +278,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             os._exit(EXIT_INTERRUPTED)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+    if args.command != "daemon":  # the daemon's worker handles its signals itself
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
     try:
         return await task
     except asyncio.CancelledError:

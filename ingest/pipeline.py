@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import stat as stat_mod
 import time
@@ -56,6 +57,7 @@ from .sources import LOCAL, classify, guess_content_type, object_key, remote_key
 from .storage.base import Storage
 
 MiB = 1024 * 1024
+log = logging.getLogger("ingest.pipeline")
 _Work = tuple[str | None, dict[str, Any]]  # (frame name, frame document)
 Input = Iterable[Item | RejectedFrame] | AsyncIterable[Item | RejectedFrame]
 
@@ -517,6 +519,10 @@ class Pipeline:
                         )
                     )
         self.report.reject(records, item)
+        log.info(
+            "group rejected",
+            extra={"group": group_id, "frame": failures[0].name, "error": records[0].message},
+        )
 
     def _reject_all(self, item: Item, error_class: str, message: str, attempts: int) -> None:
         self.report.reject(

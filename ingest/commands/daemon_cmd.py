@@ -1,0 +1,79 @@
+"""``ingest daemon``: the long-running form of the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+
+from aiohttp import web
+
+from ..catalog import SqlCatalog
+from ..config import Settings
+from ..daemon.http import make_app
+from ..daemon.inbox import LocalInbox, open_inbox
+from ..daemon.worker import Worker, WorkerOptions, run_until_signalled
+from ..errors import ConfigError
+from ..logs import setup_logging
+from . import EXIT_OK
+
+log = logging.getLogger("ingest.daemon")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def cmd_daemon(args: argparse.Namespace, settings: Settings, catalog: SqlCatalog) -> int:
+    setup_logging(json=args.log_json, level=logging.DEBUG if args.verbose else logging.INFO)
+    token = os.environ.get("INGEST_API_TOKEN", "")
+    if args.http_port and not token and not _is_loopback(args.http_host):
+        raise ConfigError(
+            f"refusing to serve POST /jobs on {args.http_host} without INGEST_API_TOKEN"
+        )
+    inbox = await open_inbox(
+        args.inbox, endpoint_url=settings.s3_endpoint_url or None, region=settings.s3_region
+    )
+    roots = os.pathsep.join(args.allowed_root or []) or settings.allowed_roots
+    if not roots and isinstance(inbox, LocalInbox):
+        roots = str(inbox.root)  # by default only files next to the manifests
+    settings = settings.replace(
+        allowed_roots=roots,
+        allow_private_addresses=1 if args.allow_private_addresses else 0,
+    )
+    worker = Worker(
+        settings=settings,
+        catalog=catalog,
+        inbox=inbox,
+        options=WorkerOptions(
+            dataset=args.dataset,
+            version=args.version,
+            create=args.create,
+            worker_id=args.worker_id or "",
+            lease_s=args.lease_s,
+            max_attempts=args.max_attempts,
+            poll_s=args.poll_s,
+            jobs=args.jobs,
+            upload_retries=args.upload_retries,
+        ),
+    )
+    runner = None
+    if args.http_port:
+        runner = web.AppRunner(make_app(worker, token), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, args.http_host, args.http_port).start()
+        log.info("http on %s:%s", args.http_host, args.http_port)
+    log.info("watching %s; allowed roots: %s", inbox.url, roots or "anywhere")
+    try:
+        await run_until_signalled(worker)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await inbox.close()
+    return EXIT_OK

@@ -1,0 +1,290 @@
+"""The ingestion daemon's worker: watch the inbox, claim jobs through leases, run the pipeline.
+
+Modelled on arq's Worker: a semaphore bounds the jobs in progress; each job has a heartbeat
+that renews its lease and cancels the job if the lease was lost; outcomes go to the jobs table
+and the metrics; shutdown is two-phase (stop claiming, let in-flight groups finish within the
+grace period and commit, release the lease; a second signal exits at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+
+from ..catalog import SqlCatalog
+from ..catalog.jobs import DONE, FAILED, Job, JobQueue
+from ..commands.imports import resolve_version
+from ..config import Settings
+from ..errors import IngestError
+from ..logs import current_job
+from ..manifest import Manifest
+from ..pipeline import Pipeline
+from ..report import Report
+from .inbox import Inbox
+from .metrics import Metrics
+
+log = logging.getLogger("ingest.daemon")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    dataset: str | None = None
+    version: str | None = None
+    create: bool = False
+    worker_id: str = ""
+    lease_s: float = 30.0
+    max_attempts: int = 3
+    poll_s: float = 2.0
+    jobs: int = 1
+    upload_retries: int | None = None
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        catalog: SqlCatalog,
+        inbox: Inbox,
+        options: WorkerOptions,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.queue = JobQueue(catalog.db)
+        self.inbox = inbox
+        self.options = options
+        self.id = options.worker_id or default_worker_id()
+        self.metrics = metrics or Metrics()
+        self.stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(options.jobs)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._pipelines: dict[str, Pipeline] = {}
+        self.metrics.groups_in_flight.set_function(
+            lambda: sum(p.groups_in_flight for p in self._pipelines.values())
+        )
+        self.metrics.uploads_in_flight.set_function(
+            lambda: sum(p.uploads_in_flight for p in self._pipelines.values())
+        )
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> None:
+        """Run until ``stop()``: discover manifests, claim and run jobs."""
+        log.info("worker started", extra={"worker": self.id})
+        watcher = asyncio.create_task(self._watch(), name="ingest-inbox-watch")
+        try:
+            await self.discover()
+            while not self.stopping.is_set():
+                await self._slots.acquire()
+                if self.stopping.is_set():
+                    self._slots.release()
+                    break
+                job = await self.queue.claim(self.id, self.options.lease_s)
+                if job is None:
+                    self._slots.release()
+                    await self._idle()
+                    continue
+                task = asyncio.create_task(self._job(job), name=f"ingest-job-{job.id}")
+                self._running[job.id] = task
+                task.add_done_callback(functools.partial(self._done, job.id))
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await self.drain()
+            log.info("worker stopped", extra={"worker": self.id})
+
+    def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
+        self._slots.release()
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        waiters = [
+            asyncio.create_task(self._wake.wait()),
+            asyncio.create_task(self.stopping.wait()),
+        ]
+        await asyncio.wait(
+            waiters, timeout=self.options.poll_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in waiters:
+            waiter.cancel()
+
+    async def _watch(self) -> None:
+        async for _ in self.inbox.changes(self.options.poll_s):
+            try:
+                if await self.discover():
+                    self._wake.set()
+            except IngestError as exc:
+                log.warning("inbox scan failed: %s", exc)
+
+    async def discover(self) -> int:
+        new = 0
+        for arrival in await self.inbox.scan():
+            if await self.queue.submit(arrival.job_id, arrival.name):
+                new += 1
+                log.info("manifest queued", extra={"manifest": arrival.name, "job": arrival.job_id})
+        return new
+
+    def stop(self) -> None:
+        """Phase one: stop claiming; running jobs are cancelled and drain gracefully."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            for task in self._running.values():
+                task.cancel()
+
+    async def drain(self) -> None:
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    # ------------------------------------------------------------------ one job
+
+    async def _job(self, job: Job) -> None:
+        current_job.set(job.id)
+        log.info("job claimed", extra={"manifest": job.manifest, "worker": self.id})
+        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task()))
+        try:
+            if job.attempts > self.options.max_attempts:
+                await self._end(
+                    job,
+                    FAILED,
+                    Report(),
+                    f"gave up after {job.attempts - 1} "
+                    f"attempts; last error: {job.error or 'worker lost'}",
+                )
+                return
+            report = await self._ingest(job)
+            await self._end(job, DONE, report, None)
+        except asyncio.CancelledError:
+            if self.stopping.is_set():
+                await asyncio.shield(self.queue.release(job.id, self.id))
+                self.metrics.jobs_processed.labels("released").inc()
+                log.info("job released at shutdown", extra={"manifest": job.manifest})
+            raise
+        except Exception as exc:  # a fatal job error: retried by a later claim, then failed
+            message = f"{type(exc).__name__}: {exc}"
+            log.error("job failed: %s", message, extra={"manifest": job.manifest})
+            if job.attempts >= self.options.max_attempts:
+                report = Report()
+                await self._end(job, FAILED, report, message)
+            else:
+                await self.queue.finish(job.id, self.id, "pending", error=message)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            self._pipelines.pop(job.id, None)
+
+    async def _ingest(self, job: Job) -> Report:
+        path = await self.inbox.fetch(job.manifest)
+        manifest = Manifest(path)
+        try:
+            sidecar = await self.inbox.sidecar(job.manifest)
+            dataset = manifest.header.dataset or sidecar.get("dataset") or self.options.dataset
+            version_name = manifest.header.version or sidecar.get("version") or self.options.version
+            version = await resolve_version(
+                self.catalog, dataset, version_name, self.options.create
+            )
+            pipeline = Pipeline(
+                catalog=self.catalog,
+                version_id=version.id,
+                settings=self.settings,
+                upload_retries=self.options.upload_retries,
+                progress=self.metrics.follower(),
+                on_upload=self.metrics.observe_upload,
+            )
+            self._pipelines[job.id] = pipeline
+            report = await pipeline.run(manifest)
+        finally:
+            manifest.close()
+        s = report.summary
+        log.info(
+            "job ingested",
+            extra={
+                "manifest": job.manifest,
+                "outcome": (
+                    f"{s.groups_committed} committed, {s.groups_unchanged} unchanged, "
+                    f"{s.groups_rejected} groups and {s.frames_rejected} frames rejected"
+                ),
+            },
+        )
+        return report
+
+    async def _end(self, job: Job, outcome: str, report: Report, error: str | None) -> None:
+        if not await self.queue.heartbeat(job.id, self.id, self.options.lease_s):
+            log.warning("lease lost before the end; leaving the job to its new owner")
+            return
+        head = {
+            "job": job.id,
+            "manifest": job.manifest,
+            "outcome": outcome,
+            "error": error,
+            "summary": report.summary.to_dict(),
+        }
+        body = (
+            orjson.dumps(head)
+            + b"\n"
+            + b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in report.rejected)
+        )
+        await self.inbox.finish(job.manifest, outcome, body)
+        await self.queue.finish(
+            job.id, self.id, outcome, error=error, summary=report.summary.to_dict()
+        )
+        self.metrics.jobs_processed.labels(outcome).inc()
+        log.info("job %s", outcome, extra={"manifest": job.manifest, "error": error})
+
+    async def _heartbeat(self, job: Job, task: asyncio.Task[None] | None) -> None:
+        interval = max(0.2, self.options.lease_s / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                kept = await self.queue.heartbeat(job.id, self.id, self.options.lease_s)
+            except IngestError as exc:
+                log.warning("heartbeat failed: %s", exc)
+                continue
+            if not kept and task is not None:
+                log.warning("lease lost; stopping the job", extra={"manifest": job.manifest})
+                task.cancel()
+                return
+
+    async def job_counts(self) -> dict[str, int]:
+        counts = await self.queue.counts()
+        for state, n in counts.items():
+            self.metrics.jobs.labels(state).set(n)
+        return counts
+
+
+async def run_until_signalled(
+    worker: Worker, extra: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Run the worker; SIGTERM/SIGINT stop it gracefully, a second one exits at once."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            log.info("signal: finishing in-flight groups, then releasing leases")
+            worker.stop()
+        else:
+            os._exit(130)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.run()

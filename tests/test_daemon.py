@@ -1,0 +1,301 @@
+"""The ingestion daemon: real processes on PostgreSQL + moto's S3, leases, signals, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.catalog import open_catalog
+from ingest.catalog.jobs import JobQueue
+
+from .faultproxy import FaultProxy
+from .images import write_png
+from .pg import create_database, free_port
+
+INGEST = str(Path(sys.executable).parent / "ingest")
+CAMERAS = ("front", "left", "rear")
+
+
+def make_manifests(inbox: Path, count: int, groups: int, *, start: int = 0) -> int:
+    """``count`` manifests of ``groups`` FrameGroups x 3 cameras; sources under inbox/files."""
+    for m in range(start, start + count):
+        lines = []
+        for g in range(groups):
+            frames = {}
+            for cam in CAMERAS:
+                rel = f"files/m{m:03d}/{cam}/{g:04d}.png"
+                write_png(inbox / rel, 4 + g % 5, 4)
+                frames[cam] = {"source": rel}
+            lines.append(json.dumps({"id": f"m{m:03d}-g{g:04d}", "timestamp": g, "frames": frames}))
+        tmp = inbox / f".m{m:03d}.tmp"
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.rename(inbox / f"m{m:03d}.jsonl")
+    return count * groups
+
+
+class Daemon:
+    def __init__(self, inbox: Path, env: dict[str, str], worker_id: str, *extra: str) -> None:
+        self.port = free_port()
+        self.worker_id = worker_id
+        self.log = inbox.parent / f"{worker_id}.log"
+        self.proc = subprocess.Popen(
+            [
+                INGEST,
+                "daemon",
+                "--inbox",
+                str(inbox),
+                "--dataset",
+                "Fleet",
+                "--version",
+                "v1",
+                "--create",
+                "--http-port",
+                str(self.port),
+                "--worker-id",
+                worker_id,
+                "--lease-s",
+                "3",
+                "--max-attempts",
+                "2",
+                "--poll-s",
+                "0.3",
+                "--log-json",
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "wb"),  # noqa: SIM115
+        )
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return r.read().decode()
+
+    def wait_http(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.get("/healthz")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"{self.worker_id} did not start: {self.log.read_text()}")
+
+    def metric(self, text: str, name: str, **labels: str) -> float:
+        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        key = f"{name}{{{want}}}" if want else name
+        for line in text.splitlines():
+            if line.startswith(key + " "):
+                return float(line.split()[-1])
+        raise AssertionError(f"{key} not in metrics")
+
+
+def catalog_state(database_url: str) -> tuple[list[Any], dict[str, int]]:
+    async def read() -> tuple[list[Any], dict[str, int]]:
+        catalog = await open_catalog(database_url)
+        try:
+            jobs = await JobQueue(catalog.db).all()
+            counts: dict[str, int] = {}
+            for dataset in await catalog.list_datasets():
+                for version in await catalog.list_versions(dataset.id):
+                    async for _, stored in catalog.iter_frames(version.id):
+                        doc = json.loads(stored.document)
+                        if "frames" in doc:
+                            assert sorted(doc["frames"]) == sorted(CAMERAS), "partial group"
+                        counts[stored.id] = counts.get(stored.id, 0) + 1
+            return jobs, counts
+        finally:
+            await catalog.close()
+
+    return asyncio.run(read())
+
+
+def wait_jobs(database_url: str, total: int, timeout: float = 180) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs, _ = catalog_state(database_url)
+        if len(jobs) >= total and all(j.state in ("done", "failed") for j in jobs):
+            return jobs
+        time.sleep(0.5)
+    raise AssertionError(f"jobs not finished: {[(j.manifest, j.state) for j in jobs]}")
+
+
+@pytest.fixture
+def fleet_env(
+    pg_admin_url: str, s3_bucket: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Path, str]]:
+    _, bucket = s3_bucket
+    database_url = create_database(pg_admin_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(
+        INGEST_DATABASE_URL=database_url,
+        INGEST_STORAGE_URL=f"s3://{bucket}/fleet",
+        INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
+        INGEST_CONCURRENCY="2",
+        INGEST_GROUPS_IN_FLIGHT="4",
+        INGEST_SHUTDOWN_GRACE_S="20",
+        INGEST_COMMIT_INTERVAL_S="0.05",
+    )
+    # every upload takes a while, so that signals and kills land in the middle of jobs
+    fault_proxy.script(".png", ["delay:0.05"] * 100_000, method="PUT", contains=True)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    yield env, inbox, database_url
+
+
+@pytest.mark.slow
+def test_three_workers_one_killed_every_group_once(fleet_env) -> None:
+    env, inbox, database_url = fleet_env
+    groups = make_manifests(inbox, 32, 4)
+    (inbox / "broken.parquet").write_bytes(b"not parquet at all")
+    daemons = [Daemon(inbox, env, f"w{i}") for i in range(3)]
+    try:
+        for d in daemons:
+            d.wait_http()
+        time.sleep(2.0)
+        victim = daemons[0]
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait()
+        jobs = wait_jobs(database_url, 33)
+        texts = {d.worker_id: d.get("/metrics") for d in daemons[1:]}
+    finally:
+        for d in daemons:
+            if d.proc.poll() is None:
+                d.proc.send_signal(signal.SIGTERM)
+        for d in daemons:
+            d.proc.wait(timeout=60)
+
+    jobs, counts = catalog_state(database_url)
+    assert len(counts) == groups and set(counts.values()) == {1}  # every group exactly once
+    by_state = {j.manifest: j.state for j in jobs}
+    assert by_state.pop("broken.parquet") == "failed"
+    assert set(by_state.values()) == {"done"}
+    assert any(j.attempts >= 2 for j in jobs if j.state == "done"), "no job was taken over"
+    for m in range(32):
+        assert (inbox / "done" / f"m{m:03d}.jsonl").is_file()
+        head = json.loads(
+            (inbox / "reports" / f"m{m:03d}.jsonl.report.jsonl").read_text().splitlines()[0]
+        )
+        assert head["outcome"] == "done"
+    assert (inbox / "failed" / "broken.parquet").is_file()
+    failed_head = json.loads((inbox / "reports" / "broken.parquet.report.jsonl").read_text())
+    assert "not a readable Parquet file" in failed_head["error"]
+    assert not list(inbox.glob("*.jsonl"))
+
+    # /metrics agree with the catalog: per live worker, counters = the jobs it finished
+    for worker_id, text in texts.items():
+        mine = [j for j in jobs if j.owner == worker_id and j.state == "done"]
+        expected = sum(j.summary["groups_committed"] + j.summary["groups_unchanged"] for j in mine)
+        seen = daemons[1].metric(text, "ingest_groups_total", outcome="committed") + daemons[
+            1
+        ].metric(text, "ingest_groups_total", outcome="unchanged")
+        assert seen == expected, worker_id
+        assert daemons[1].metric(text, "ingest_jobs_processed_total", outcome="done") == len(mine)
+        assert daemons[1].metric(text, "ingest_jobs", state="done") == 32
+        assert "ingest_upload_seconds_bucket" in text
+    assert (
+        sum(
+            j.summary["groups_committed"] + j.summary["groups_unchanged"]
+            for j in jobs
+            if j.state == "done"
+        )
+        == groups
+    )
+    logged = [json.loads(line) for line in (inbox.parent / "w1.log").read_text().splitlines()]
+    assert any(entry.get("job", "").startswith("m0") for entry in logged), "no job ids in logs"
+
+
+@pytest.mark.slow
+def test_sigterm_drains_then_the_job_finishes_on_restart(fleet_env) -> None:
+    env, inbox, database_url = fleet_env
+    groups = make_manifests(inbox, 1, 40)
+    first = Daemon(inbox, env, "first")
+    first.wait_http()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until it is mid-job: some groups committed
+        _, counts = catalog_state(database_url)
+        if counts:
+            break
+        time.sleep(0.2)
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.proc.wait(timeout=60) == 0
+    jobs, counts = catalog_state(database_url)
+    assert 0 < len(counts) < groups  # drained: in-flight groups committed, nothing partial
+    assert jobs[0].state == "pending" and jobs[0].owner is None  # lease released at once
+    assert (inbox / "m000.jsonl").is_file()
+    log = first.log.read_text()
+    assert "job released at shutdown" in log
+
+    second = Daemon(inbox, env, "second")
+    try:
+        jobs = wait_jobs(database_url, 1, timeout=120)
+    finally:
+        second.proc.send_signal(signal.SIGTERM)
+        second.proc.wait(timeout=60)
+    _, counts = catalog_state(database_url)
+    assert len(counts) == groups and jobs[0].state == "done" and jobs[0].owner == "second"
+    summary = jobs[0].summary
+    assert summary["groups_unchanged"] > 0  # what the first worker committed was skipped
+
+
+def test_http_submit_safety_and_readiness(sqlite_url: str, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(
+        INGEST_DATABASE_URL=sqlite_url,
+        INGEST_STORAGE_URL=f"file://{tmp_path}/objects",
+        INGEST_API_TOKEN="s3cret",
+    )
+    write_png(inbox / "files" / "ok.png")
+    daemon = Daemon(inbox, env, "solo")
+    try:
+        daemon.wait_http()
+        assert json.loads(daemon.get("/readyz"))["ready"] is True
+        body = (
+            b'{"source": "files/ok.png"}\n{"source": "/etc/passwd"}\n'
+            b'{"source": "http://127.0.0.1:9/x.png"}\n'
+        )
+        url = f"http://127.0.0.1:{daemon.port}/jobs?name=posted.jsonl"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"))
+        assert denied.value.code == 401
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Authorization": "Bearer s3cret"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+        jobs = wait_jobs(sqlite_url, 1, timeout=60)
+        assert jobs[0].state == "done"
+        lines = (inbox / "reports" / "posted.jsonl.report.jsonl").read_text().splitlines()
+        records = [json.loads(x) for x in lines[1:]]
+        assert [r["source"] for r in records] == ["/etc/passwd"]
+        assert "outside the allowed roots" in records[0]["message"]
+        assert json.loads(lines[0])["summary"]["frames_by_reference"] == 1  # no copy: no fetch
+        logged = [json.loads(line) for line in daemon.log.read_text().splitlines()]
+        rejected = [e for e in logged if e["msg"] == "group rejected"]
+        assert rejected and rejected[0]["group"] == records[0]["group_id"]
+        assert rejected[0]["job"].startswith("posted.jsonl@")
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(timeout=30)
+
+    refused = subprocess.run(
+        [INGEST, "daemon", "--inbox", str(inbox), "--http-host", "0.0.0.0"],
+        env={**env, "INGEST_API_TOKEN": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "without INGEST_API_TOKEN" in refused.stderr
