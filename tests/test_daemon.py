@@ -75,7 +75,7 @@ class Daemon:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "wb"),  # noqa: SIM115
+            stderr=open(self.log, "wb"),
         )
 
     def get(self, path: str) -> str:

@@ -13,9 +13,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-disable_created_metrics()  # the *_created series only add noise here
-
 from ..report import Report, Summary
+
+disable_created_metrics()  # the *_created series only add noise here
 
 
 class Metrics:
