@@ -43,16 +43,20 @@ _ANNOTATION_KEYS = frozenset({"labels", "confidence", "metadata", *SHAPES})
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and not (isinstance(value, float) and not math.isfinite(value))
-    )
+    kind = type(value)
+    if kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _numbers(value: Any, where: str) -> list[float | int]:
-    if not isinstance(value, list | tuple) or not all(_is_number(v) for v in value):
+    if not isinstance(value, list | tuple):
         raise ValidationError(where, f"must be a list of finite numbers, got {value!r}")
+    for v in value:
+        if not _is_number(v):
+            raise ValidationError(where, f"must be a list of finite numbers, got {value!r}")
     return list(value)
 
 

@@ -53,7 +53,7 @@ from .frames import (
 )
 from .remote import RemoteFetcher
 from .report import RejectedFrame, Report
-from .sources import LOCAL, classify, guess_content_type, object_key, remote_key
+from .sources import LOCAL, classify, guess_content_type, is_remote, object_key, remote_key
 from .storage.base import Storage
 
 MiB = 1024 * 1024
@@ -309,7 +309,9 @@ class Pipeline:
 
     def _needs_storage(self, frame_doc: dict[str, Any]) -> bool:
         for uri in (frame_doc["source"], frame_doc["preview_uri"], *frame_doc["masks"].values()):
-            if uri is not None and (classify(uri).kind == LOCAL or self.copy_remote):
+            if uri is None or (is_remote(uri) and not self.copy_remote):
+                continue
+            if self.copy_remote or classify(uri).kind == LOCAL:  # raises on a bad scheme
                 return True
         return False
 

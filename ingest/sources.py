@@ -27,8 +27,21 @@ class Source:
     path: str | None = None  # absolute local path for LOCAL
 
 
+_REMOTE_PREFIXES = tuple(f"{scheme}://" for scheme in REMOTE_SCHEMES)
+
+
+def is_remote(uri: str) -> bool:
+    """Fast check for the common case (no parsing): an http(s) or s3 URI with a host."""
+    if uri.startswith(_REMOTE_PREFIXES):
+        rest = uri.split("://", 1)[1]
+        return bool(rest) and rest[0] != "/"
+    return False
+
+
 def classify(uri: str, base_dir: str | None = None) -> Source:
     """A local path (absolute, relative to ``base_dir`` or the cwd, or file://) or a remote URI."""
+    if is_remote(uri):
+        return Source(uri, REMOTE)
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme in REMOTE_SCHEMES:
