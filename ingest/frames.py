@@ -260,6 +260,36 @@ def _masks(mask_source: Any, masks_source: Any, where: str) -> dict[str, str]:
     return masks
 
 
+def _annotation_adder(where: str, doc: str) -> Any:
+    """The ``add_annotation`` method of frames and groups (same signature, own list)."""
+
+    def add(
+        self: Any,
+        box2d_xywh: Sequence[float] | None = None,
+        poly2d_xy: Sequence[Any] | None = None,
+        ellipse2d_xyrrt: Sequence[float] | None = None,
+        keypoints: Sequence[float] | None = None,
+        labels: Sequence[str] | str | None = None,
+        confidence: float | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Annotation:
+        annotation = Annotation(
+            box2d_xywh=box2d_xywh,
+            poly2d_xy=poly2d_xy,
+            ellipse2d_xyrrt=ellipse2d_xyrrt,
+            keypoints=keypoints,
+            labels=labels,
+            confidence=confidence,
+            metadata=metadata,
+            where=f"{where}[{len(self.annotations)}]",
+        )
+        self.annotations.append(annotation)
+        return annotation
+
+    add.__doc__ = doc
+    return add
+
+
 class SingleFrame:
     """One sensor's frame: a source (image or video) plus preview, masks, annotations, metadata.
 
@@ -323,29 +353,9 @@ class SingleFrame:
     def meta(self, value: dict[str, Any]) -> None:
         self.metadata = _check_metadata(value, "frame.meta")
 
-    def add_annotation(
-        self,
-        box2d_xywh: Sequence[float] | None = None,
-        poly2d_xy: Sequence[Any] | None = None,
-        ellipse2d_xyrrt: Sequence[float] | None = None,
-        keypoints: Sequence[float] | None = None,
-        labels: Sequence[str] | str | None = None,
-        confidence: float | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> Annotation:
-        """Add an ROI; with ``labels`` only (no shape) it is a frame label."""
-        annotation = Annotation(
-            box2d_xywh=box2d_xywh,
-            poly2d_xy=poly2d_xy,
-            ellipse2d_xyrrt=ellipse2d_xyrrt,
-            keypoints=keypoints,
-            labels=labels,
-            confidence=confidence,
-            metadata=metadata,
-            where=f"annotations[{len(self.annotations)}]",
-        )
-        self.annotations.append(annotation)
-        return annotation
+    add_annotation = _annotation_adder(
+        "annotations", "Add an ROI; with ``labels`` only (no shape) it is a frame label."
+    )
 
     @property
     def frame_labels(self) -> list[str]:
@@ -463,29 +473,9 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
     def __len__(self) -> int:
         return len(self._frames)
 
-    def add_global_annotation(
-        self,
-        box2d_xywh: Sequence[float] | None = None,
-        poly2d_xy: Sequence[Any] | None = None,
-        ellipse2d_xyrrt: Sequence[float] | None = None,
-        keypoints: Sequence[float] | None = None,
-        labels: Sequence[str] | str | None = None,
-        confidence: float | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> Annotation:
-        """An annotation of the whole group (usually labels only)."""
-        annotation = Annotation(
-            box2d_xywh=box2d_xywh,
-            poly2d_xy=poly2d_xy,
-            ellipse2d_xyrrt=ellipse2d_xyrrt,
-            keypoints=keypoints,
-            labels=labels,
-            confidence=confidence,
-            metadata=metadata,
-            where=f"group.annotations[{len(self.annotations)}]",
-        )
-        self.annotations.append(annotation)
-        return annotation
+    add_global_annotation = _annotation_adder(
+        "group.annotations", "An annotation of the whole group (usually labels only)."
+    )
 
     @property
     def effective_context_id(self) -> str | None:

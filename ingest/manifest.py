@@ -38,9 +38,7 @@ _EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-ROW_COLUMNS = (
-    "group_id",
-    "frame",
+FRAME_COLUMNS = (
     "source",
     "width",
     "height",
@@ -51,6 +49,11 @@ ROW_COLUMNS = (
     "metadata",
     "annotations",
     "masks",
+)
+ROW_COLUMNS = (
+    "group_id",
+    "frame",
+    *FRAME_COLUMNS,
     "group_context_id",
     "group_timestamp",
     "group_metadata",
@@ -305,21 +308,7 @@ def _cell(row: dict[str, Any], column: str, where: str) -> Any:
 
 
 def _frame_from_row(row: dict[str, Any], where: str, base_dir: str) -> SingleFrame:
-    doc = {
-        key: _cell(row, key, where)
-        for key in (
-            "source",
-            "width",
-            "height",
-            "preview_uri",
-            "content_type",
-            "context_id",
-            "timestamp",
-            "metadata",
-            "annotations",
-            "masks",
-        )
-    }
+    doc = {key: _cell(row, key, where) for key in FRAME_COLUMNS}
     doc = {k: v for k, v in doc.items() if v is not None}
     resolve_sources(doc, base_dir)
     if "source" not in doc:
