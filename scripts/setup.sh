@@ -5,8 +5,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
-if [ "${INGEST_SETUP_BROWSER:-0}" = 1 ]; then
-  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ "${INGEST_SETUP_BROWSER:-1}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium fonts-dejavu-core)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

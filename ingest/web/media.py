@@ -1,0 +1,107 @@
+"""``/media/...``: serve only the objects a registered frame references.
+
+The URL names a frame and one of its parts (source, preview, a mask), never a URI, so nothing
+else can be fetched through it. Local ``file://`` objects are streamed if they are inside the
+configured local store; ``s3://`` objects get a presigned redirect; ``http(s)://`` sources a
+redirect to themselves. Only image and video types are served inline; anything else is sent
+as an ``application/octet-stream`` attachment, with a sandboxing CSP either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+from urllib.parse import urlsplit
+
+import orjson
+from aiohttp import web
+
+from ..errors import FrameNotFound, NotFoundError
+from ..frames import FrameGroup, SingleFrame, item_from_doc
+from ..storage import LocalStorage
+from . import checks
+from .common import CATALOG, PRESIGNER, STORAGE, seg
+
+routes = web.RouteTableDef()
+
+MEDIA_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, max-age=3600",
+}
+
+
+class ObjectNotServed(NotFoundError):
+    """The frame does not reference such an object, or it is not in the configured store."""
+
+
+def media_url(version_id: str, frame_id: str, name: str | None, part: str) -> str:
+    """The media URL of a part ("source", "preview", "masks/<id>") of a frame."""
+    head = f"/media/{seg(version_id)}/{seg(frame_id)}/{seg(name or checks.SINGLE)}"
+    if part.startswith("masks/"):
+        return f"{head}/masks/{seg(part[len('masks/') :])}"
+    return f"{head}/{part}"
+
+
+async def _frame(request: web.Request) -> SingleFrame:
+    version_id = checks.version_id(request.match_info["version_id"])
+    frame_id = checks.frame_id(request.match_info["frame_id"])
+    name = request.match_info["name"]
+    stored = await request.app[CATALOG].get_frame(version_id, frame_id)
+    item = item_from_doc(orjson.loads(stored.document), f"frame {frame_id}")
+    if isinstance(item, FrameGroup):
+        frame = item.get(checks.frame_name(name))
+        if frame is None:
+            raise FrameNotFound(f"frame {frame_id!r} has no SingleFrame named {name!r}")
+        return frame
+    if name != checks.SINGLE:
+        raise FrameNotFound(
+            f"frame {frame_id!r} is a SingleFrame: use {checks.SINGLE!r} as its name"
+        )
+    return item
+
+
+def _content_type(path: str) -> tuple[str, bool]:
+    guessed = mimetypes.guess_type(path)[0] or ""
+    inline = guessed.startswith(("image/", "video/")) and guessed != "image/svg+xml"
+    return (guessed, True) if inline else ("application/octet-stream", False)
+
+
+async def serve_uri(request: web.Request, uri: str) -> web.StreamResponse:
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme in ("http", "https"):
+        raise web.HTTPFound(uri, headers=MEDIA_HEADERS)
+    if scheme == "s3":
+        raise web.HTTPFound(await request.app[PRESIGNER].url(uri), headers=MEDIA_HEADERS)
+    storage = request.app[STORAGE]
+    key = storage.key_of(uri) if isinstance(storage, LocalStorage) else None
+    if key is None or not isinstance(storage, LocalStorage):
+        raise ObjectNotServed(
+            f"{uri[:200]} is not in the configured store ({storage.url}); not served"
+        )
+    path = os.path.join(str(storage.root), *key.split("/"))
+    if not await asyncio.to_thread(os.path.isfile, path):
+        raise ObjectNotServed(f"{uri[:200]} does not exist in the store")
+    content_type, inline = _content_type(path)
+    headers = {**MEDIA_HEADERS, "Content-Type": content_type}
+    if not inline:
+        headers["Content-Disposition"] = "attachment"
+    return web.FileResponse(path, headers=headers)
+
+
+@routes.get(r"/media/{version_id}/{frame_id}/{name}/{part:source|preview}")
+async def media_part(request: web.Request) -> web.StreamResponse:
+    frame = await _frame(request)
+    part = request.match_info["part"]
+    uri = (frame.preview_uri or frame.source) if part == "preview" else frame.source
+    return await serve_uri(request, uri)
+
+
+@routes.get(r"/media/{version_id}/{frame_id}/{name}/masks/{mask_id}")
+async def media_mask(request: web.Request) -> web.StreamResponse:
+    frame = await _frame(request)
+    mask_id = request.match_info["mask_id"]
+    uri = frame.masks.get(mask_id)
+    if uri is None:
+        raise ObjectNotServed(f"the frame has no mask {mask_id[:80]!r}")
+    return await serve_uri(request, uri)

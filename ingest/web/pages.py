@@ -1,0 +1,268 @@
+"""Server-rendered pages: datasets -> versions -> frame browser -> frame viewer."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from aiohttp import web
+from multidict import MultiMapping
+
+from ..api import DatasetVersion
+from ..catalog import StoredFrame
+from ..catalog.search import context_neighbours, frame_neighbours, list_contexts, page_frames
+from ..errors import ValidationError
+from ..frames import FrameGroup
+from . import checks
+from .common import CATALOG, render, seg
+from .media import media_url
+from .rest import (
+    etag_of,
+    mask_labels_of,
+    parse_limit,
+    single,
+    version_and_dataset,
+    version_counts,
+    versions_of,
+)
+
+PAGE_SIZE = 48
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/")
+async def datasets_page(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    counts = await version_counts(catalog)
+    datasets = [(d, counts.get(d.id, 0)) for d in await catalog.list_datasets()]
+    return render(request, "datasets.html", datasets=datasets)
+
+
+@routes.get("/datasets/{name}")
+async def versions_page(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    dataset = await catalog.get_dataset(name=checks.dataset_name(request.match_info["name"]))
+    return render(
+        request, "versions.html", dataset=dataset, versions=await versions_of(catalog, dataset)
+    )
+
+
+# ---------------------------------------------------------------- frame browser
+
+
+def browser_filters(query: MultiMapping[str]) -> dict[str, Any]:
+    """The browser's query: the API's filters, plus ``meta=KEY=VALUE`` (from the form) and
+    ``by_context``."""
+    meta: dict[str, str] = {}
+    for entry in query.getall("meta", []):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError("meta", f"write metadata filters as KEY=VALUE, got {entry!r}")
+        meta[key.strip()] = value.strip()
+    for key in query:
+        if key.startswith("meta."):
+            meta[key[len("meta.") :]] = single(query, key) or ""
+    return {
+        "context_id": single(query, "context_id") or None,
+        "label": (single(query, "label") or "").strip() or None,
+        "meta": meta,
+        "cursor": single(query, "cursor") or None,
+        "limit": parse_limit(single(query, "limit"), default=PAGE_SIZE),
+        "by_context": single(query, "by_context") in ("1", "on", "true"),
+    }
+
+
+def browser_query(filters: dict[str, Any], **changes: Any) -> str:
+    """The browser's query string for ``filters`` with ``changes`` (None drops a key)."""
+    merged = {**filters, **changes}
+    pairs: list[tuple[str, str]] = []
+    if merged.get("by_context"):
+        pairs.append(("by_context", "1"))
+    for key in ("context_id", "label", "cursor"):
+        if merged.get(key) is not None:
+            pairs.append((key, str(merged[key])))
+    for key, value in (merged.get("meta") or {}).items():
+        pairs.append(("meta", f"{key}={value}"))
+    if merged.get("limit") not in (None, PAGE_SIZE):
+        pairs.append(("limit", str(merged["limit"])))
+    return urlencode(pairs)
+
+
+def _annotation_labels(annotations: list[dict[str, Any]]) -> tuple[list[str], int]:
+    frame_labels: list[str] = []
+    rois = 0
+    for annotation in annotations:
+        if any(
+            shape in annotation
+            for shape in ("box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints")
+        ):
+            rois += 1
+        else:
+            frame_labels += [str(label) for label in annotation.get("labels") or []]
+    return frame_labels, rois
+
+
+def frame_card(version_id: str, stored: StoredFrame) -> dict[str, Any]:
+    doc = orjson.loads(stored.document)
+    frames: dict[str, dict[str, Any]] = doc.get("frames") or {}
+    annotations = list(doc.get("annotations") or [])
+    if frames:
+        first = next(iter(frames.values()))
+        context_id = doc.get("context_id") or first.get("context_id")
+        timestamp = doc.get("timestamp")
+        if timestamp is None:
+            timestamp = next(
+                (f.get("timestamp") for f in frames.values() if f.get("timestamp") is not None),
+                None,
+            )
+        thumbs: list[dict[str, str | None]] = [
+            {"name": name, "url": media_url(version_id, stored.id, name, "preview")}
+            for name in frames
+        ]
+        for frame in frames.values():
+            annotations += frame.get("annotations") or []
+        metadata_keys = len(doc.get("metadata") or {}) + sum(
+            len(f.get("metadata") or {}) for f in frames.values()
+        )
+    else:
+        context_id = doc.get("context_id")
+        timestamp = doc.get("timestamp")
+        thumbs = [{"name": None, "url": media_url(version_id, stored.id, None, "preview")}]
+        metadata_keys = len(doc.get("metadata") or {})
+    frame_labels, rois = _annotation_labels(annotations)
+    return {
+        "id": stored.id,
+        "kind": stored.kind,
+        "context_id": context_id,
+        "timestamp": timestamp,
+        "thumbs": thumbs,
+        "labels": sorted(set(frame_labels)),
+        "rois": rois,
+        "metadata_keys": metadata_keys,
+        "url": f"/versions/{seg(version_id)}/frames/{seg(stored.id)}",
+    }
+
+
+@routes.get("/versions/{version_id}")
+async def browser_page(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    record, dataset = await version_and_dataset(catalog, request.match_info["version_id"])
+    filters = browser_filters(request.query)
+    context_nav: dict[str, Any] | None = None
+    if filters["by_context"]:
+        if filters["context_id"] is None:
+            first = await list_contexts(catalog, record.id, limit=1)
+            filters["context_id"] = first[0][0] if first else None
+        if filters["context_id"] is not None:
+            prev_ctx, next_ctx = await context_neighbours(catalog, record.id, filters["context_id"])
+            context_nav = {
+                "prev": prev_ctx and browser_query(filters, context_id=prev_ctx, cursor=None),
+                "next": next_ctx and browser_query(filters, context_id=next_ctx, cursor=None),
+            }
+    stored, next_cursor = await page_frames(
+        catalog,
+        record.id,
+        limit=filters["limit"],
+        cursor=filters["cursor"],
+        context_id=filters["context_id"],
+        label=filters["label"],
+        meta=filters["meta"],
+    )
+    return render(
+        request,
+        "browser.html",
+        version=record,
+        dataset=dataset,
+        total=await catalog.count_frames(record.id),
+        mask_labels=mask_labels_of(record),
+        filters=filters,
+        cards=[frame_card(record.id, s) for s in stored],
+        context_nav=context_nav,
+        next_query=next_cursor and browser_query(filters, cursor=next_cursor),
+        first_query=filters["cursor"] and browser_query(filters, cursor=None),
+    )
+
+
+# ---------------------------------------------------------------- frame viewer
+
+
+@routes.get("/versions/{version_id}/frames/{frame_id}")
+async def viewer_page(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    record, dataset = await version_and_dataset(catalog, request.match_info["version_id"])
+    frame_id = checks.frame_id(request.match_info["frame_id"])
+    version = await DatasetVersion.get_version_async(version_id=record.id)
+    item = await version.get_frame_async(frame_id)
+    prev_id, next_id = await frame_neighbours(catalog, record.id, frame_id)
+    doc = item.to_doc()
+    if isinstance(item, FrameGroup):
+        frames = dict(item.items())
+        names: list[str] = list(frames)
+    else:
+        frames = {checks.SINGLE: item}
+        names = [checks.SINGLE]
+    media = {
+        name: {
+            "source": media_url(record.id, frame_id, name, "source"),
+            "preview": media_url(record.id, frame_id, name, "preview"),
+            "masks": {
+                mask_id: media_url(record.id, frame_id, name, f"masks/{mask_id}")
+                for mask_id in frame.masks
+            },
+        }
+        for name, frame in frames.items()
+    }
+    wanted = request.query.get("source")
+    base = f"/versions/{seg(record.id)}"
+    data = {
+        "version": {
+            "id": record.id,
+            "name": record.name,
+            "state": record.state,
+            "read_only": record.is_published,
+            "dataset_name": dataset.name,
+        },
+        "frame_id": frame_id,
+        "kind": "group" if isinstance(item, FrameGroup) else "single",
+        "doc": doc,
+        "etag": etag_of(item),
+        "names": names,
+        "selected": wanted if wanted in frames else names[0],
+        "media": media,
+        "mask_labels": mask_labels_of(record),
+        "api_url": f"/api/versions/{seg(record.id)}/frames/{seg(frame_id)}",
+        "browse_url": base,
+    }
+    context_id = item.effective_context_id if isinstance(item, FrameGroup) else item.context_id
+    timestamp = item.effective_timestamp if isinstance(item, FrameGroup) else item.timestamp
+    return render(
+        request,
+        "viewer.html",
+        version=record,
+        dataset=dataset,
+        frame_id=frame_id,
+        context_id=context_id,
+        timestamp=timestamp,
+        data=data,
+        prev_url=prev_id and f"{base}/frames/{seg(prev_id)}",
+        next_url=next_id and f"{base}/frames/{seg(next_id)}",
+        context_url=context_id is not None
+        and f"{base}?{urlencode({'by_context': '1', 'context_id': context_id})}",
+    )
+
+
+def format_timestamp(value: Any) -> str:
+    """Seconds as written, plus the UTC time for epoch-like values."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "—"
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    if 1e8 < value < 1e10:
+        text += " (" + datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        text += " UTC)"
+    return text

@@ -1,0 +1,270 @@
+"""The JSON REST API under ``/api`` (see ``openapi.py`` for the contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import MultiMapping
+
+from ..api import DatasetVersion
+from ..catalog import DatasetRecord, SqlCatalog, VersionRecord
+from ..catalog.search import MAX_LIMIT, list_contexts, page_frames
+from ..catalog.sql import revision
+from ..errors import PublishedVersionError, ValidationError
+from ..frames import Item
+from . import checks
+from .common import CATALOG, ApiError, json_response
+from .openapi import openapi_document
+from .patch import MERGE_PATCH, PARTIAL, apply_patch
+
+FRAME_QUERY = ("limit", "cursor", "context_id", "label")
+DEFAULT_LIMIT = 50
+
+routes = web.RouteTableDef()
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def dataset_json(record: DatasetRecord, version_count: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": record.id,
+        "name": record.name,
+        "description": record.description,
+        "tags": list(record.tags),
+        "created_at": record.created_at,
+    }
+    if version_count is not None:
+        out["version_count"] = version_count
+    return out
+
+
+def mask_labels_of(record: VersionRecord) -> list[dict[str, Any]]:
+    """``[{"value": [r, g, b], "labels": [...]}]`` from the version metadata (sanitised)."""
+    out = []
+    for entry in record.metadata.get("mask_labels") or []:
+        if not isinstance(entry, dict):
+            continue
+        value = entry.get("value")
+        labels = entry.get("labels")
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, int) and 0 <= v <= 255 for v in value)
+            and isinstance(labels, list)
+        ):
+            out.append({"value": value, "labels": [str(lb) for lb in labels]})
+    return out
+
+
+def version_json(record: VersionRecord, dataset: DatasetRecord, frame_count: int) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "dataset_id": dataset.id,
+        "dataset_name": dataset.name,
+        "name": record.name,
+        "state": record.state,
+        "read_only": record.is_published,
+        "parents": list(record.parents),
+        "created_at": record.created_at,
+        "published_at": record.published_at,
+        "frame_count": frame_count,
+        "mask_labels": mask_labels_of(record),
+        "metadata": record.metadata,
+    }
+
+
+def etag_of(item: Item) -> str:
+    return f'"{revision(orjson.dumps(item.to_doc()))}"'
+
+
+# ---------------------------------------------------------------- queries shared with pages
+
+
+async def version_counts(catalog: SqlCatalog) -> dict[str, int]:
+    rows = await catalog.db.fetchall(
+        "SELECT dataset_id, COUNT(*) FROM versions GROUP BY dataset_id"
+    )
+    return {str(dataset_id): int(count) for dataset_id, count in rows}
+
+
+async def versions_of(catalog: SqlCatalog, dataset: DatasetRecord) -> list[dict[str, Any]]:
+    records = await catalog.list_versions(dataset.id)
+    return [version_json(r, dataset, await catalog.count_frames(r.id)) for r in records]
+
+
+async def version_and_dataset(
+    catalog: SqlCatalog, version_id: str
+) -> tuple[VersionRecord, DatasetRecord]:
+    record = await catalog.get_version(id=checks.version_id(version_id))
+    return record, await catalog.get_dataset(id=record.dataset_id)
+
+
+def single(query: MultiMapping[str], name: str) -> str | None:
+    values = query.getall(name, [])
+    if len(values) > 1:
+        raise ValidationError(name, "is given more than once")
+    return values[0] if values else None
+
+
+def parse_limit(text: str | None, default: int = DEFAULT_LIMIT) -> int:
+    if text is None or text == "":
+        return default
+    try:
+        limit = int(text)
+    except ValueError:
+        raise ValidationError("limit", f"must be an integer, got {text[:40]!r}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError("limit", f"must be in 1..{MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def frame_filters(query: MultiMapping[str]) -> dict[str, Any]:
+    """``limit``, ``cursor``, ``context_id``, ``label`` and ``meta`` from an API query string."""
+    meta: dict[str, str] = {}
+    for key in set(query):
+        if key.startswith("meta."):
+            value = single(query, key)
+            meta[key[len("meta.") :]] = value or ""
+        elif key not in FRAME_QUERY:
+            raise ValidationError(
+                key,
+                "unknown query parameter; known: limit, cursor, context_id, label, meta.KEY",
+            )
+    label = single(query, "label")
+    return {
+        "limit": parse_limit(single(query, "limit")),
+        "cursor": single(query, "cursor") or None,
+        "context_id": single(query, "context_id"),
+        "label": label or None,
+        "meta": meta,
+    }
+
+
+def frame_docs(stored: list[Any]) -> list[dict[str, Any]]:
+    docs = []
+    for frame in stored:
+        doc = orjson.loads(frame.document)
+        doc["id"] = frame.id
+        docs.append(doc)
+    return docs
+
+
+# ---------------------------------------------------------------- routes
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+@routes.get("/api/datasets")
+async def list_datasets(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    counts = await version_counts(catalog)
+    records = await catalog.list_datasets()
+    return json_response({"datasets": [dataset_json(r, counts.get(r.id, 0)) for r in records]})
+
+
+@routes.get("/api/datasets/{name}/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    dataset = await catalog.get_dataset(name=checks.dataset_name(request.match_info["name"]))
+    return json_response(
+        {"dataset": dataset_json(dataset), "versions": await versions_of(catalog, dataset)}
+    )
+
+
+@routes.get("/api/versions/{version_id}")
+async def get_version(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    record, dataset = await version_and_dataset(catalog, request.match_info["version_id"])
+    return json_response(version_json(record, dataset, await catalog.count_frames(record.id)))
+
+
+@routes.get("/api/versions/{version_id}/contexts")
+async def get_contexts(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    record, _ = await version_and_dataset(catalog, request.match_info["version_id"])
+    for key in request.query:
+        if key not in ("after", "limit"):
+            raise ValidationError(key, "unknown query parameter; known: after, limit")
+    limit = parse_limit(single(request.query, "limit"), default=100)
+    after = single(request.query, "after")
+    contexts = await list_contexts(catalog, record.id, after=after, limit=limit + 1)
+    more = len(contexts) > limit
+    contexts = contexts[:limit]
+    return json_response(
+        {
+            "contexts": [{"context_id": c, "frame_count": n} for c, n in contexts],
+            "next_after": contexts[-1][0] if more and contexts else None,
+        }
+    )
+
+
+@routes.get("/api/versions/{version_id}/frames")
+async def list_frames(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    record, _ = await version_and_dataset(catalog, request.match_info["version_id"])
+    filters = frame_filters(request.query)
+    stored, next_cursor = await page_frames(catalog, record.id, **filters)
+    return json_response({"frames": frame_docs(stored), "next_cursor": next_cursor})
+
+
+async def _version_and_item(request: web.Request) -> tuple[DatasetVersion, Item]:
+    version_id = checks.version_id(request.match_info["version_id"])
+    frame_id = checks.frame_id(request.match_info["frame_id"])
+    version = await DatasetVersion.get_version_async(version_id=version_id)
+    return version, await version.get_frame_async(frame_id)
+
+
+@routes.get("/api/versions/{version_id}/frames/{frame_id}")
+async def get_frame(request: web.Request) -> web.Response:
+    _, item = await _version_and_item(request)
+    return json_response(item.to_doc(), headers={"ETag": etag_of(item)})
+
+
+@routes.patch("/api/versions/{version_id}/frames/{frame_id}")
+async def patch_frame(request: web.Request) -> web.Response:
+    content_type = request.content_type
+    if content_type not in (PARTIAL, MERGE_PATCH):
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"send the patch as {PARTIAL} (partial document) or {MERGE_PATCH} "
+            f"(RFC 7396), not {content_type!r}",
+        )
+    raw = await request.read()
+    try:
+        patch = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not valid JSON: {exc}") from None
+    version, item = await _version_and_item(request)
+    if version.is_published:  # the library refuses too; say so before validating the patch
+        raise PublishedVersionError(
+            f"version {version.version_name!r} is Published and read-only; "
+            "edit a Draft child version instead"
+        )
+    if_match = request.headers.get("If-Match")
+    if if_match is not None and if_match.strip() not in ("*", etag_of(item)):
+        raise ApiError(
+            412,
+            "PreconditionFailed",
+            "the frame changed since it was read (If-Match does not match its ETag); "
+            "reload it and apply the change again",
+        )
+    assert item.id is not None
+    updated = apply_patch(item.to_doc(), patch, item.id, content_type=content_type)
+    await version.update_frames_async([updated])
+    return json_response(updated.to_doc(), headers={"ETag": etag_of(updated)})
+
+
+@routes.delete("/api/versions/{version_id}/frames/{frame_id}")
+async def delete_frame(request: web.Request) -> web.Response:
+    version_id = checks.version_id(request.match_info["version_id"])
+    frame_id = checks.frame_id(request.match_info["frame_id"])
+    version = await DatasetVersion.get_version_async(version_id=version_id)
+    await version.delete_frames_async([frame_id])
+    return web.Response(status=204)

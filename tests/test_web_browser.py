@@ -1,0 +1,232 @@
+"""The web app in a real browser: Playwright driving Debian's chromium against a live server.
+
+Skipped (with the reason) only when /usr/bin/chromium or Playwright is missing and ``CI`` is
+not set; under CI a missing browser fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+import ingest
+from ingest import DatasetVersion, runtime
+
+from .webfixtures import CHROMIUM, CHROMIUM_ARGS, XSS, Example, build_example, live_server
+
+TOKEN = "browser-test-token"
+
+
+def _need_browser() -> None:
+    problem = None
+    if not os.path.exists(CHROMIUM):
+        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "the playwright package is missing (pip install playwright)"
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run under CI: {problem}")
+    pytest.skip(f"browser tests skipped: {problem}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Example]]:
+    """The example data on SQLite and a local store, served by ``run_server`` (subprocess)."""
+    _need_browser()
+    root = tmp_path_factory.mktemp("web")
+    (root / "objects").mkdir()
+    database_url = f"sqlite:///{root / 'catalog.sqlite3'}"
+    storage_url = f"file://{root / 'objects'}"
+    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("INGEST_")}
+    try:
+        ingest.configure(database_url=database_url, storage_url=storage_url)
+        example = runtime.run_sync(build_example(root / "src"))
+        with live_server(database_url, storage_url, TOKEN) as base:
+            yield base, example
+    finally:
+        runtime.close_all()
+        os.environ.update(saved_env)
+        ingest.configure()
+
+
+@pytest.fixture(scope="module")
+def browser(served: tuple[str, Example]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the app's CSP forbids;
+    # it also makes the <script> payload test prove the escaping on its own, without the CSP
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def frame_metadata(version_id: str, frame_id: str, name: str) -> dict[str, Any]:
+    item = DatasetVersion.get_single_frame(frame_id=frame_id, version_id=version_id)
+    return dict(item[name].metadata)  # type: ignore[index]
+
+
+def roi_shapes(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all("#roi-layer .shape", "els => els.map(e => e.tagName)"))
+
+
+def test_browse_view_edit_and_save(page: Any, served: tuple[str, Example]) -> None:
+    base, example = served
+    vid = example.draft_id
+
+    # the frame browser, grouped by context: the first context, its groups side by side
+    page.goto(f"{base}/versions/{vid}?by_context=1")
+    cards = page.locator("#frame-grid .card")
+    assert cards.count() == 3
+    card = page.locator('.card[data-frame-id="drive-01-001"]')
+    assert card.locator(".thumb-name").all_text_contents() == ["front", "left", "right"]
+    page.wait_for_function(
+        "[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.locator("#next-context").is_visible()
+
+    # open the FrameGroup: the front camera with its boxes, polygon and ellipse
+    card.locator(".card-body").click()
+    page.wait_for_url(f"**/versions/{vid}/frames/drive-01-001")
+    assert page.locator("#source-select").input_value() == "front"
+    page.wait_for_function("document.getElementById('frame-image').naturalWidth > 0")
+    assert sorted(roi_shapes(page)) == ["ellipse", "polygon", "rect"]
+    labels = page.locator("#roi-layer .roi-label").all_text_contents()
+    assert labels == ["car 92%", "road 80%", "sign 61%"]
+    assert page.locator("#roi-layer").get_attribute("viewBox") == "0 0 320 240"
+    # the ROI overlay is drawn over the image
+    image_box = page.locator("#frame-image").bounding_box()
+    layer_box = page.locator("#roi-layer").bounding_box()
+    assert abs(image_box["width"] - layer_box["width"]) < 1
+    assert abs(image_box["height"] - layer_box["height"]) < 1
+    assert page.locator("#roi-layer rect").bounding_box()["width"] > 20
+
+    # mask overlay toggle
+    assert page.locator("#mask-image").is_hidden()
+    page.check("#mask-toggle")
+    page.wait_for_function("document.getElementById('mask-image').naturalWidth > 0")
+    assert page.locator("#mask-image").is_visible()
+    assert "/masks/semantic" in page.locator("#mask-image").get_attribute("src")
+    page.uncheck("#roi-toggle")
+    assert page.locator("#roi-layer").is_hidden()
+    page.check("#roi-toggle")
+
+    # switch source: the left camera, its own ROI and details; it has no mask
+    page.select_option("#source-select", "left")
+    assert page.locator("#frame-image").get_attribute("src").endswith("/left/source")
+    assert roi_shapes(page) == ["rect"]
+    assert page.locator("#roi-layer .roi-label").all_text_contents() == ["pedestrian 55%"]
+    assert page.locator("#mask-toggle").is_disabled()
+    assert page.locator("#source-title").text_content() == "Source left"
+    page.select_option("#source-select", "front")
+
+    # edit a metadata key of the front camera, add one, remove one
+    editor = page.locator('.meta-editor[data-scope="front"]')
+    row = editor.locator(".meta-row").filter(has=page.locator('.meta-key[value="exposure"]'))
+    row.locator(".meta-value").fill("0.05")
+    editor.locator(".add-key").click()
+    new_row = editor.locator(".meta-row").last
+    new_row.locator(".meta-key").fill("reviewer")
+    new_row.locator(".meta-value").fill("Ada <b>L</b>")
+    editor.locator(".meta-row").filter(has=page.locator('.meta-key[value="camera"]')).locator(
+        ".remove-key"
+    ).click()
+
+    # without the token: 401, nothing saved
+    page.click("#save-button")
+    page.wait_for_function("document.getElementById('status').textContent.includes('401')")
+    assert "Unauthorized" in page.locator("#status").inner_text()
+    assert frame_metadata(vid, "drive-01-001", "front") == {"exposure": 0.01, "camera": "front"}
+
+    # with the token: saved
+    page.fill("#token-input", TOKEN)
+    page.dispatch_event("#token-input", "change")
+    page.click("#save-button")
+    page.wait_for_function("document.getElementById('status').textContent === 'Saved.'")
+    expected = {"exposure": 0.05, "reviewer": "Ada <b>L</b>"}
+    assert frame_metadata(vid, "drive-01-001", "front") == expected
+
+    # reload: the edit is kept (and the token too, for this tab)
+    page.reload()
+    editor = page.locator('.meta-editor[data-scope="front"]')
+    keys = editor.locator(".meta-key").evaluate_all("els => els.map(e => e.value)")
+    values = editor.locator(".meta-value").evaluate_all("els => els.map(e => e.value)")
+    assert dict(zip(keys, values, strict=True)) == {"exposure": "0.05", "reviewer": "Ada <b>L</b>"}
+    assert page.locator("#token-input").input_value() == TOKEN
+    assert page.locator(".meta-editor b").count() == 0
+
+    # step through the context in timestamp order
+    page.click("#next-frame")
+    page.wait_for_url("**/frames/drive-01-002")
+    page.click("#prev-frame")
+    page.wait_for_url("**/frames/drive-01-001")
+
+
+def test_script_payload_is_text(page: Any, served: tuple[str, Example]) -> None:
+    base, example = served
+    page.goto(f"{base}/")
+    assert XSS in page.locator("#datasets").inner_text()
+    page.goto(f"{base}/versions/{example.draft_id}/frames/drive-01-000")
+    editor = page.locator('.meta-editor[data-scope="front"]')
+    note = editor.locator(".meta-row").filter(has=page.locator('.meta-key[value="note"]'))
+    assert note.locator(".meta-value").input_value() == XSS
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#xss-img").count() == 0
+    page.goto(f"{base}/versions/{example.draft_id}?{urlencode({'meta': f'note={XSS}'})}")
+    assert page.locator("#frame-grid .card").count() == 1
+    assert page.evaluate("window.__xss") is None
+    assert page.locator('input[name="meta"]').first.input_value() == f"note={XSS}"
+
+
+def test_published_version_is_read_only(page: Any, served: tuple[str, Example]) -> None:
+    base, example = served
+    page.goto(f"{base}/versions/{example.published_id}/frames/old-drive-000")
+    assert page.locator("#readonly-banner").is_visible()
+    assert page.locator("#save-button").count() == 0
+    assert page.locator("#delete-button").count() == 0
+    assert page.locator(".add-key").count() == 0
+    assert page.locator(".meta-value").first.evaluate("e => e.readOnly")
+    # a mutation without the token gets 401 (the page's own origin, no Authorization header)
+    status = page.evaluate(
+        "async (url) => (await fetch(url, {method: 'DELETE'})).status",
+        f"/api/versions/{example.published_id}/frames/old-drive-000",
+    )
+    assert status == 401
+
+
+def test_delete_with_confirmation(page: Any, served: tuple[str, Example]) -> None:
+    base, example = served
+    vid = example.draft_id
+    page.goto(f"{base}/versions/{vid}/frames/drive-02-001")
+    page.fill("#token-input", TOKEN)
+    page.click("#delete-button")
+    assert page.locator("#confirm-delete").is_visible()
+    assert page.locator("#confirm-frame-id").inner_text() == "drive-02-001"
+    page.click("#cancel-delete")
+    assert page.locator("#confirm-delete").is_hidden()
+    assert DatasetVersion.get_version(version_id=vid).get_frame_count() == 7
+    page.click("#delete-button")
+    page.click("#confirm-delete-button")
+    page.wait_for_url(f"**/versions/{vid}")
+    assert page.locator('.card[data-frame-id="drive-02-001"]').count() == 0
+    assert DatasetVersion.get_version(version_id=vid).get_frame_count() == 6
