@@ -329,6 +329,7 @@ class Pipeline:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._reject_interrupted(item)
             self._group_slots.release()
             raise
         failures = [t.exception() for t in done if t.exception() is not None]
@@ -525,6 +526,23 @@ class Pipeline:
             "group rejected",
             extra={"group": group_id, "frame": failures[0].name, "error": records[0].message},
         )
+
+    def _reject_interrupted(self, item: Item) -> None:
+        """A group cut off by cancellation after the grace period: listed, so nothing is lost
+        silently (a re-run registers it)."""
+        names = list(item) if isinstance(item, FrameGroup) else [None]
+        records = [
+            RejectedFrame(
+                item.id,
+                name,
+                (item[name] if name is not None else item).source,  # type: ignore[index,union-attr]
+                "Interrupted",
+                "interrupted before the group was stored; re-run the import to register it",
+                0,
+            )
+            for name in names
+        ]
+        self.report.reject(records, item)
 
     def _reject_all(self, item: Item, error_class: str, message: str, attempts: int) -> None:
         self.report.reject(

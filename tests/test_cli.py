@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -516,3 +517,59 @@ def test_progress_bar_on_a_terminal_only(env: dict[str, str]) -> None:
     assert "groups 4/4" not in piped.stderr and json.loads(piped.stdout)["cancelled"] is False
     quiet = run([*args, "--quiet"], env)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_ctrl_c_commits_what_is_done_reports_the_cut_groups_and_a_rerun_completes(
+    sqlite_url: str, s3_bucket: tuple[str, str], fault_proxy: Any, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    _, bucket = s3_bucket
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(
+        INGEST_DATABASE_URL=sqlite_url,
+        INGEST_STORAGE_URL=f"s3://{bucket}/x",
+        INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
+        INGEST_CONCURRENCY="2",
+        INGEST_GROUPS_IN_FLIGHT="2",
+        INGEST_SHUTDOWN_GRACE_S="0.2",
+        INGEST_COMMIT_INTERVAL_S="0.01",
+    )
+    fault_proxy.script(".png", ["delay:0.4"] * 1000, method="PUT", contains=True)
+    lines = [
+        json.dumps({"source": str(write_png(tmp_path / "in" / f"{i}.png"))}) for i in range(30)
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    report = tmp_path / "r.jsonl"
+    args = [
+        "import",
+        str(manifest),
+        "--dataset",
+        "I",
+        "--version",
+        "v1",
+        "--create",
+        "--report",
+        str(report),
+    ]
+    proc = subprocess.Popen(
+        [INGEST, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: re-run" in err
+    cut = [json.loads(x) for x in report.read_text().splitlines()]
+    assert cut and all(r["error_class"] == "Interrupted" for r in cut)
+    listed = json.loads(run(["versions", "list", "I", "--json"], env).stdout)
+    assert 0 < listed[0]["frames"] < 30
+
+    fault_proxy.reset()
+    again = run([*args, "--json"], env)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)["summary"]
+    assert summary["groups_unchanged"] == listed[0]["frames"]
+    assert summary["groups_committed"] == 30 - listed[0]["frames"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import sys
 import time
@@ -16,7 +17,7 @@ from ..config import Settings
 from ..errors import ConfigError, DatasetNotFound, StorageError, VersionNotFound
 from ..layout import Layout, scan
 from ..manifest import Entry, Manifest
-from ..pipeline import run_pipeline
+from ..pipeline import Pipeline
 from ..progress import Progress
 from ..report import Report
 from . import EXIT_OK, EXIT_REJECTED, Fatal, echo
@@ -77,15 +78,21 @@ async def run_import(
     await check_storage(settings)
     show_bar = not args.quiet and not args.json and sys.stderr.isatty()
     progress = Progress(show_bar=show_bar, total_groups=total)
-    report = await run_pipeline(
-        entries,
+    pipeline = Pipeline(
+        catalog=catalog,
         version_id=version.id,
         settings=settings,
-        catalog=catalog,
         upload_retries=args.upload_retries,
         copy_remote=args.copy_remote,
         progress=progress,
     )
+    try:
+        report = await pipeline.run(entries)
+    except asyncio.CancelledError:  # Ctrl-C / SIGTERM: what was committed stays; say so
+        progress.close(pipeline.report)
+        finish(args, pipeline.report, version)
+        echo("interrupted: re-run the same command to register the rest")
+        raise
     progress.close(report)
     return finish(args, report, version)
 
