@@ -106,6 +106,7 @@ class _Counts:
     retries: int = 0
     new_keys: list[str] = field(default_factory=list)
     objects: list[tuple[str, int]] = field(default_factory=list)  # (uri, size) stored or found
+    keys_used: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -441,10 +442,9 @@ class Pipeline:
             raise PermanentStorageError(f"{path} is not readable (permission denied)")
         storage = await self.storage()
         key = object_key(path, st.st_size, st.st_mtime_ns)
-        self._key_refs[key] += 1
+        self._use_key(key, counts)
         async with self._frame_slots:
-            existing = await storage.stat(key)
-            if existing is not None and existing.size == st.st_size:
+            if await self._recorded_size(storage.uri(key)) == st.st_size:
                 counts.objects_existing += 1
                 counts.objects.append((storage.uri(key), st.st_size))
                 return storage.uri(key)
@@ -462,6 +462,19 @@ class Pipeline:
         counts.objects.append((uri, st.st_size))
         return uri
 
+    def _use_key(self, key: str, counts: _Counts) -> None:
+        if key not in counts.keys_used:  # once per group, whatever its retries
+            counts.keys_used.add(key)
+            self._key_refs[key] += 1
+
+    async def _recorded_size(self, uri: str) -> int | None:
+        """The size the catalog recorded when this run or an earlier one stored ``uri``.
+
+        The catalog, not a HEAD request, says what is stored already: one cheap query instead
+        of one more S3 round trip per object (``ingest verify`` checks the store itself).
+        """
+        return (await self.catalog.object_sizes([uri])).get(uri)
+
     def _observe(self, started: float, ok: bool) -> None:
         if self.on_upload is not None:
             self.on_upload(time.monotonic() - started, ok)
@@ -469,12 +482,12 @@ class Pipeline:
     async def _put_remote(self, uri: str, counts: _Counts) -> str:
         storage = await self.storage()
         key = remote_key(uri)
-        self._key_refs[key] += 1
+        self._use_key(key, counts)
         async with self._frame_slots:
-            existing = await storage.stat(key)
-            if existing is not None:
+            size = await self._recorded_size(storage.uri(key))
+            if size is not None:
                 counts.objects_existing += 1
-                counts.objects.append((storage.uri(key), existing.size))
+                counts.objects.append((storage.uri(key), size))
                 return storage.uri(key)
             fetcher = await self.fetcher()
             data = await fetcher.fetch(uri)
