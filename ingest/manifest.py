@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -232,7 +233,7 @@ class Manifest:
     def _jsonl(self) -> Iterator[Entry]:
         assert self._lines is not None
         try:
-            for number, raw in [*self._peeked, *self._lines]:
+            for number, raw in itertools.chain(self._peeked, self._lines):  # streamed
                 parsed = parse_jsonl_line(raw, f"{self.name}:{number}", self.base_dir)
                 if isinstance(parsed, Header):
                     yield _bad(f"{self.name}:{number}", "a manifest header must be the first line")

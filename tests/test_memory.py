@@ -58,3 +58,49 @@ def test_peak_rss_does_not_grow_with_the_input(tmp_path: Path) -> None:
     large = peak_rss_kb(200_000, tmp_path)
     # 4x the input: peak RSS stays within a few MB (SQLite's page cache is capped at ~2 MB)
     assert large - small < 8 * 1024, (small, large)
+
+
+MANIFEST_SCRIPT = """
+import resource, subprocess, sys
+from ingest.cli import main
+code = main(["import", sys.argv[1], "--dataset", "m", "--version", "v1", "--create", "--quiet"])
+assert code == 0, code
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def manifest_peak_rss_kb(frames: int, tmp_path: Path) -> int:
+    path = tmp_path / f"m{frames}.jsonl"
+    with open(path, "w") as fh:
+        for g in range(frames // 4):
+            frames_doc = ",".join(
+                f'"{cam}": {{"source": "https://h/{cam}/{g:08d}.jpg", "width": 640, '
+                f'"metadata": {{"pad": "{"x" * 200}"}}}}'
+                for cam in ("a", "b", "c", "d")
+            )
+            fh.write(
+                f'{{"context_id": "c{g // 500}", "timestamp": {g}, "frames": {{{frames_doc}}}}}\n'
+            )
+    env = {
+        **os.environ,
+        "INGEST_DATABASE_URL": f"sqlite:///{tmp_path}/m{frames}.sqlite3",
+        "INGEST_STORAGE_URL": f"file://{tmp_path}/objects",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", MANIFEST_SCRIPT, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_manifest_import_streams(tmp_path: Path) -> None:
+    """The same through `ingest import` of a JSONL manifest: lines are streamed, not listed."""
+    small = manifest_peak_rss_kb(50_000, tmp_path)
+    large = manifest_peak_rss_kb(200_000, tmp_path)
+    assert large - small < 8 * 1024, (small, large)
