@@ -234,21 +234,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _command(name: str) -> Command:
-    from .commands import catalog_cmds, daemon_cmd, imports, maintenance
+_COMMANDS = {  # name -> (module under ingest.commands, function); imported on use only
+    "import": ("imports", "cmd_import"),
+    "import-dir": ("imports", "cmd_import_dir"),
+    "datasets": ("catalog_cmds", "cmd_datasets"),
+    "versions": ("catalog_cmds", "cmd_versions"),
+    "frames": ("catalog_cmds", "cmd_frames"),
+    "export": ("catalog_cmds", "cmd_export"),
+    "verify": ("maintenance", "cmd_verify"),
+    "gc": ("maintenance", "cmd_gc"),
+    "daemon": ("daemon_cmd", "cmd_daemon"),
+}
 
-    table: dict[str, Command] = {
-        "import": imports.cmd_import,
-        "import-dir": imports.cmd_import_dir,
-        "datasets": catalog_cmds.cmd_datasets,
-        "versions": catalog_cmds.cmd_versions,
-        "frames": catalog_cmds.cmd_frames,
-        "export": catalog_cmds.cmd_export,
-        "verify": maintenance.cmd_verify,
-        "gc": maintenance.cmd_gc,
-        "daemon": daemon_cmd.cmd_daemon,
-    }
-    return table[name]
+
+def _command(name: str) -> Command:
+    import importlib
+
+    module, function = _COMMANDS[name]
+    command: Command = getattr(importlib.import_module(f"ingest.commands.{module}"), function)
+    return command
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:

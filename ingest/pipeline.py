@@ -107,6 +107,7 @@ class _Counts:
     new_keys: list[str] = field(default_factory=list)
     objects: list[tuple[str, int]] = field(default_factory=list)  # (uri, size) stored or found
     keys_used: set[str] = field(default_factory=set)
+    known: dict[str, int | None] | None = None  # recorded sizes of the group's objects
 
 
 @dataclass
@@ -320,6 +321,7 @@ class Pipeline:
 
     async def _store_group(self, item: Item, doc: dict[str, Any], work: list[_Work]) -> None:
         counts = _Counts()
+        counts.known = await self._known_objects(work)
         tasks = {
             asyncio.create_task(self._store_frame(name, frame_doc, counts)): name
             for name, frame_doc in work
@@ -444,7 +446,7 @@ class Pipeline:
         key = object_key(path, st.st_size, st.st_mtime_ns)
         self._use_key(key, counts)
         async with self._frame_slots:
-            if await self._recorded_size(storage.uri(key)) == st.st_size:
+            if await self._recorded_size(storage.uri(key), counts) == st.st_size:
                 counts.objects_existing += 1
                 counts.objects.append((storage.uri(key), st.st_size))
                 return storage.uri(key)
@@ -467,12 +469,38 @@ class Pipeline:
             counts.keys_used.add(key)
             self._key_refs[key] += 1
 
-    async def _recorded_size(self, uri: str) -> int | None:
-        """The size the catalog recorded when this run or an earlier one stored ``uri``.
+    async def _known_objects(self, work: list[_Work]) -> dict[str, int | None] | None:
+        """What the catalog recorded of the group's local files: one query per group.
 
-        The catalog, not a HEAD request, says what is stored already: one cheap query instead
-        of one more S3 round trip per object (``ingest verify`` checks the store itself).
+        The catalog, not a HEAD request per object, says what is stored already (``ingest
+        verify`` checks the store itself). None when there is nothing local to look up.
         """
+        uris = []
+        storage: Storage | None = None
+        for _, frame_doc in work:
+            for uri in (
+                frame_doc["source"],
+                frame_doc["preview_uri"],
+                *frame_doc["masks"].values(),
+            ):
+                if uri is None or is_remote(uri):
+                    continue
+                try:
+                    source = classify(uri)
+                    st = os.stat(source.path or "")
+                except (OSError, IngestError):
+                    continue  # reported with its reason when the frame is stored
+                storage = storage or await self.storage()
+                uris.append(storage.uri(object_key(source.path or "", st.st_size, st.st_mtime_ns)))
+        if not uris:
+            return None
+        found = await self.catalog.object_sizes(uris)
+        return {uri: found.get(uri) for uri in uris}  # None: looked up, not recorded
+
+    async def _recorded_size(self, uri: str, counts: _Counts) -> int | None:
+        """The size the catalog recorded when this run or an earlier one stored ``uri``."""
+        if counts.known is not None and uri in counts.known:
+            return counts.known[uri]
         return (await self.catalog.object_sizes([uri])).get(uri)
 
     def _observe(self, started: float, ok: bool) -> None:
@@ -484,7 +512,7 @@ class Pipeline:
         key = remote_key(uri)
         self._use_key(key, counts)
         async with self._frame_slots:
-            size = await self._recorded_size(storage.uri(key))
+            size = await self._recorded_size(storage.uri(key), counts)
             if size is not None:
                 counts.objects_existing += 1
                 counts.objects.append((storage.uri(key), size))

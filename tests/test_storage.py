@@ -7,12 +7,12 @@ import asyncio
 import errno
 import hashlib
 import os
+import shutil
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import aiofiles.threadpool.binary
 import aiohttp
 import botocore.exceptions
 import pytest
@@ -142,17 +142,16 @@ async def test_local_failure_mid_copy_leaves_no_object(
     src.write_bytes(os.urandom(10 * 1024))
     await store.put_bytes("cam1/keep.bin", b"previous version", None)
 
-    real_write = aiofiles.threadpool.binary.AsyncBufferedIOBase.write
     calls = 0
 
-    async def failing_write(self: Any, chunk: bytes) -> int:
+    def failing_copy(src_path: str, dst_path: str) -> str:
         nonlocal calls
         calls += 1
-        if calls == 3:  # two chunks are already in the temp file
-            raise OSError(err, os.strerror(err))
-        return await real_write(self, chunk)  # type: ignore[no-any-return]
+        with open(dst_path, "wb") as dst:  # two chunks are already in the temp file
+            dst.write(b"x" * 2048)
+        raise OSError(err, os.strerror(err), str(dst_path))
 
-    monkeypatch.setattr(aiofiles.threadpool.binary.AsyncBufferedIOBase, "write", failing_write)
+    monkeypatch.setattr(shutil, "copyfile", failing_copy)
     with pytest.raises(expected) as info:
         await store.put_file("cam1/new.bin", str(src), 10 * 1024, None)
     # OSError(EAGAIN, ...) is built as a BlockingIOError
@@ -177,22 +176,29 @@ async def test_local_cancelled_mid_copy_leaves_no_object(
     store = LocalStorage(str(tmp_path / "objects"), chunk_size=1024)
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(10 * 1024))
-    real_write = aiofiles.threadpool.binary.AsyncBufferedIOBase.write
-    started = asyncio.Event()
+    real_copy = shutil.copyfile
+    started = threading.Event()
+    release = threading.Event()
 
-    async def slow_write(self: Any, chunk: bytes) -> int:
-        n: int = await real_write(self, chunk)
+    def slow_copy(src_path: str, dst_path: str) -> str:
+        with open(dst_path, "wb") as dst:
+            dst.write(b"x" * 1024)
         started.set()
-        await asyncio.sleep(10)
-        return n
+        release.wait(10)
+        return real_copy(src_path, dst_path)
 
-    monkeypatch.setattr(aiofiles.threadpool.binary.AsyncBufferedIOBase, "write", slow_write)
+    monkeypatch.setattr(shutil, "copyfile", slow_copy)
     task = asyncio.create_task(store.put_file("a/b.bin", str(src), 10 * 1024, None))
-    await started.wait()
+    await asyncio.to_thread(started.wait, 10)
     assert len(temp_files(store.root)) == 1  # the partial copy lives under a temp name
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    release.set()  # the worker thread finishes its copy, sees the cancel, drops the temp file
+    for _ in range(100):
+        if not temp_files(store.root):
+            break
+        await asyncio.sleep(0.02)
     assert not (store.root / "a" / "b.bin").exists()
     assert temp_files(store.root) == []
 

@@ -3,7 +3,6 @@
 from .base import ObjectNotFoundError, Storage, StoredObject, os_error_is_transient
 from .factory import open_storage, parse_storage_url
 from .local import LocalStorage
-from .s3 import S3Storage, is_transient, translate_error
 
 __all__ = [
     "LocalStorage",
@@ -17,3 +16,11 @@ __all__ = [
     "parse_storage_url",
     "translate_error",
 ]
+
+
+def __getattr__(name: str) -> object:  # S3 names load aioboto3: only on first use
+    if name in ("S3Storage", "is_transient", "translate_error"):
+        from . import s3
+
+        return getattr(s3, name)
+    raise AttributeError(name)

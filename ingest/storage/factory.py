@@ -7,7 +7,6 @@ from urllib.parse import unquote, urlsplit
 from ..errors import ConfigError
 from .base import MiB, Storage
 from .local import LocalStorage
-from .s3 import S3Storage
 
 
 def parse_storage_url(storage_url: str) -> tuple[str, str, str]:
@@ -49,6 +48,8 @@ async def open_storage(
     scheme, bucket, path = parse_storage_url(storage_url)
     if scheme == "file":
         return await LocalStorage(path).open()
+    from .s3 import S3Storage  # aioboto3 is only imported for S3 stores
+
     store = S3Storage(
         bucket,
         path,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +28,22 @@ from .base import MiB, ObjectNotFoundError, StoredObject, storage_error, transla
 
 CHUNK_SIZE = 1 * MiB
 _TEMP_SUFFIX = ".tmp"
+
+
+class _Cancelled(Exception):
+    """The awaiting task was cancelled before the rename: drop the temp file."""
+
+
+class _Gate:
+    """Lets a cancelled coroutine stop its worker thread's rename (never half of it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.cancelled = True
 
 
 def _is_temp(name: str) -> bool:
@@ -124,36 +142,49 @@ class LocalStorage:
             pass
 
     async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
+        """Copy ``path`` to a temp name next to the object, then rename it over the key.
+
+        The whole copy is one worker-thread call (``copyfile`` uses ``sendfile``): one thread
+        hop per object instead of aiofiles' several (measured: the hops, not the bytes, bounded
+        local throughput). Cancelling stops the rename: no object appears after a cancel.
+        """
         final = self._path(key)
+        gate = _Gate()
         try:
-            src = await aiofiles.open(path, "rb")
-        except OSError as exc:
-            raise translate_os_error(exc, f"open source {path}") from exc
-        try:
-            await self._prepare_dir(final)
-            tmp = self._temp_for(final)
-            try:
-                try:
-                    dst = await aiofiles.open(tmp, "wb")
-                except OSError as exc:
-                    raise translate_os_error(exc, f"create {tmp}") from exc
-                try:
-                    await self._copy(src, dst, path, tmp)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        await dst.close()
-                    raise
-                try:
-                    await dst.close()  # flushes the buffer: ENOSPC/EIO may surface here
-                except OSError as exc:
-                    raise translate_os_error(exc, f"write {tmp}") from exc
-                await self._commit(tmp, final)
-            except BaseException:
-                await self._discard(tmp)
-                raise
-        finally:
-            await src.close()
+            await asyncio.to_thread(self._put_file_sync, path, final, gate)
+        except asyncio.CancelledError:
+            gate.cancel()
+            raise
         return final.as_uri()
+
+    def _put_file_sync(self, path: str, final: Path, gate: _Gate) -> None:
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise translate_os_error(exc, f"create directory {final.parent}") from exc
+        tmp = self._temp_for(final)
+        try:
+            try:
+                shutil.copyfile(path, tmp)
+            except OSError as exc:
+                side = "read source" if exc.filename == path else "write"
+                raise translate_os_error(exc, f"{side} {exc.filename or tmp}") from exc
+            try:
+                if self.fsync:
+                    with open(tmp, "rb+") as fh:
+                        os.fsync(fh.fileno())
+                with gate.lock:
+                    if gate.cancelled:
+                        raise _Cancelled
+                    os.replace(tmp, final)
+                if self.fsync:
+                    _fsync_dir(final.parent)
+            except OSError as exc:
+                raise translate_os_error(exc, f"rename {tmp} to {final}") from exc
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     async def _copy(
         self, src: AsyncBufferedReader, dst: AsyncBufferedIOBase, path: str, tmp: Path
@@ -238,9 +269,7 @@ class LocalStorage:
             if key.startswith(prefix):
                 yield StoredObject(key=key, size=size, modified=modified)
 
-    async def _walk(
-        self, directory: Path, base: str
-    ) -> AsyncIterator[tuple[str, int, float]]:
+    async def _walk(self, directory: Path, base: str) -> AsyncIterator[tuple[str, int, float]]:
         try:
             entries = await asyncio.to_thread(_scan, directory)
         except (FileNotFoundError, NotADirectoryError):

@@ -16,7 +16,8 @@ import aioboto3
 
 from ..config import Settings
 from ..errors import StorageError, ValidationError
-from ..storage import S3Storage, Storage
+from ..storage import Storage
+from ..storage.s3 import S3Storage
 
 PRESIGN_EXPIRES_S = 300
 
