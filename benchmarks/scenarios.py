@@ -632,8 +632,8 @@ PERMANENT_KINDS = ("AccessDenied", "400:InvalidArgument")
 
 @dataclass
 class FaultPlan:
-    transient: dict[str, list[str]]  # "cam/00000012.jpg" -> faults (each within the budget)
-    permanent: dict[str, str]  # "cam/00000042.jpg" -> one permanent fault
+    transient: dict[str, list[str]]  # "-cam-00000012.jpg" (key end) -> faults within budget
+    permanent: dict[str, str]  # "-cam-00000042.jpg" -> one permanent fault
     permanent_groups: set[int]
 
 
@@ -658,10 +658,10 @@ def plan_faults(
     trans = rng.sample(free, min(n_trans, len(free)))
     return FaultPlan(
         transient={
-            f"{cam}/{g:08d}.jpg": [rng.choice(TRANSIENT_KINDS)] * rng.randint(1, retries)
+            f"-{cam}-{g:08d}.jpg": [rng.choice(TRANSIENT_KINDS)] * rng.randint(1, retries)
             for g, cam in trans
         },
-        permanent={f"{cam}/{g:08d}.jpg": rng.choice(PERMANENT_KINDS) for g, cam in perm},
+        permanent={f"-{cam}-{g:08d}.jpg": rng.choice(PERMANENT_KINDS) for g, cam in perm},
         permanent_groups=perm_groups,
     )
 
@@ -694,9 +694,9 @@ def scenario_faults(
     try:
         with FaultProxy(upstream.endpoint) as proxy, upstream.bucket() as bucket:
             for key, faults in plan.transient.items():
-                proxy.script(key, faults, method="PUT")
+                proxy.script(key, faults, method="PUT", contains=True)
             for key, fault in plan.permanent.items():
-                proxy.script(key, [fault], method="PUT")
+                proxy.script(key, [fault], method="PUT", contains=True)
             report = d / "report.jsonl"
             db = d / "catalog.sqlite3"
             run, out = run_ingest(
@@ -744,16 +744,16 @@ def check_fault_report(
     records = [orjson.loads(line) for line in report.read_bytes().splitlines() if line.strip()]
     data = str(wl.data_dir)
 
-    def key_of(source: str) -> str:
-        return os.path.relpath(source, data)
+    def key_of(source: str) -> str:  # "cam/00000012.jpg" -> "-cam-00000012.jpg" (object key end)
+        return "-" + os.path.relpath(source, data).replace("/", "-")
 
     failed = {key_of(r["source"]): r for r in records if r["error_class"] != "GroupRejected"}
     siblings = {key_of(r["source"]): r for r in records if r["error_class"] == "GroupRejected"}
     expected_siblings = {
-        f"{cam}/{g:08d}.jpg"
+        f"-{cam}-{g:08d}.jpg"
         for g in plan.permanent_groups
         for cam in names
-        if f"{cam}/{g:08d}.jpg" not in plan.permanent
+        if f"-{cam}-{g:08d}.jpg" not in plan.permanent
     }
     expected_retries = sum(len(f) for f in plan.transient.values())
     problems = []
@@ -792,7 +792,7 @@ def check_fault_report(
     if proxy.pending() != 0:
         problems.append(f"{proxy.pending()} scripted faults were never consumed")
     for key, faults in plan.transient.items():
-        puts = proxy.count("PUT", key)
+        puts = proxy.count("PUT", key, contains=True)
         if puts != len(faults) + 1:
             problems.append(f"{key}: {puts} PUTs for {len(faults)} transient faults")
             break

@@ -108,6 +108,7 @@ class _Counts:
     objects: list[tuple[str, int]] = field(default_factory=list)  # (uri, size) stored or found
     keys_used: set[str] = field(default_factory=set)
     known: dict[str, int | None] | None = None  # recorded sizes of the group's objects
+    stats: dict[str, os.stat_result] = field(default_factory=dict)  # taken once per file
 
 
 @dataclass
@@ -321,7 +322,7 @@ class Pipeline:
 
     async def _store_group(self, item: Item, doc: dict[str, Any], work: list[_Work]) -> None:
         counts = _Counts()
-        counts.known = await self._known_objects(work)
+        counts.known = await self._known_objects(work, counts)
         tasks = {
             asyncio.create_task(self._store_frame(name, frame_doc, counts)): name
             for name, frame_doc in work
@@ -429,7 +430,7 @@ class Pipeline:
     async def _put_local(self, path: str, counts: _Counts) -> str:
         self._check_allowed(path)
         try:
-            st = os.stat(path)
+            st = counts.stats.pop(path, None) or os.stat(path)
         except FileNotFoundError as exc:
             raise PermanentStorageError(f"file not found: {path}") from exc
         except OSError as exc:
@@ -440,8 +441,6 @@ class Pipeline:
             raise PermanentStorageError(f"{path} is not a regular file")
         if st.st_size == 0:
             raise PermanentStorageError(f"{path} is empty (0 bytes)")
-        if not os.access(path, os.R_OK):
-            raise PermanentStorageError(f"{path} is not readable (permission denied)")
         storage = await self.storage()
         key = object_key(path, st.st_size, st.st_mtime_ns)
         self._use_key(key, counts)
@@ -469,7 +468,9 @@ class Pipeline:
             counts.keys_used.add(key)
             self._key_refs[key] += 1
 
-    async def _known_objects(self, work: list[_Work]) -> dict[str, int | None] | None:
+    async def _known_objects(
+        self, work: list[_Work], counts: _Counts
+    ) -> dict[str, int | None] | None:
         """What the catalog recorded of the group's local files: one query per group.
 
         The catalog, not a HEAD request per object, says what is stored already (``ingest
@@ -490,6 +491,7 @@ class Pipeline:
                     st = os.stat(source.path or "")
                 except (OSError, IngestError):
                     continue  # reported with its reason when the frame is stored
+                counts.stats[source.path or ""] = st
                 storage = storage or await self.storage()
                 uris.append(storage.uri(object_key(source.path or "", st.st_size, st.st_mtime_ns)))
         if not uris:

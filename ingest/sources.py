@@ -62,14 +62,15 @@ def classify(uri: str, base_dir: str | None = None) -> Source:
 
 
 def object_key(path: str, size: int, mtime_ns: int) -> str:
-    """Deterministic key of a local file: its path, size and mtime hashed, then folder/name.
+    """Deterministic key of a local file: ``<2 hex>/<hash of path, size, mtime>-<folder>-<name>``.
 
     Two cameras' ``000123.jpg`` differ by path, so never collide; a changed file (new size or
     mtime) gets a new key, so an old registered URI never points at new bytes.
     """
     digest = hashlib.blake2b(f"{path}\0{size}\0{mtime_ns}".encode(), digest_size=16).hexdigest()
     folder = os.path.basename(os.path.dirname(path)) or "_"
-    return f"{digest[:2]}/{digest}/{folder}/{os.path.basename(path)}"
+    # flat under 256 prefixes: no folder per object (mkdir was the local store's main cost)
+    return f"{digest[:2]}/{digest}-{folder}-{os.path.basename(path)}"
 
 
 def remote_key(uri: str) -> str:

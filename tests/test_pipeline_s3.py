@@ -64,12 +64,16 @@ def test_transient_failures_within_budget_are_registered(
 ) -> None:
     version = DatasetVersion.create_new_dataset("S3")
     groups = groups_of(tmp_path, 2, ("cam",))
-    fault_proxy.script("cam/000000.png", [fault] * 2, method="PUT")  # = upload_retries
-    fault_proxy.script("cam/000001.png", [fault] * 3, method="PUT")  # > upload_retries
+    fault_proxy.script(
+        "-cam-000000.png", [fault] * 2, method="PUT", contains=True
+    )  # = upload_retries
+    fault_proxy.script(
+        "-cam-000001.png", [fault] * 3, method="PUT", contains=True
+    )  # > upload_retries
     failed = version.add_frames(groups, upload_retries=2)
     assert failed == [groups[1]]
-    assert fault_proxy.count("PUT", "cam/000000.png") == 3
-    assert fault_proxy.count("PUT", "cam/000001.png") == 3
+    assert fault_proxy.count("PUT", "-cam-000000.png", contains=True) == 3
+    assert fault_proxy.count("PUT", "-cam-000001.png", contains=True) == 3
     record = version.last_report.rejected[0]  # type: ignore[union-attr]
     assert record.attempts == 3 and "Transient" in record.error_class
     registered = version.get_frame(groups[0].id)["cam"].source
@@ -83,9 +87,9 @@ def test_stall_past_client_timeout_is_retried(
 ) -> None:
     version = DatasetVersion.create_new_dataset("Stall")
     groups = groups_of(tmp_path, 1, ("cam",))
-    fault_proxy.script("cam/000000.png", ["stall:5"], method="PUT")
+    fault_proxy.script("-cam-000000.png", ["stall:5"], method="PUT", contains=True)
     assert version.add_frames(groups, upload_retries=1) == []
-    assert fault_proxy.count("PUT", "cam/000000.png") == 2
+    assert fault_proxy.count("PUT", "-cam-000000.png", contains=True) == 2
     assert version.last_report.summary.retries == 1  # type: ignore[union-attr]
 
 
@@ -95,9 +99,9 @@ def test_permanent_errors_are_not_retried(
 ) -> None:
     version = DatasetVersion.create_new_dataset("Perm")
     groups = groups_of(tmp_path, 1, ("cam",))
-    fault_proxy.script("cam/000000.png", [fault], method="PUT")
+    fault_proxy.script("-cam-000000.png", [fault], method="PUT", contains=True)
     assert version.add_frames(groups, upload_retries=5) == groups
-    assert fault_proxy.count("PUT", "cam/000000.png") == 1
+    assert fault_proxy.count("PUT", "-cam-000000.png", contains=True) == 1
     record = version.last_report.rejected[0]  # type: ignore[union-attr]
     assert record.attempts == 1 and fault in record.message
 
@@ -107,7 +111,7 @@ def test_one_failing_frame_rejects_its_group_of_six_only(
 ) -> None:
     version = DatasetVersion.create_new_dataset("Six")
     groups = groups_of(tmp_path, 5)
-    fault_proxy.script("front_right/000003.png", ["AccessDenied"], method="PUT")
+    fault_proxy.script("-front_right-000003.png", ["AccessDenied"], method="PUT", contains=True)
     failed = version.add_frames(groups, upload_retries=2)
     assert failed == [groups[3]]
     assert version.get_frame_count() == 4

@@ -173,7 +173,7 @@ async def test_local_failure_mid_copy_leaves_no_object(
 async def test_local_cancelled_mid_copy_leaves_no_object(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = LocalStorage(str(tmp_path / "objects"), chunk_size=1024)
+    store = LocalStorage(str(tmp_path / "objects"), chunk_size=1024, inline_max=0)
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(10 * 1024))
     real_copy = shutil.copyfile
