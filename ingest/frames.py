@@ -40,6 +40,7 @@ _GROUP_KEYS = frozenset(
     {"schema_version", "id", "context_id", "timestamp", "metadata", "annotations", "frames"}
 )
 _ANNOTATION_KEYS = frozenset({"labels", "confidence", "metadata", *SHAPES})
+_SHAPE_SET = frozenset(SHAPES)
 
 
 def _is_number(value: Any) -> bool:
@@ -51,98 +52,121 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _numbers(value: Any, where: str) -> list[float | int]:
-    if not isinstance(value, list | tuple):
-        raise ValidationError(where, f"must be a list of finite numbers, got {value!r}")
+def _finite_numbers(value: Any) -> bool:
+    if type(value) is not list and not isinstance(value, list | tuple):
+        return False
     for v in value:
+        kind = type(v)
+        if kind is int or (kind is float and math.isfinite(v)):
+            continue
         if not _is_number(v):
-            raise ValidationError(where, f"must be a list of finite numbers, got {value!r}")
-    return list(value)
+            return False
+    return True
 
 
 def _check_shape(shape: str, value: Any, where: str) -> Any:
-    if shape == "box2d_xywh":
-        box = _numbers(value, where)
-        if len(box) != 4:
-            raise ValidationError(where, f"a box is [x, y, width, height], got {len(box)} numbers")
-        if box[2] < 0 or box[3] < 0:
-            raise ValidationError(where, f"box width and height must be >= 0, got {box}")
-        return box
-    if shape == "ellipse2d_xyrrt":
-        ellipse = _numbers(value, where)
-        if len(ellipse) != 5:
+    """Validate one shape's coordinates; ``where`` names the annotation (paths built on error)."""
+    if shape == "box2d_xywh" or shape == "ellipse2d_xyrrt":
+        size = 4 if shape == "box2d_xywh" else 5
+        if not _finite_numbers(value):
             raise ValidationError(
-                where, f"an ellipse is [x, y, rx, ry, theta], got {len(ellipse)} numbers"
+                f"{where}.{shape}", f"must be a list of finite numbers, got {value!r}"
             )
-        if ellipse[2] < 0 or ellipse[3] < 0:
-            raise ValidationError(where, f"ellipse radii must be >= 0, got {ellipse}")
-        return ellipse
+        if len(value) != size:
+            form = "[x, y, width, height]" if size == 4 else "[x, y, rx, ry, theta]"
+            kind = "a box" if size == 4 else "an ellipse"
+            raise ValidationError(f"{where}.{shape}", f"{kind} is {form}, got {len(value)} numbers")
+        if value[2] < 0 or value[3] < 0:
+            what = "box width and height" if size == 4 else "ellipse radii"
+            raise ValidationError(f"{where}.{shape}", f"{what} must be >= 0, got {list(value)}")
+        return list(value)
     if shape == "poly2d_xy":
         if not isinstance(value, list | tuple) or not value:
-            raise ValidationError(where, "must be a polygon [x1, y1, ...] or a list of polygons")
-        polygons = [value] if _is_number(value[0]) else value
+            raise ValidationError(
+                f"{where}.{shape}", "must be a polygon [x1, y1, ...] or a list of polygons"
+            )
+        nested = not _is_number(value[0])
+        polygons = value if nested else [value]
         out = []
         for i, polygon in enumerate(polygons):
-            spot = f"{where}[{i}]" if polygons is value else where
-            points = _numbers(polygon, spot)
-            if len(points) % 2:
+            if _finite_numbers(polygon) and len(polygon) % 2 == 0 and len(polygon) >= 6:
+                out.append(list(polygon))
+                continue
+            spot = f"{where}.{shape}[{i}]" if nested else f"{where}.{shape}"
+            if not _finite_numbers(polygon):
+                raise ValidationError(spot, f"must be a list of finite numbers, got {polygon!r}")
+            if len(polygon) % 2:
                 raise ValidationError(
-                    spot, f"a polygon needs an even count of coordinates, got {len(points)}"
+                    spot, f"a polygon needs an even count of coordinates, got {len(polygon)}"
                 )
-            if len(points) < 6:
-                raise ValidationError(spot, "a polygon needs at least 3 points")
-            out.append(points)
+            raise ValidationError(spot, "a polygon needs at least 3 points")
         return out
     if shape == "keypoints":
-        points = _numbers(value, where)
-        if len(points) % 2:
+        if not _finite_numbers(value):
             raise ValidationError(
-                where, f"keypoints are [x1, y1, x2, y2, ...], got an odd count ({len(points)})"
+                f"{where}.{shape}", f"must be a list of finite numbers, got {value!r}"
             )
-        return points
+        if len(value) % 2:
+            raise ValidationError(
+                f"{where}.{shape}",
+                f"keypoints are [x1, y1, x2, y2, ...], got an odd count ({len(value)})",
+            )
+        return list(value)
     raise ValidationError(where, f"unknown annotation shape {shape!r}; known: {', '.join(SHAPES)}")
 
 
-def _check_metadata(value: Any, where: str) -> dict[str, Any]:
+def _path(where: str, field: str) -> str:
+    """The field path for an error message (built only when there is an error)."""
+    return f"{where}.{field}" if field else where
+
+
+def _check_metadata(value: Any, where: str, field: str = "") -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValidationError(where, f"must be a JSON object, got {type(value).__name__}")
+        raise ValidationError(
+            _path(where, field), f"must be a JSON object, got {type(value).__name__}"
+        )
     for key in value:
         if not isinstance(key, str):
-            raise ValidationError(where, f"keys must be strings, got {key!r}")
+            raise ValidationError(_path(where, field), f"keys must be strings, got {key!r}")
     return value
 
 
 def _check_labels(value: Any, where: str) -> list[str]:
+    """``where`` names the owner; the field path is built on error only."""
     if value is None:
         return []
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
-        raise ValidationError(where, f"must be a list of non-empty strings, got {value!r}")
-    return list(value)
+    if isinstance(value, list | tuple):
+        for v in value:
+            if type(v) is not str or not v:
+                break
+        else:
+            return list(value)
+    raise ValidationError(f"{where}.labels", f"must be a list of non-empty strings, got {value!r}")
 
 
-def _check_timestamp(value: Any, where: str) -> float | int | None:
+def _check_timestamp(value: Any, where: str, field: str = "") -> float | int | None:
     if value is None or _is_number(value):
         return value  # type: ignore[no-any-return]
-    raise ValidationError(where, f"must be a number (e.g. seconds since epoch), got {value!r}")
+    raise ValidationError(
+        _path(where, field), f"must be a number (e.g. seconds since epoch), got {value!r}"
+    )
 
 
-def _check_dimension(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValidationError(where, f"must be a positive integer, got {value!r}")
-    return value
+def _check_dimension(value: Any, where: str, field: str = "") -> int | None:
+    if value is None or (type(value) is int and value > 0):
+        return value
+    raise ValidationError(_path(where, field), f"must be a positive integer, got {value!r}")
 
 
-def _check_text(value: Any, where: str, *, optional: bool = True) -> str | None:
+def _check_text(value: Any, where: str, field: str = "", *, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
-        raise ValidationError(where, f"must be a non-empty string, got {value!r}")
+        raise ValidationError(_path(where, field), f"must be a non-empty string, got {value!r}")
     return value
 
 
@@ -172,33 +196,44 @@ class Annotation:
         metadata: dict[str, Any] | None = None,
         where: str = "annotation",
     ) -> None:
-        given = {
-            k: v
-            for k, v in (
-                ("box2d_xywh", box2d_xywh),
-                ("poly2d_xy", poly2d_xy),
-                ("ellipse2d_xyrrt", ellipse2d_xyrrt),
-                ("keypoints", keypoints),
-            )
-            if v is not None
-        }
-        if len(given) > 1:
-            raise ValidationError(where, f"one shape per annotation, got {', '.join(given)}")
-        self.shape: str | None = None
-        self.coords: Any = None
-        if given:
-            ((shape, value),) = given.items()
-            self.shape = shape
-            self.coords = _check_shape(shape, value, f"{where}.{shape}")
-        self.labels = _check_labels(labels, f"{where}.labels")
-        if self.shape is None and not self.labels:
+        shape = None
+        for name, value in (
+            ("box2d_xywh", box2d_xywh),
+            ("poly2d_xy", poly2d_xy),
+            ("ellipse2d_xyrrt", ellipse2d_xyrrt),
+            ("keypoints", keypoints),
+        ):
+            if value is not None:
+                if shape is not None:
+                    raise ValidationError(where, f"one shape per annotation, got {shape}, {name}")
+                shape, coords = name, value
+        self._fill(where, shape, coords if shape else None, labels, confidence, metadata)
+
+    def _fill(
+        self,
+        where: str,
+        shape: str | None,
+        coords: Any,
+        labels: Any,
+        confidence: Any,
+        metadata: Any,
+    ) -> None:
+        self.shape = shape
+        self.coords = _check_shape(shape, coords, where) if shape is not None else None
+        self.labels = _check_labels(labels, where)
+        if shape is None and not self.labels:
             raise ValidationError(where, "needs a shape or at least one label")
         if confidence is not None and (not _is_number(confidence) or not 0 <= confidence <= 1):
             raise ValidationError(
                 f"{where}.confidence", f"must be a number in [0, 1], got {confidence!r}"
             )
         self.confidence = confidence
-        self.metadata = _check_metadata(metadata, f"{where}.metadata")
+        if metadata is None:
+            self.metadata = {}
+        elif type(metadata) is dict and all(type(k) is str for k in metadata):
+            self.metadata = metadata
+        else:
+            self.metadata = _check_metadata(metadata, where, "metadata")
 
     @property
     def is_frame_label(self) -> bool:
@@ -217,14 +252,29 @@ class Annotation:
             return doc
         if not isinstance(doc, dict):
             raise ValidationError(where, f"must be an object, got {type(doc).__name__}")
-        unknown = doc.keys() - _ANNOTATION_KEYS
-        if unknown:
-            raise ValidationError(
-                where,
-                f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                f"shapes are {', '.join(SHAPES)}",
-            )
-        return cls(where=where, **doc)
+        shape = None
+        for key in doc:  # the hot path of manifest parsing: no keyword-argument detour
+            if key in _SHAPE_SET:
+                if doc[key] is None:
+                    continue
+                if shape is not None:
+                    raise ValidationError(where, f"one shape per annotation, got {shape}, {key}")
+                shape = key
+            elif key not in _ANNOTATION_KEYS:
+                unknown = sorted(map(str, doc.keys() - _ANNOTATION_KEYS))
+                raise ValidationError(
+                    where, f"unknown field(s) {', '.join(unknown)}; shapes are {', '.join(SHAPES)}"
+                )
+        self = cls.__new__(cls)
+        self._fill(
+            where,
+            shape,
+            doc[shape] if shape else None,
+            doc.get("labels"),
+            doc.get("confidence"),
+            doc.get("metadata"),
+        )
+        return self
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Annotation) and self.to_doc() == other.to_doc()
@@ -234,15 +284,20 @@ class Annotation:
 
 
 def _annotations(value: Any, where: str) -> list[Annotation]:
+    """``where`` names the owner; ``<where>.annotations[i]`` is built on error only."""
     if value is None:
         return []
     if not isinstance(value, list | tuple):
-        raise ValidationError(where, f"must be a list, got {type(value).__name__}")
-    return [Annotation.from_doc(a, f"{where}[{i}]") for i, a in enumerate(value)]
+        raise ValidationError(f"{where}.annotations", f"must be a list, got {type(value).__name__}")
+    try:
+        return [Annotation.from_doc(a, where) for a in value]
+    except ValidationError:  # redo with each annotation's own position in the messages
+        return [Annotation.from_doc(a, f"{where}.annotations[{i}]") for i, a in enumerate(value)]
 
 
-def _masks(mask_source: Any, masks_source: Any, where: str) -> dict[str, str]:
+def _masks(mask_source: Any, masks_source: Any, owner: str) -> dict[str, str]:
     masks: dict[str, str] = {}
+    where = f"{owner}.masks" if masks_source is not None else owner
     if masks_source is not None:
         if isinstance(masks_source, dict):
             items = list(masks_source.items())
@@ -329,21 +384,21 @@ class SingleFrame:
     ) -> None:
         if hasattr(source, "__fspath__"):
             source = str(source)
-        self.source: str = _check_text(source, f"{where}.source", optional=False)  # type: ignore[assignment]
-        self.width = _check_dimension(width, f"{where}.width")
-        self.height = _check_dimension(height, f"{where}.height")
-        self.preview_uri = _check_text(preview_uri, f"{where}.preview_uri")
-        self.metadata = _check_metadata(metadata, f"{where}.metadata")
+        self.source: str = _check_text(source, where, "source", optional=False)  # type: ignore[assignment]
+        self.width = _check_dimension(width, where, "width")
+        self.height = _check_dimension(height, where, "height")
+        self.preview_uri = _check_text(preview_uri, where, "preview_uri")
+        self.metadata = _check_metadata(metadata, where, "metadata")
         self.annotations = _annotations(
-            list(annotations) if annotations is not None else None, f"{where}.annotations"
+            list(annotations) if annotations is not None else None, where
         )
-        self.masks = _masks(mask_source, masks_source, f"{where}.masks")
+        self.masks = _masks(mask_source, masks_source, where)
         self.context_id: str = (
-            _check_text(context_id, f"{where}.context_id") or self.source  # type: ignore[assignment]
+            _check_text(context_id, where, "context_id") or self.source  # type: ignore[assignment]
         )
-        self.timestamp = _check_timestamp(timestamp, f"{where}.timestamp")
-        self.content_type = _check_text(content_type, f"{where}.content_type")
-        self.id = _check_text(id, f"{where}.id")
+        self.timestamp = _check_timestamp(timestamp, where, "timestamp")
+        self.content_type = _check_text(content_type, where, "content_type")
+        self.id = _check_text(id, where, "id")
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -351,7 +406,7 @@ class SingleFrame:
 
     @meta.setter
     def meta(self, value: dict[str, Any]) -> None:
-        self.metadata = _check_metadata(value, "frame.meta")
+        self.metadata = _check_metadata(value, "frame", "meta")
 
     add_annotation = _annotation_adder(
         "annotations", "Add an ROI; with ``labels`` only (no shape) it is a frame label."
@@ -440,12 +495,12 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
         where: str = "group",
     ) -> None:
         self._frames: dict[str, SingleFrame] = {}
-        self.id = _check_text(id, f"{where}.id")
-        self.metadata = _check_metadata(metadata, f"{where}.metadata")
-        self.context_id = _check_text(context_id, f"{where}.context_id")
-        self.timestamp = _check_timestamp(timestamp, f"{where}.timestamp")
+        self.id = _check_text(id, where, "id")
+        self.metadata = _check_metadata(metadata, where, "metadata")
+        self.context_id = _check_text(context_id, where, "context_id")
+        self.timestamp = _check_timestamp(timestamp, where, "timestamp")
         self.annotations = _annotations(
-            list(annotations) if annotations is not None else None, f"{where}.annotations"
+            list(annotations) if annotations is not None else None, where
         )
         for name, frame in (frames or {}).items():
             self._set(name, frame, where)
@@ -522,10 +577,14 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
             annotations=doc.get("annotations"),
             where=where,
         )
-        for name, frame_doc in frames.items():
-            spot = f"{where}.frames[{name!r}]"
-            check_frame_name(name, f"{where}.frames name")
-            group._frames[name] = SingleFrame.from_doc(frame_doc, spot)
+        try:
+            for name, frame_doc in frames.items():
+                check_frame_name(name, where)
+                group._frames[name] = SingleFrame.from_doc(frame_doc, where)
+        except ValidationError:  # redo with the failing frame's own name in the message
+            for name, frame_doc in frames.items():
+                check_frame_name(name, f"{where}.frames name")
+                group._frames[name] = SingleFrame.from_doc(frame_doc, f"{where}.frames[{name!r}]")
         return group
 
     def copy(self) -> FrameGroup:
