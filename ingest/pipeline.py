@@ -161,6 +161,7 @@ class Pipeline:
         # how often each object key was used in this run: a rejected group removes the objects
         # it uploaded only when no other group of the run may reference them
         self._key_refs: Counter[str] = Counter()
+        self._deleting: dict[str, asyncio.Event] = {}  # keys a rejected group is removing
 
     @property
     def groups_in_flight(self) -> int:
@@ -443,7 +444,7 @@ class Pipeline:
             raise PermanentStorageError(f"{path} is empty (0 bytes)")
         storage = await self.storage()
         key = object_key(path, st.st_size, st.st_mtime_ns)
-        self._use_key(key, counts)
+        await self._use_key(key, counts)
         async with self._frame_slots:
             if await self._recorded_size(storage.uri(key), counts) == st.st_size:
                 counts.objects_existing += 1
@@ -463,10 +464,13 @@ class Pipeline:
         counts.objects.append((uri, st.st_size))
         return uri
 
-    def _use_key(self, key: str, counts: _Counts) -> None:
+    async def _use_key(self, key: str, counts: _Counts) -> None:
         if key not in counts.keys_used:  # once per group, whatever its retries
             counts.keys_used.add(key)
             self._key_refs[key] += 1
+        deleting = self._deleting.get(key)
+        if deleting is not None:  # a rejected group is removing it: store it afresh after
+            await deleting.wait()
 
     async def _known_objects(
         self, work: list[_Work], counts: _Counts
@@ -512,7 +516,7 @@ class Pipeline:
     async def _put_remote(self, uri: str, counts: _Counts) -> str:
         storage = await self.storage()
         key = remote_key(uri)
-        self._use_key(key, counts)
+        await self._use_key(key, counts)
         async with self._frame_slots:
             size = await self._recorded_size(storage.uri(key), counts)
             if size is not None:
@@ -530,14 +534,25 @@ class Pipeline:
         return stored
 
     async def _cleanup(self, keys: list[str]) -> None:
-        """Remove objects this run stored for a group that was then rejected (best effort)."""
+        """Remove objects this run stored for a group that was then rejected (best effort).
+
+        Only objects no other group of the run used; a group that wants a key while it is
+        being deleted waits for the delete to finish, then stores the object again.
+        """
         if not keys:
             return
         storage = await self.storage()
         for key in dict.fromkeys(keys):
-            if self._key_refs[key] == 1:
+            if self._key_refs[key] != 1 or key in self._deleting:
+                continue
+            done = self._deleting[key] = asyncio.Event()
+            try:
                 with contextlib.suppress(Exception):
                     await storage.delete(key)
+            finally:
+                self._key_refs[key] -= 1
+                del self._deleting[key]
+                done.set()
 
     # ------------------------------------------------------------------ rejecting
 

@@ -322,3 +322,30 @@ def test_remote_sources_by_reference_or_copied(lib: str, http_files, storage_dir
     for name, original in (("a", www / "flaky" / "a.png"), ("b", www / "b.png")):
         assert got[name].source.startswith(f"file://{storage_dir}/remote/")
         assert Path(got[name].source[7:]).read_bytes() == original.read_bytes()
+
+
+async def test_an_object_reused_while_a_rejected_group_deletes_it_is_stored_again(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    """The race behind invariant 5: group B wants the object group A's cleanup is removing."""
+    version = await DatasetVersion.create_new_dataset_async("Race")
+    shared = write_png(tmp_path / "calib" / "preview.png")
+
+    class SlowStore(CountingStore):
+        async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
+            if path.endswith("1.png"):
+                await asyncio.sleep(0.1)  # B reaches the shared preview while A deletes it
+            return await super().put_file(key, path, size, ct)
+
+        async def delete(self, key: str) -> None:
+            await asyncio.sleep(0.3)
+            await super().delete(key)
+
+    bad, good = FrameGroup(), FrameGroup()
+    bad["cam"] = SingleFrame(str(tmp_path / "missing.png"))
+    bad["other"] = SingleFrame(str(shared))
+    good["cam"] = SingleFrame(str(write_png(tmp_path / "cam" / "1.png")), preview_uri=str(shared))
+    report = await _run(alib, version.version_id, [bad, good], SlowStore(str(storage_dir)))
+    assert report.rejected_items == [bad]
+    got = await version.get_frame_async(good.id)
+    assert os.path.isfile(got["cam"].preview_uri.removeprefix("file://"))  # noqa: ASYNC240
