@@ -162,6 +162,8 @@ class Pipeline:
         # it uploaded only when no other group of the run may reference them
         self._key_refs: Counter[str] = Counter()
         self._deleting: dict[str, asyncio.Event] = {}  # keys a rejected group is removing
+        self._admitted = 0
+        self._positions: dict[int, int] = {}  # id(item in flight) -> its input position
 
     @property
     def groups_in_flight(self) -> int:
@@ -260,6 +262,8 @@ class Pipeline:
             self._notify()
             return
         await self._group_slots.acquire()
+        self._positions[id(entry)] = self._admitted  # rejected items come back in input order
+        self._admitted += 1
         try:
             plan = self._plan(entry)
         except BaseException:
@@ -292,8 +296,9 @@ class Pipeline:
                         0,
                     )
                 ],
+                item,
+                self._positions.pop(id(item), 0),
             )
-            self.report.rejected_items.append(item)
             return None
         if isinstance(item, FrameGroup) and not len(item):
             self._reject_all(item, "ValidationError", "a FrameGroup needs at least one frame", 0)
@@ -579,7 +584,7 @@ class Pipeline:
                             0,
                         )
                     )
-        self.report.reject(records, item)
+        self.report.reject(records, item, self._positions.pop(id(item), 0))
         log.info(
             "group rejected",
             extra={"group": group_id, "frame": failures[0].name, "error": records[0].message},
@@ -600,11 +605,13 @@ class Pipeline:
             )
             for name in names
         ]
-        self.report.reject(records, item)
+        self.report.reject(records, item, self._positions.pop(id(item), 0))
 
     def _reject_all(self, item: Item, error_class: str, message: str, attempts: int) -> None:
         self.report.reject(
-            [RejectedFrame(item.id, None, None, error_class, message, attempts)], item
+            [RejectedFrame(item.id, None, None, error_class, message, attempts)],
+            item,
+            self._positions.pop(id(item), 0),
         )
 
     # ------------------------------------------------------------------ committing
@@ -612,6 +619,7 @@ class Pipeline:
     def _enqueue(self, item: Item, doc: dict[str, Any], counts: _Counts) -> None:
         import orjson
 
+        self._positions.pop(id(item), None)
         row = FrameRow(
             item.id or "",
             item_kind(item),

@@ -71,20 +71,30 @@ class Report:
         self.rejected: list[RejectedFrame] = []
         self.rejected_items: list[Any] = []
         self.cancelled = False
+        self._order: list[int] = []  # input position of each rejected item
         self._started = time.monotonic()
 
-    def reject(self, records: Iterable[RejectedFrame], item: Any = None) -> None:
+    def reject(self, records: Iterable[RejectedFrame], item: Any = None, order: int = 0) -> None:
+        """Record rejected frames; ``item`` (the caller's object, at input position ``order``)
+        goes to ``rejected_items``, which ``finish`` puts back in input order."""
         records = list(records)
         self.rejected.extend(records)
         self.summary.frames_rejected += len(records)
         if item is not None:
             self.rejected_items.append(item)
+            self._order.append(order)
             self.summary.groups_rejected += 1
         else:  # input that never became a frame: a malformed manifest line or row
             self.summary.input_errors += len(records)
 
     def finish(self) -> Report:
         self.summary.elapsed_s = round(time.monotonic() - self._started, 6)
+        if self._order != sorted(self._order):
+            pairs = sorted(
+                zip(self._order, range(len(self._order)), self.rejected_items, strict=True)
+            )
+            self.rejected_items = [item for _, _, item in pairs]
+            self._order = [order for order, _, _ in pairs]
         return self
 
     @property

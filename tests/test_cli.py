@@ -557,7 +557,9 @@ def test_ctrl_c_commits_what_is_done_reports_the_cut_groups_and_a_rerun_complete
     proc = subprocess.Popen(
         [INGEST, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(2.0)
+    deadline = time.monotonic() + 60
+    while fault_proxy.count("PUT") < 4 and time.monotonic() < deadline:  # mid-import
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

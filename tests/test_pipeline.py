@@ -349,3 +349,21 @@ async def test_an_object_reused_while_a_rejected_group_deletes_it_is_stored_agai
     assert report.rejected_items == [bad]
     got = await version.get_frame_async(good.id)
     assert os.path.isfile(got["cam"].preview_uri.removeprefix("file://"))  # noqa: ASYNC240
+
+
+async def test_rejected_items_come_back_in_input_order(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = await DatasetVersion.create_new_dataset_async("Order")
+
+    class Store(CountingStore):
+        async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
+            if path.endswith("slow.png"):
+                await asyncio.sleep(0.2)  # fails last, although it came first
+            raise PermanentStorageError(f"no: {path}")
+
+    items = [SingleFrame(str(write_png(tmp_path / name))) for name in ("slow.png", "fast.png")]
+    items.insert(1, "not a frame")  # type: ignore[arg-type]
+    report = await _run(alib, version.version_id, items, Store(str(storage_dir)))
+    assert report.rejected_items == items
+    assert [r.source for r in report.rejected][-1].endswith("slow.png")  # records: as they came
