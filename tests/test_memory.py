@@ -34,15 +34,16 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def peak_rss_kb(frames: int, tmp_path: Path) -> int:
+def run_peak_rss_kb(script: str, arg: str, tmp_path: Path, name: str) -> int:
+    """Run ``script`` in a fresh interpreter on a fresh catalog; its peak RSS in KiB."""
     env = {
         **os.environ,
-        "INGEST_DATABASE_URL": f"sqlite:///{tmp_path}/c{frames}.sqlite3",
+        "INGEST_DATABASE_URL": f"sqlite:///{tmp_path}/{name}.sqlite3",
         "INGEST_STORAGE_URL": f"file://{tmp_path}/objects",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(frames)],
+        [sys.executable, "-c", script, arg],
         env=env,
         capture_output=True,
         text=True,
@@ -50,6 +51,10 @@ def peak_rss_kb(frames: int, tmp_path: Path) -> int:
         timeout=600,
     )
     return int(out.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_kb(frames: int, tmp_path: Path) -> int:
+    return run_peak_rss_kb(SCRIPT, str(frames), tmp_path, f"c{frames}")
 
 
 @pytest.mark.slow
@@ -81,21 +86,7 @@ def manifest_peak_rss_kb(frames: int, tmp_path: Path) -> int:
             fh.write(
                 f'{{"context_id": "c{g // 500}", "timestamp": {g}, "frames": {{{frames_doc}}}}}\n'
             )
-    env = {
-        **os.environ,
-        "INGEST_DATABASE_URL": f"sqlite:///{tmp_path}/m{frames}.sqlite3",
-        "INGEST_STORAGE_URL": f"file://{tmp_path}/objects",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", MANIFEST_SCRIPT, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    return int(out.stdout.strip().splitlines()[-1])
+    return run_peak_rss_kb(MANIFEST_SCRIPT, str(path), tmp_path, f"m{frames}")
 
 
 @pytest.mark.slow
