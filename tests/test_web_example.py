@@ -88,7 +88,8 @@ def test_open_a_group_of_the_example_drive(example_server: tuple[str, dict[str, 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            # bypass_csp: wait_for_function evaluates a string, which the app's CSP forbids
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
             page.goto(f"{base}/versions/{info['version_id']}/frames/{group['id']}")
             page.wait_for_function("document.getElementById('frame-image').naturalWidth > 0")
             assert page.locator("#source-select").input_value() == "front"
