@@ -141,6 +141,15 @@ def _is_not_found(exc: BaseException) -> bool:
     return code in NOT_FOUND_CODES or status == 404
 
 
+# files up to this size are read in the event loop's thread (cheaper than a thread hop)
+INLINE_READ_MAX = 256 * 1024
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 class StorageNotOpenError(RuntimeError):
     """The store was used before ``open()`` or after ``close()`` (a programming error)."""
 
@@ -292,9 +301,8 @@ class S3Storage:
     async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
         if 0 < self.multipart_threshold <= size:
             return await self._put_multipart(key, path, content_type)
-        try:
-            async with aiofiles.open(path, "rb") as f:
-                data = await f.read()
+        try:  # one read below the multipart threshold: inline when small (no thread hop)
+            data = _read(path) if size <= INLINE_READ_MAX else await asyncio.to_thread(_read, path)
         except OSError as exc:
             raise translate_os_error(exc, f"read source {path}") from exc
         return await self.put_bytes(key, data, content_type)
