@@ -366,7 +366,10 @@ class Pipeline:
         attempts_max = 0
         try:
             source = classify(frame_doc["source"])
+            frame_doc["source"], attempts = await self._store_uri(frame_doc["source"], counts)
+            attempts_max = attempts
             if source.kind == LOCAL and source.path is not None:
+                # after the store: the file is known to be allowed and a regular file
                 if frame_doc["width"] is None or frame_doc["height"] is None:
                     width, height = _image_size(source.path)
                     if width > 0 and height > 0:
@@ -374,8 +377,6 @@ class Pipeline:
                         frame_doc["height"] = frame_doc["height"] or height
                 if frame_doc["content_type"] is None:
                     frame_doc["content_type"] = guess_content_type(source.path)
-            frame_doc["source"], attempts = await self._store_uri(frame_doc["source"], counts)
-            attempts_max = attempts
             if frame_doc["preview_uri"] is not None:
                 frame_doc["preview_uri"], attempts = await self._store_uri(
                     frame_doc["preview_uri"], counts

@@ -74,3 +74,12 @@ def test_copies_from_loopback_are_refused(strict: Path, http_files) -> None:  # 
 )
 def test_address_classification(address: str, public: bool) -> None:
     assert is_public(address) is public
+
+
+def test_a_fifo_source_is_refused_without_reading_it(lib: str, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    frame = SingleFrame(str(fifo))
+    version = DatasetVersion.create_new_dataset("Fifo")
+    assert version.add_frames([frame]) == [frame]
+    assert "not a regular file" in version.last_report.rejected[0].message  # type: ignore[union-attr]
