@@ -299,3 +299,70 @@ def test_http_submit_safety_and_readiness(sqlite_url: str, tmp_path: Path) -> No
         timeout=60,
     )
     assert refused.returncode == 2 and "without INGEST_API_TOKEN" in refused.stderr
+
+
+def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
+    sqlite_url: str, s3_bucket: tuple[str, str], tmp_path: Path
+) -> None:
+    from .s3server import list_keys, s3_client
+
+    endpoint, bucket = s3_bucket
+    files = tmp_path / "files"
+    frames = {cam: {"source": str(write_png(files / cam / "a.png"))} for cam in CAMERAS}
+    manifest = json.dumps({"id": "g1", "frames": frames}) + "\n"
+    client = s3_client(endpoint)
+    client.put_object(Bucket=bucket, Key="inbox/batch.jsonl", Body=manifest.encode())
+    client.put_object(
+        Bucket=bucket, Key="inbox/batch.jsonl.json", Body=b'{"dataset": "FromS3", "version": "v9"}'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(
+        INGEST_DATABASE_URL=sqlite_url,
+        INGEST_STORAGE_URL=f"s3://{bucket}/objects",
+        INGEST_S3_ENDPOINT_URL=endpoint,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            INGEST,
+            "daemon",
+            "--inbox",
+            f"s3://{bucket}/inbox/",
+            "--create",
+            "--poll-s",
+            "0.3",
+            "--http-port",
+            str(port),
+            "--allowed-root",
+            str(files),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        jobs = wait_jobs(sqlite_url, 1, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert jobs[0].state == "done", err
+    keys = set(list_keys(endpoint, bucket, "inbox/"))
+    assert {
+        "inbox/done/batch.jsonl",
+        "inbox/done/batch.jsonl.json",
+        "inbox/reports/batch.jsonl.report.jsonl",
+    } <= keys
+    assert "inbox/batch.jsonl" not in keys
+    _, counts = catalog_state(sqlite_url)
+    assert counts == {"g1": 1}
+    listed = subprocess.run(
+        [INGEST, "versions", "list", "FromS3", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert [(v["name"], v["frames"]) for v in json.loads(listed.stdout)] == [("v9", 1)]  # sidecar
+    report = client.get_object(Bucket=bucket, Key="inbox/reports/batch.jsonl.report.jsonl")
+    head = json.loads(report["Body"].read().splitlines()[0])
+    assert head["outcome"] == "done" and head["summary"]["groups_committed"] == 1
