@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -263,11 +262,9 @@ class DatasetVersion:
         cls, dataset_name: str | None = None, dataset_id: str | None = None
     ) -> DatasetVersion:
         """The newest Published version; if none is published, the newest Draft."""
-        versions = await cls.get_versions_async(dataset_name=dataset_name, dataset_id=dataset_id)
-        if not versions:
-            raise VersionNotFound(f"dataset {dataset_name or dataset_id!r} has no version")
-        published = [v for v in versions if v.is_published]
-        return (published or versions)[-1]
+        catalog = await runtime.get_catalog()
+        dataset = await catalog.get_dataset(name=dataset_name, id=dataset_id)
+        return cls(dataset, await catalog.current_version(dataset.id))
 
     @classmethod
     async def get_single_frame_async(
@@ -313,12 +310,7 @@ class DatasetVersion:
         the returned object is the published snapshot.
         """
         catalog = await runtime.get_catalog()
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        snapshot, draft = await catalog.snapshot_version(
-            self.version_id,
-            publish_name or f"{self.version_name} {stamp}",
-            child_name or self.version_name,
-        )
+        snapshot, draft = await catalog.snapshot_version(self.version_id, publish_name, child_name)
         self._record = draft
         return DatasetVersion(self._dataset, snapshot)
 

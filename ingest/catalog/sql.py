@@ -6,6 +6,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -281,20 +282,32 @@ class SqlCatalog:
             await conn.execute("UPDATE versions SET name = ? WHERE id = ?", (name, version_id))
         return await self.get_version(id=version_id)
 
+    async def current_version(self, dataset_id: str) -> VersionRecord:
+        """The newest Published version of the dataset; if none is published, the newest Draft."""
+        versions = await self.list_versions(dataset_id)
+        if not versions:
+            raise VersionNotFound(f"dataset id {dataset_id!r} has no version")
+        published = [v for v in versions if v.is_published]
+        return (published or versions)[-1]
+
     async def snapshot_version(
-        self, version_id: str, publish_name: str, child_name: str
+        self, version_id: str, publish_name: str | None = None, child_name: str | None = None
     ) -> tuple[VersionRecord, VersionRecord]:
         """Publish a copy of a draft as ``publish_name``; the draft goes on as its child.
 
         The draft keeps its id (references to it stay valid), is renamed ``child_name`` and gets
-        the snapshot as its only parent. Returns (snapshot, draft).
+        the snapshot as its only parent. Defaults: ``"<draft name> <UTC date time>"`` and the
+        draft's own name. Returns (snapshot, draft).
         """
-        _check_name(publish_name, "publish_name")
-        _check_name(child_name, "child_name")
-        if publish_name == child_name:
-            raise ValidationError("publish_name", "must differ from child_name")
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, version_id)
+            stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            publish_name = publish_name or f"{draft.name} {stamp}"
+            child_name = child_name or draft.name
+            _check_name(publish_name, "publish_name")
+            _check_name(child_name, "child_name")
+            if publish_name == child_name:
+                raise ValidationError("publish_name", "must differ from child_name")
             for name in (publish_name, child_name):
                 taken = await conn.fetchone(
                     "SELECT 1 FROM versions WHERE dataset_id = ? AND name = ? AND id <> ?",

@@ -11,7 +11,6 @@ import orjson
 
 from ..catalog import SqlCatalog
 from ..config import Settings
-from ..errors import ValidationError
 from . import EXIT_OK, echo
 
 
@@ -95,12 +94,7 @@ async def cmd_versions(args: argparse.Namespace, settings: Settings, catalog: Sq
         v = await catalog.publish_version(version.id)
         echo(f"published version {v.name!r} [{v.id}]")
     else:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        snap, draft = await catalog.snapshot_version(
-            version.id,
-            args.publish_name or f"{version.name} {stamp}",
-            args.child_name or version.name,
-        )
+        snap, draft = await catalog.snapshot_version(version.id, args.publish_name, args.child_name)
         echo(f"published snapshot {snap.name!r} [{snap.id}]; draft {draft.name!r} goes on")
     return EXIT_OK
 
@@ -108,11 +102,7 @@ async def cmd_versions(args: argparse.Namespace, settings: Settings, catalog: Sq
 async def _version_id(catalog: SqlCatalog, dataset_name: str, version_name: str | None) -> str:
     dataset = await catalog.get_dataset(name=dataset_name)
     if version_name is None:
-        versions = await catalog.list_versions(dataset.id)
-        published = [v for v in versions if v.is_published]
-        if not versions:
-            raise ValidationError("--version", f"dataset {dataset_name!r} has no version")
-        return (published or versions)[-1].id
+        return (await catalog.current_version(dataset.id)).id
     return (await catalog.get_version(dataset_id=dataset.id, name=version_name)).id
 
 
