@@ -13,17 +13,15 @@ from typing import Any
 import orjson
 
 from . import runtime
-from .catalog import DatasetRecord, FrameCursor, FrameRow, StoredFrame, VersionRecord
+from .catalog import DatasetRecord, FrameCursor, StoredFrame, VersionRecord
 from .errors import ValidationError, VersionNotFound
 from .frames import (
     FrameGroup,
     Item,
     SingleFrame,
-    item_context_id,
     item_from_doc,
-    item_kind,
-    item_timestamp,
 )
+from .pipeline import frame_row, run_pipeline
 from .report import Report
 
 
@@ -48,19 +46,6 @@ def _item_from_stored(stored: StoredFrame) -> Item:
     item = item_from_doc(orjson.loads(stored.document), f"frame {stored.id}")
     item.id = stored.id
     return item
-
-
-def frame_row(item: Item) -> FrameRow:
-    """The catalog row of an item whose id and sources are final."""
-    if item.id is None:
-        raise ValidationError("frame.id", "is missing")
-    return FrameRow(
-        item.id,
-        item_kind(item),
-        item_context_id(item),
-        item_timestamp(item),
-        orjson.dumps(item.to_doc()),
-    )
 
 
 def _mask_labels_to_json(mask_labels: dict[Any, Sequence[str]]) -> list[dict[str, Any]]:
@@ -351,8 +336,6 @@ class DatasetVersion:
         registered by reference unless ``copy_remote``. If one frame of a FrameGroup fails, the
         whole group is not registered. ``self.last_report`` holds the details.
         """
-        from .pipeline import run_pipeline
-
         report = await run_pipeline(
             frames,
             version_id=self.version_id,
@@ -374,7 +357,7 @@ class DatasetVersion:
                 raise ValidationError(
                     "frame.id", "update_frames needs registered frames (with an id)"
                 )
-            rows.append(frame_row(item))
+            rows.append(frame_row(item, item.to_doc()))
         catalog = await runtime.get_catalog()
         await catalog.write_frames(self.version_id, rows, must_exist=True)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import imagesize
+import orjson
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -41,6 +42,7 @@ from .errors import (
     PermanentStorageError,
     PublishedVersionError,
     TransientStorageError,
+    ValidationError,
 )
 from .frames import (
     FrameGroup,
@@ -618,16 +620,8 @@ class Pipeline:
     # ------------------------------------------------------------------ committing
 
     def _enqueue(self, item: Item, doc: dict[str, Any], counts: _Counts) -> None:
-        import orjson
-
         self._positions.pop(id(item), None)
-        row = FrameRow(
-            item.id or "",
-            item_kind(item),
-            item_context_id(item),
-            item_timestamp(item),
-            orjson.dumps(doc),
-        )
+        row = frame_row(item, doc)
         frames = len(item) if isinstance(item, FrameGroup) else 1
         self._queue.put_nowait(_Commit(row, frames, counts))
 
@@ -695,6 +689,15 @@ class _ObjectFailed(Exception):
     def __init__(self, uri: str, error: BaseException, attempts: int) -> None:
         super().__init__(str(error))
         self.uri, self.error, self.attempts = uri, error, attempts
+
+
+def frame_row(item: Item, doc: dict[str, Any]) -> FrameRow:
+    """The catalog row of ``item`` whose final document (stored sources) is ``doc``."""
+    if item.id is None:
+        raise ValidationError("frame.id", "is missing")
+    return FrameRow(
+        item.id, item_kind(item), item_context_id(item), item_timestamp(item), orjson.dumps(doc)
+    )
 
 
 def _error_class(exc: BaseException) -> str:

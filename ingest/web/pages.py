@@ -15,7 +15,7 @@ from ..api import DatasetVersion
 from ..catalog import StoredFrame
 from ..catalog.search import context_neighbours, frame_neighbours, list_contexts, page_frames
 from ..errors import ValidationError
-from ..frames import FrameGroup
+from ..frames import FrameGroup, item_context_id, item_timestamp
 from . import checks
 from .common import CATALOG, render, seg
 from .media import media_url
@@ -239,8 +239,8 @@ async def viewer_page(request: web.Request) -> web.Response:
         "api_url": f"/api/versions/{seg(record.id)}/frames/{seg(frame_id)}",
         "browse_url": base,
     }
-    context_id = item.effective_context_id if isinstance(item, FrameGroup) else item.context_id
-    timestamp = item.effective_timestamp if isinstance(item, FrameGroup) else item.timestamp
+    context_id = item_context_id(item)
+    timestamp = item_timestamp(item)
     return render(
         request,
         "viewer.html",
