@@ -170,26 +170,13 @@ async def page_frames(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValidationError("limit", f"must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
     where, args = filter_sql(catalog.db.dialect, context_id=context_id, label=label, meta=meta)
-    where.insert(0, "vf.version_id = ?")
-    args.insert(0, version_id)
-    if cursor is not None:
-        after = decode_cursor(cursor)
-        where.append("(vf.sort_ctx, vf.sort_ts, vf.frame_id) > (?, ?, ?)")
-        args += [after.sort_ctx, after.sort_ts, after.frame_id]
-    rows = await catalog.db.fetchall(
-        "SELECT vf.sort_ctx, vf.sort_ts, vf.frame_id, f.kind, f.document, f.saved_at "
-        "FROM version_frames vf JOIN frames f ON f.rev = vf.rev "
-        f"WHERE {' AND '.join(where)} "
-        "ORDER BY vf.sort_ctx, vf.sort_ts, vf.frame_id LIMIT ?",
-        (*args, limit + 1),
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [StoredFrame(fid, kind, doc.encode(), saved) for _, _, fid, kind, doc, saved in rows]
-    next_cursor = None
-    if more and rows:
-        ctx, ts, fid = rows[-1][:3]
-        next_cursor = encode_cursor(FrameCursor(ctx, float(ts), fid))
+    after = decode_cursor(cursor) if cursor is not None else None
+    page = await catalog.page(version_id, conditions=where, args=args, after=after,
+                              limit=limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
+    items = [stored for _, stored in page]
+    next_cursor = encode_cursor(page[-1][0]) if more and page else None
     return items, next_cursor
 
 

@@ -518,6 +518,36 @@ class SqlCatalog:
             await self._drop_orphans(conn, list(existing.values()))
         return len(ids)
 
+    async def page(
+        self,
+        version_id: str,
+        *,
+        conditions: Sequence[str] = (),
+        args: Sequence[Any] = (),
+        after: FrameCursor | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[FrameCursor, StoredFrame]]:
+        """One page of a version's frames in (context_id, timestamp, id) order, after ``after``.
+
+        ``conditions`` are extra SQL conditions over ``version_frames vf JOIN frames f``.
+        """
+        where = ["vf.version_id = ?", *conditions]
+        params: list[Any] = [version_id, *args]
+        if after is not None:
+            where.append("(vf.sort_ctx, vf.sort_ts, vf.frame_id) > (?, ?, ?)")
+            params += [after.sort_ctx, after.sort_ts, after.frame_id]
+        rows = await self.db.fetchall(
+            "SELECT vf.sort_ctx, vf.sort_ts, vf.frame_id, f.kind, f.document, f.saved_at "
+            "FROM version_frames vf JOIN frames f ON f.rev = vf.rev "
+            f"WHERE {' AND '.join(where)} "
+            "ORDER BY vf.sort_ctx, vf.sort_ts, vf.frame_id LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            (FrameCursor(ctx, float(ts), fid), StoredFrame(fid, kind, document.encode(), saved))
+            for ctx, ts, fid, kind, document, saved in rows
+        ]
+
     async def iter_frames(
         self,
         version_id: str,
@@ -527,25 +557,14 @@ class SqlCatalog:
         page_size: int = 1000,
     ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]:
         """Stream a version's frames in (context_id, timestamp, id) order, page by page."""
-        cursor = after
+        conditions = ["vf.sort_ctx = ?"] if context_id is not None else []
+        args = [context_id] if context_id is not None else []
         while True:
-            where = ["vf.version_id = ?"]
-            args: list[Any] = [version_id]
-            if context_id is not None:
-                where.append("vf.sort_ctx = ?")
-                args.append(context_id)
-            if cursor is not None:
-                where.append("(vf.sort_ctx, vf.sort_ts, vf.frame_id) > (?, ?, ?)")
-                args += [cursor.sort_ctx, cursor.sort_ts, cursor.frame_id]
-            rows = await self.db.fetchall(
-                "SELECT vf.sort_ctx, vf.sort_ts, vf.frame_id, f.kind, f.document, f.saved_at "
-                "FROM version_frames vf JOIN frames f ON f.rev = vf.rev "
-                f"WHERE {' AND '.join(where)} "
-                "ORDER BY vf.sort_ctx, vf.sort_ts, vf.frame_id LIMIT ?",
-                (*args, page_size),
+            page = await self.page(
+                version_id, conditions=conditions, args=args, after=after, limit=page_size
             )
-            for ctx, ts, fid, kind, document, saved_at in rows:
-                cursor = FrameCursor(ctx, ts, fid)
-                yield cursor, StoredFrame(fid, kind, document.encode(), saved_at)
-            if len(rows) < page_size:
+            for entry in page:
+                yield entry
+            if len(page) < page_size:
                 return
+            after = page[-1][0]
