@@ -392,6 +392,16 @@ def _line(name: str, r: Run) -> str:
 # ------------------------------------------------------------------ scenarios
 
 
+def ingest_local(wl: Workload, tmp: Path, env: dict[str, str]) -> Run:
+    """One ``ingest import`` run on a fresh SQLite catalog and local store under ``tmp``."""
+    d = Path(tempfile.mkdtemp(dir=tmp))
+    try:
+        run, _ = run_ingest(wl, f"sqlite:///{d}/catalog.sqlite3", f"file://{d}/objects", env)
+        return run
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def scenario_local(
     wl: Workload, pairs: int, tmp: Path, log: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -399,12 +409,7 @@ def scenario_local(
     env = base_env()
 
     def ingest(i: int) -> Run:
-        d = Path(tempfile.mkdtemp(dir=tmp))
-        try:
-            run, _ = run_ingest(wl, f"sqlite:///{d}/catalog.sqlite3", f"file://{d}/objects", env)
-            return run
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        return ingest_local(wl, tmp, env)
 
     def cp(i: int) -> Run:
         d = Path(tempfile.mkdtemp(dir=tmp))
@@ -550,12 +555,7 @@ def scenario_byref(
     env = base_env()
 
     def ingest(i: int) -> Run:
-        d = Path(tempfile.mkdtemp(dir=tmp))
-        try:
-            run, _ = run_ingest(wl, f"sqlite:///{d}/catalog.sqlite3", f"file://{d}/objects", env)
-            return run
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        return ingest_local(wl, tmp, env)
 
     def sql(i: int) -> Run:
         d = Path(tempfile.mkdtemp(dir=tmp))
