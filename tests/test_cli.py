@@ -191,6 +191,9 @@ def test_bad_inputs_are_reported_with_file_line_and_the_rest_registered(
     assert listed[0]["frames"] == len(BAD_LINES) + 1  # every good line is registered
 
 
+IMPORT_D = ["import", "{m}", "--dataset", "D", "--version", "v1", "--create"]
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -205,30 +208,10 @@ def test_bad_inputs_are_reported_with_file_line_and_the_rest_registered(
             2,
             "cannot tell the format",
         ),
+        ([*IMPORT_D, "--database-url", "postgresql://nobody@127.0.0.1:1/none"], 3, "unreachable"),
         (
             [
-                "import",
-                "{m}",
-                "--dataset",
-                "D",
-                "--version",
-                "v1",
-                "--create",
-                "--database-url",
-                "postgresql://nobody@127.0.0.1:1/none",
-            ],
-            3,
-            "unreachable",
-        ),
-        (
-            [
-                "import",
-                "{m}",
-                "--dataset",
-                "D",
-                "--version",
-                "v1",
-                "--create",
+                *IMPORT_D,
                 "--storage-url",
                 "s3://bucket/p",
                 "--s3-endpoint-url",
@@ -237,21 +220,7 @@ def test_bad_inputs_are_reported_with_file_line_and_the_rest_registered(
             3,
             "storage s3://bucket/p is unreachable",
         ),
-        (
-            [
-                "import",
-                "{m}",
-                "--dataset",
-                "D",
-                "--version",
-                "v1",
-                "--create",
-                "--storage-url",
-                "ftp://x",
-            ],
-            2,
-            "unsupported storage URL",
-        ),
+        ([*IMPORT_D, "--storage-url", "ftp://x"], 2, "unsupported storage URL"),
         (["import", "{m}"], 2, "--dataset and --version"),
         (["versions", "publish", "D"], 2, "needs a version NAME"),
         (["frames", "show", "nope", "--dataset", "Nope"], 2, "dataset 'Nope' does not exist"),
