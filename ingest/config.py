@@ -52,8 +52,11 @@ class Settings:
     # Local sources must lie under one of these folders (os.pathsep-separated); empty = anywhere.
     # The daemon defaults to its inbox: a dropped manifest must not upload a system file.
     allowed_roots: str = ""
-    # Copying http(s) sources from loopback, link-local and private addresses (0 = refuse)
-    allow_private_addresses: int = 1
+    # Copying http(s) sources from loopback, link-local, private and other special-purpose
+    # addresses: 0 = refused (default), 1 = allowed (an explicit opt-in)
+    allow_private_addresses: int = 0
+    # A copied remote object (--copy-remote) larger than this is rejected
+    max_remote_object_mb: int = 1024
 
     def __post_init__(self) -> None:
         data = default_data_dir()

@@ -50,10 +50,20 @@ def test_copies_from_loopback_are_refused(strict: Path, http_files) -> None:  # 
     frames = [SingleFrame(f"{base}/a.png"), SingleFrame(f"http://localhost:{port}/a.png")]
     assert version.add_frames(frames, copy_remote=True, upload_retries=2) == frames
     for record in version.last_report.rejected:  # type: ignore[union-attr]
-        assert "loopback, link-local or private address" in record.message
+        assert "loopback, link-local, private or special-purpose address" in record.message
+        assert "(loopback)" in record.message
         assert record.attempts == 1  # permanent: not retried
     # by reference (no copy) the daemon never connects, so it is allowed
     assert version.add_frames([SingleFrame(f"{base}/a.png")]) == []
+
+
+def test_copies_refuse_private_addresses_by_default(lib: str, http_files) -> None:  # noqa: F811
+    www, base = http_files
+    write_png(www / "a.png")
+    frame = SingleFrame(f"{base}/a.png")
+    version = DatasetVersion.create_new_dataset("PrivateByDefault")
+    assert version.add_frames([frame], copy_remote=True) == [frame]
+    assert "allow_private_addresses" in version.last_report.rejected[0].message  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -68,6 +78,10 @@ def test_copies_from_loopback_are_refused(strict: Path, http_files) -> None:  # 
         ("fe80::1", False),
         ("fc00::1", False),
         ("0.0.0.0", False),
+        ("100.64.0.1", False),
+        ("198.18.0.1", False),
+        ("::ffff:127.0.0.1", False),
+        ("64:ff9b::a00:1", False),
         ("8.8.8.8", True),
         ("2606:4700::1111", True),
     ],
