@@ -66,7 +66,15 @@ class PublishedVersionError(IngestError):
 
 
 class CatalogError(IngestError):
-    """The catalog (SQLite or PostgreSQL) failed or could not be reached."""
+    """The catalog (SQLite or PostgreSQL) failed or could not be reached.
+
+    ``transient``: worth retrying (a lost connection, a lock or serialization conflict); set
+    where the lower-layer error is translated (``catalog/db.py``).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class StorageError(IngestError):
@@ -88,3 +96,14 @@ class TransientStorageError(StorageError):
 
 class PermanentStorageError(StorageError):
     """A failure that will not go away by retrying."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The one predicate that decides retry (transient) versus fail at once (permanent).
+
+    Seams translate their lower-layer errors into ``StorageError`` / ``CatalogError`` with a
+    ``transient`` flag; timeouts and connection errors that escape a seam count as transient.
+    """
+    if isinstance(exc, StorageError | CatalogError):
+        return exc.transient
+    return isinstance(exc, TimeoutError | ConnectionError)

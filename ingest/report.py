@@ -43,6 +43,14 @@ class RejectedFrame:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Located:
+    """An input item and where it came from (``file:line``), so its rejections can say so."""
+
+    item: Any
+    where: str
+
+
 @dataclasses.dataclass
 class Summary:
     groups_committed: int = 0

@@ -1,8 +1,10 @@
-"""Process-wide state of the library: the settings, open catalogs, and the sync facade.
+"""Process-wide state of the library facade: its settings, one application per event loop,
+and the sync portal.
 
-Async code gets one catalog per event loop (connections belong to a loop). Sync calls run on a
-private background event loop (a "portal" thread), so they also work where a loop is already
-running, as in a notebook.
+Async code gets one ``service.Ingest`` per event loop (connections belong to a loop). Sync
+calls run on a private background event loop (a "portal" thread), so they also work where a
+loop is already running, as in a notebook. Entry points (CLI, daemon, web) open their own
+``Ingest`` and do not use this module's state.
 """
 
 from __future__ import annotations
@@ -14,15 +16,13 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .catalog import SqlCatalog, open_catalog
 from .config import Settings, load_settings
+from .service import Ingest
 
 T = TypeVar("T")
 
 _settings: Settings | None = None
-_catalogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SqlCatalog]] = (
-    weakref.WeakKeyDictionary()
-)
+_apps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Ingest] = weakref.WeakKeyDictionary()
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary()
 )
@@ -47,7 +47,7 @@ def get_settings() -> Settings:
 
 
 def configure(config_file: str | None = None, **overrides: Any) -> Settings:
-    """Set the library's settings (see ``Settings``); closes catalogs opened before.
+    """Set the library's settings (see ``Settings``) at start-up; closes what was opened before.
 
     Example: ``ingest.configure(database_url="postgresql://ingest@db/ingest")``.
     """
@@ -58,24 +58,26 @@ def configure(config_file: str | None = None, **overrides: Any) -> Settings:
     return settings
 
 
-async def get_catalog() -> SqlCatalog:
-    """The catalog of the current settings, opened once per event loop."""
+async def get_app() -> Ingest:
+    """The library's application for the running event loop, opened on first use."""
     loop = asyncio.get_running_loop()
-    url = get_settings().database_url
     lock = _locks.setdefault(loop, asyncio.Lock())
     async with lock:
-        per_loop = _catalogs.setdefault(loop, {})
-        catalog = per_loop.get(url)
-        if catalog is None:
-            catalog = per_loop[url] = await open_catalog(url)
-        return catalog
+        app = _apps.get(loop)
+        if app is not None and app.settings is not get_settings():  # configure() since
+            await app.aclose()
+            app = None
+        if app is None:
+            app = await Ingest(get_settings()).open()
+            _apps[loop] = app
+        return app
 
 
 async def aclose() -> None:
-    """Close the catalogs opened on the running event loop."""
-    loop = asyncio.get_running_loop()
-    for catalog in _catalogs.pop(loop, {}).values():
-        await catalog.close()
+    """Close the application opened on the running event loop."""
+    app = _apps.pop(asyncio.get_running_loop(), None)
+    if app is not None:
+        await app.aclose()
 
 
 def _portal() -> asyncio.AbstractEventLoop:
@@ -99,7 +101,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def close_all() -> None:
-    """Close the portal's catalogs (catalogs of other loops close with ``aclose``)."""
+    """Close the portal's application (those of other loops close with ``aclose``)."""
     if _portal_loop is not None and _portal_loop.is_running():
         asyncio.run_coroutine_threadsafe(aclose(), _portal_loop).result(timeout=30)
 

@@ -14,7 +14,7 @@ import ingest
 from ingest import DatasetVersion, FrameGroup, SingleFrame, TransientStorageError
 from ingest.catalog import open_catalog
 from ingest.errors import PermanentStorageError
-from ingest.pipeline import run_pipeline
+from ingest.service import Ingest
 from ingest.storage.local import LocalStorage
 
 from .images import write_png
@@ -113,6 +113,11 @@ def _empty(path: Path) -> Path:
     return path
 
 
+def key_name(key: str) -> str:
+    """The source's file name in an object key (``<2 hex>/<hash>-<folder>-<name>``)."""
+    return key.rsplit("-", 1)[-1]
+
+
 class CountingStore(LocalStorage):
     """The real local store, counting puts and failing on a script: basename -> errors."""
 
@@ -122,7 +127,7 @@ class CountingStore(LocalStorage):
         self.puts: Counter[str] = Counter()
 
     async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
-        name = os.path.basename(path)
+        name = key_name(key)  # path names the opened file (/proc/self/fd/N), the key the source
         self.puts[name] += 1
         pending = self.script.get(name)
         if pending:
@@ -131,18 +136,8 @@ class CountingStore(LocalStorage):
 
 
 async def _run(url: str, version_id: str, items: Any, store: Any, **kw: Any) -> ingest.Report:
-    catalog = await open_catalog(url)
-    try:
-        return await run_pipeline(
-            items,
-            version_id=version_id,
-            settings=ingest.get_settings(),
-            catalog=catalog,
-            storage=store,
-            **kw,
-        )
-    finally:
-        await catalog.close()
+    async with Ingest(ingest.get_settings(), store=store) as app:
+        return await app.import_items(version_id, items, **kw)
 
 
 async def test_retry_budget_per_frame(alib: str, tmp_path: Path, storage_dir: Path) -> None:
@@ -301,6 +296,9 @@ def test_remote_sources_by_reference_or_copied(lib: str, http_files, storage_dir
     www, base = http_files
     write_png(www / "flaky" / "a.png", 5, 4)
     write_png(www / "b.png", 7, 3)
+    ingest.configure(  # the test server is on loopback, which copies refuse by default
+        **{**ingest.get_settings().__dict__, "allow_private_addresses": 1}
+    )
     version = DatasetVersion.create_new_dataset("Remote")
     by_ref = SingleFrame(f"{base}/b.png")
     assert version.add_frames([by_ref]) == []
@@ -333,7 +331,7 @@ async def test_an_object_reused_while_a_rejected_group_deletes_it_is_stored_agai
 
     class SlowStore(CountingStore):
         async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
-            if path.endswith("1.png"):
+            if key.endswith("1.png"):
                 await asyncio.sleep(0.1)  # B reaches the shared preview while A deletes it
             return await super().put_file(key, path, size, ct)
 
@@ -358,7 +356,7 @@ async def test_rejected_items_come_back_in_input_order(
 
     class Store(CountingStore):
         async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
-            if path.endswith("slow.png"):
+            if key.endswith("slow.png"):
                 await asyncio.sleep(0.2)  # fails last, although it came first
             raise PermanentStorageError(f"no: {path}")
 

@@ -32,7 +32,7 @@ from ingest.storage import (
     open_storage,
 )
 from ingest.storage.base import MiB
-from ingest.storage.s3 import StorageNotOpenError, is_transient, translate_error
+from ingest.storage.s3 import StorageNotOpenError, botocore_is_transient, translate_error
 from tests.faultproxy import FaultProxy
 from tests.s3server import list_keys, list_multipart_uploads, s3_client
 
@@ -623,7 +623,7 @@ def _client_error(code: str, status: int, op: str = "PutObject") -> Exception:
     ids=repr,
 )
 def test_is_transient(exc: Exception, transient: bool) -> None:
-    assert is_transient(exc) is transient
+    assert botocore_is_transient(exc) is transient
     err = translate_error(exc, "PutObject", "s3://b/k")
     assert err.transient is transient
     if not isinstance(exc, StorageError):

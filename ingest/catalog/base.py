@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import PublishedVersionError
+
 DRAFT = "Draft"
 PUBLISHED = "Published"
 
@@ -36,6 +38,15 @@ class VersionRecord:
     @property
     def is_published(self) -> bool:
         return self.state == PUBLISHED
+
+    def require_draft(self) -> VersionRecord:
+        """The one "Published is read-only" rule: raise PublishedVersionError unless a Draft."""
+        if self.is_published:
+            raise PublishedVersionError(
+                f"version {self.name!r} is Published and read-only; "
+                "create a child version (create_version(parent_version_names=[...])) to edit"
+            )
+        return self
 
 
 @dataclass(frozen=True)

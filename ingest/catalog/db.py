@@ -67,8 +67,11 @@ class _SqliteConn:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
-        except sqlite3.Error as exc:
-            raise CatalogError(f"SQLite: {exc}") from exc
+        except sqlite3.Error as exc:  # a busy or locked database may free up: transient
+            transient = isinstance(exc, sqlite3.OperationalError) and (
+                "locked" in str(exc) or "busy" in str(exc)
+            )
+            raise CatalogError(f"SQLite: {exc}", transient=transient) from exc
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         return await self._call(lambda: self._conn.execute(sql, tuple(args)).rowcount)  # type: ignore[no-any-return]
@@ -158,8 +161,19 @@ class SqliteDatabase(_SqliteConn):
 # ---------------------------------------------------------------- PostgreSQL
 
 
+# lost connections, serialization failures, deadlocks, lock timeouts, too many connections,
+# admin shutdown: the same statement may succeed on a retry
+_PG_TRANSIENT_STATES = ("08", "40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03")
+
+
 def _pg_error(exc: BaseException) -> CatalogError:
-    return CatalogError(f"PostgreSQL: {type(exc).__name__}: {exc}")
+    state = str(getattr(exc, "sqlstate", "") or "")
+    transient = isinstance(exc, OSError | TimeoutError) or any(
+        state.startswith(s) for s in _PG_TRANSIENT_STATES
+    )
+    if type(exc).__name__ in ("ConnectionDoesNotExistError", "InterfaceError"):
+        transient = True
+    return CatalogError(f"PostgreSQL: {type(exc).__name__}: {exc}", transient=transient)
 
 
 class _PgConn:

@@ -10,7 +10,7 @@ __all__ = [
     "S3Storage",
     "Storage",
     "StoredObject",
-    "is_transient",
+    "botocore_is_transient",
     "open_storage",
     "os_error_is_transient",
     "parse_storage_url",
@@ -19,7 +19,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:  # S3 names load aioboto3: only on first use
-    if name in ("S3Storage", "is_transient", "translate_error"):
+    if name in ("S3Storage", "botocore_is_transient", "translate_error"):
         from . import s3
 
         return getattr(s3, name)

@@ -3,8 +3,9 @@
 One client (one connection pool) per store, opened by ``open()`` / ``async with`` and closed
 by ``close()``. botocore's own retries are turned off (exactly one HTTP request per call): the
 pipeline owns the retry policy, so a frame gets exactly ``upload_retries + 1`` attempts.
-Every lower-layer error is translated here, once, by ``translate_error`` (the single
-transient-vs-permanent predicate is ``is_transient``).
+Every lower-layer error is translated here, once, by ``translate_error``, which classifies
+botocore's errors (``botocore_is_transient``) into the ``transient`` flag of ``StorageError``
+that ``errors.is_transient`` (the pipeline's one retry predicate) reads.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def _is_local_os_error(exc: BaseException) -> TypeGuard[OSError]:
     )
 
 
-def is_transient(exc: BaseException) -> bool:
-    """The one predicate: is this lower-layer (or already translated) error worth a retry?"""
+def botocore_is_transient(exc: BaseException) -> bool:
+    """Is this botocore (or already translated) error worth a retry? Feeds translate_error."""
     if isinstance(exc, StorageError):
         return exc.transient
     if isinstance(exc, bexc.ClientError):
@@ -126,12 +127,12 @@ def translate_error(exc: BaseException, op: str, target: str) -> StorageError:
         if message:
             text += f": {message}"
         cls = ObjectNotFoundError if code in NOT_FOUND_CODES else None
-        return storage_error(is_transient(exc), text, cause=exc, code=code, cls=cls)
+        return storage_error(botocore_is_transient(exc), text, cause=exc, code=code, cls=cls)
     if _is_local_os_error(exc):
         return translate_os_error(exc, f"S3 {op} {target}")
     detail = str(exc) or repr(exc)
     text = f"S3 {op} {target} failed: {type(exc).__name__}: {detail}"
-    return storage_error(is_transient(exc), text, cause=exc, code=type(exc).__name__)
+    return storage_error(botocore_is_transient(exc), text, cause=exc, code=type(exc).__name__)
 
 
 def _is_not_found(exc: BaseException) -> bool:

@@ -1,0 +1,87 @@
+"""Planning: validate an input entry, give it its id, list the frames that need storage work.
+
+Nothing here does I/O; every error is an exception the run's boundary turns into rejections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..catalog import FrameRow
+from ..errors import PermanentStorageError, ValidationError
+from ..frames import (
+    FrameGroup,
+    Item,
+    SingleFrame,
+    ensure_id,
+    item_context_id,
+    item_kind,
+    item_timestamp,
+)
+from ..sources import LOCAL, classify, is_remote
+from .rejects import FrameFailed
+
+Work = tuple[str | None, dict[str, Any]]  # (frame name, frame document to fill in)
+
+
+@dataclass
+class Planned:
+    """An admitted item: its document, the frames to store, where it came from."""
+
+    item: Any
+    where: str | None
+    position: int  # in the input: rejected items are returned in input order
+    doc: dict[str, Any] | None = None
+    work: list[Work] | None = None
+
+
+def plan(planned: Planned, copy_remote: bool) -> None:
+    """Fill ``planned.doc`` and ``planned.work``; raise ValidationError / FrameFailed."""
+    item = planned.item
+    if not isinstance(item, FrameGroup | SingleFrame):
+        raise ValidationError(
+            "frame", f"expected a FrameGroup or SingleFrame, got {type(item).__name__}"
+        )
+    if isinstance(item, FrameGroup) and not len(item):
+        raise ValidationError("frames", "a FrameGroup needs at least one frame")
+    ensure_id(item)
+    doc = item.to_doc()
+    frames = doc["frames"].items() if isinstance(item, FrameGroup) else [(None, doc)]
+    work = []
+    for name, frame_doc in frames:
+        try:
+            if needs_storage(frame_doc, copy_remote):
+                work.append((name, frame_doc))
+        except PermanentStorageError as exc:  # an unsupported scheme: this frame's fault
+            raise FrameFailed(name, frame_doc.get("source"), exc, 0) from exc
+    planned.doc, planned.work = doc, work
+
+
+def uris_of(frame_doc: dict[str, Any]) -> list[str]:
+    """The object URIs of one frame document: source, preview, masks."""
+    uris = [frame_doc["source"]]
+    if frame_doc.get("preview_uri") is not None:
+        uris.append(frame_doc["preview_uri"])
+    uris.extend(frame_doc.get("masks", {}).values())
+    return uris
+
+
+def needs_storage(frame_doc: dict[str, Any], copy_remote: bool) -> bool:
+    for uri in uris_of(frame_doc):
+        if is_remote(uri) and not copy_remote:
+            continue
+        if copy_remote or classify(uri).kind == LOCAL:  # raises on a bad scheme
+            return True
+    return False
+
+
+def frame_row(item: Item, doc: dict[str, Any]) -> FrameRow:
+    """The catalog row of ``item`` whose final document (stored sources) is ``doc``."""
+    if item.id is None:
+        raise ValidationError("frame.id", "is missing")
+    return FrameRow(
+        item.id, item_kind(item), item_context_id(item), item_timestamp(item), orjson.dumps(doc)
+    )

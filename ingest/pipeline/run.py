@@ -1,0 +1,239 @@
+"""One pipeline run: read the input, plan, store and commit each group, report.
+
+    input (lazy) -> admit: group slot, plan -> group task: GroupStorer -> Committer -> catalog
+
+The boundary: whatever a group raises while it is planned, stored or prepared for commit
+(a bad value, a bug, a refused row) becomes rejection records for every frame of it, with its
+``file:line``; the slot is released in the same place. So "registered + rejected = input"
+holds for any input and no slot can leak. Fatal errors (catalog unreachable, version gone) end
+the run. Cancelling the run stops reading input, gives in-flight groups ``shutdown_grace_s``
+to finish, commits them, lists the rest as ``Interrupted``, and re-raises ``CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import Any
+
+from ..catalog import Catalog, WriteResult
+from ..config import Settings
+from ..errors import CatalogError, IngestError, PublishedVersionError
+from ..frames import FrameGroup
+from ..report import Located, RejectedFrame, Report
+from ..storage.base import Storage
+from .commit import Commit, Committer
+from .group import GroupFailed, GroupStorer
+from .localfile import allowed_roots
+from .plan import Planned, frame_row, plan
+from .rejects import INTERRUPTED, error_class, error_text, from_exception, group_failed, whole_item
+from .transfer import GroupState, Transfers
+
+log = logging.getLogger("ingest.pipeline")
+Entry = Any  # Item | RejectedFrame | Located (or anything: non-frames are rejected)
+Input = Iterable[Entry] | AsyncIterable[Entry]
+
+
+class PipelineRun:
+    """Built by the application (``service.Ingest.import_items``), run once."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        version_id: str,
+        settings: Settings,
+        open_store: Callable[[], Awaitable[Storage]],
+        open_fetcher: Callable[[], Awaitable[Any]],
+        upload_retries: int | None = None,
+        copy_remote: bool = False,
+        progress: Callable[[Report], None] | None = None,
+        on_upload: Callable[[float, bool], None] | None = None,
+    ) -> None:
+        retries = settings.upload_retries if upload_retries is None else upload_retries
+        if retries < 0:
+            raise ValueError(f"upload_retries must be >= 0, got {retries}")
+        self.catalog = catalog
+        self.version_id = version_id
+        self.settings = settings
+        self.copy_remote = copy_remote
+        self.progress = progress
+        self.report = Report()
+        self.transfers = Transfers(
+            settings=settings,
+            retries=retries,
+            open_store=open_store,
+            open_fetcher=open_fetcher,
+            on_upload=on_upload,
+        )
+        self.storer = GroupStorer(
+            self.transfers,
+            catalog,
+            copy_remote=copy_remote,
+            roots=allowed_roots(settings.allowed_roots),
+        )
+        self._slots = asyncio.Semaphore(settings.groups_in_flight)
+        self.committer = Committer(
+            catalog,
+            version_id,
+            settings,
+            on_committed=self._committed,
+            on_refused=self._refused,
+            starved=self._slots.locked,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._admitted = 0
+
+    @property
+    def groups_in_flight(self) -> int:
+        return self.settings.groups_in_flight - self._slots._value
+
+    @property
+    def uploads_in_flight(self) -> int:
+        return self.transfers.uploads_in_flight
+
+    # ------------------------------------------------------------------ orchestration
+
+    async def run(self, items: Input) -> Report:
+        version = await self.catalog.get_version(id=self.version_id)
+        if version.is_published:
+            raise PublishedVersionError(
+                f"version {version.name!r} is Published and read-only; frames cannot be added"
+            )
+        committer = asyncio.create_task(self.committer.run(), name="ingest-committer")
+        producer = asyncio.create_task(self._produce(items), name="ingest-producer")
+        try:
+            done, _ = await asyncio.wait({committer, producer}, return_when=asyncio.FIRST_COMPLETED)
+            if committer in done:  # it only ends early on a fatal catalog error
+                committer.result()
+            producer.result()
+            await self._wait_groups(None)
+            self.committer.close()
+            await committer
+        except asyncio.CancelledError:
+            self.report.cancelled = True
+            producer.cancel()
+            await self._wait_groups(self.settings.shutdown_grace_s)
+            self.committer.close()
+            await committer
+            raise
+        finally:
+            for task in (producer, committer, *self._tasks):
+                task.cancel()
+            await asyncio.gather(producer, committer, *self._tasks, return_exceptions=True)
+            self.report.finish()
+        return self.report
+
+    async def _wait_groups(self, grace: float | None) -> None:
+        """Wait for the group tasks; after ``grace`` seconds cancel those still running."""
+        while self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            if pending and grace is not None:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+
+    async def _produce(self, items: Input) -> None:
+        """Admit each entry. A reader that fails with something other than an IngestError
+        (which stops the run with its message) is reported and reading stops."""
+        try:
+            if isinstance(items, AsyncIterable):
+                async for entry in items:
+                    await self._admit(entry)
+            else:
+                for entry in items:
+                    await self._admit(entry)
+        except IngestError:
+            raise
+        except Exception as exc:
+            message = f"reading the input failed; what followed was not read: {error_text(exc)}"
+            self.report.reject([RejectedFrame(None, None, None, error_class(exc), message, 0)])
+            self._notify()
+
+    # ------------------------------------------------------------------ the boundary
+
+    async def _admit(self, entry: Entry) -> None:
+        if isinstance(entry, RejectedFrame):  # a line the reader could not turn into a frame
+            self.report.reject([entry])
+            self._notify()
+            return
+        item, where = (entry.item, entry.where) if isinstance(entry, Located) else (entry, None)
+        await self._slots.acquire()
+        planned = Planned(item, where, self._admitted)
+        self._admitted += 1
+        try:
+            plan(planned, self.copy_remote)
+            if not planned.work:  # everything by reference: straight to the committer
+                self._to_committer(planned, GroupState())
+                return
+        except Exception as exc:
+            self._reject(planned, from_exception(item, exc, where))
+            return
+        task = asyncio.create_task(self._group(planned))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _group(self, planned: Planned) -> None:
+        state: GroupState | None = None
+        try:
+            state = await self.storer.store(planned.work or [])
+            self._to_committer(planned, state)
+        except asyncio.CancelledError:
+            self._reject(
+                planned, whole_item(planned.item, "Interrupted", INTERRUPTED, planned.where)
+            )
+            raise
+        except GroupFailed as failed:
+            self.report.summary.retries += failed.retries
+            self._reject(planned, group_failed(planned.item, failed.failures, planned.where))
+        except Exception as exc:
+            if state is not None:
+                await self.transfers.cleanup(state.new_keys)
+            self._reject(planned, from_exception(planned.item, exc, planned.where))
+
+    def _to_committer(self, planned: Planned, state: GroupState) -> None:
+        item = planned.item
+        row = frame_row(item, planned.doc or {})
+        frames = len(item) if isinstance(item, FrameGroup) else 1
+        self.committer.put(Commit(item, row, frames, state, planned.where, planned.position))
+
+    def _reject(self, planned: Planned, records: list[RejectedFrame]) -> None:
+        self.report.reject(records, planned.item, planned.position)
+        self._slots.release()
+        log.info(
+            "group rejected",
+            extra={
+                "group": records[0].group_id,
+                "frame": records[0].frame_name,
+                "error": records[0].message,
+            },
+        )
+        self._notify()
+
+    # ------------------------------------------------------------------ commit outcomes
+
+    def _committed(self, batch: list[Commit], result: WriteResult) -> None:
+        summary = self.report.summary
+        summary.groups_committed += len(batch) - result.unchanged
+        summary.groups_unchanged += result.unchanged
+        for c in batch:
+            summary.frames_registered += c.frames
+            summary.frames_uploaded += c.state.uploaded_frames
+            summary.frames_by_reference += c.frames - c.state.uploaded_frames
+            summary.objects_uploaded += c.state.objects_uploaded
+            summary.objects_already_stored += c.state.objects_existing
+            summary.bytes_uploaded += c.state.bytes
+            summary.retries += c.state.retries
+            self._slots.release()
+        self._notify()
+
+    async def _refused(self, commit: Commit, error: CatalogError) -> None:
+        await self.transfers.cleanup(commit.state.new_keys)
+        planned = Planned(commit.item, commit.where, commit.position)
+        self._reject(planned, from_exception(commit.item, error, commit.where))
+
+    def _notify(self) -> None:
+        if self.progress is not None:
+            self.progress(self.report)

@@ -1,0 +1,404 @@
+"""The application: one object that owns the catalog, the store and the remote fetcher.
+
+Every use case lives here once; the library facade (``api``), the CLI (``commands``), the
+daemon and the web app each call it and nothing below it::
+
+    async with Ingest(settings) as app:
+        version = await app.resolve_version("Drive", "v1", create=True)
+        report = await app.import_items(version.id, frames)
+
+The store and the fetcher are opened on first use and shared by every run of the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from .catalog import DatasetRecord, FrameCursor, StoredFrame, VersionRecord, open_catalog
+from .catalog.sql import SqlCatalog
+from .config import Settings, load_settings
+from .errors import (
+    DatasetNotFound,
+    StorageError,
+    ValidationError,
+    VersionNotFound,
+)
+from .frames import FrameGroup, Item, SingleFrame, item_from_doc
+from .pipeline import Input, PipelineRun, frame_row
+from .remote import RemoteFetcher
+from .report import Report
+from .storage.base import Storage
+from .storage.factory import open_storage
+
+
+def mask_labels_to_json(mask_labels: dict[Any, Sequence[str]]) -> list[dict[str, Any]]:
+    """``{(r, g, b) or value: [labels]}`` -> the version metadata's ``mask_labels`` list."""
+    out = []
+    for value, labels in mask_labels.items():
+        pixel = [value] if isinstance(value, int) else list(value)
+        if not pixel or not all(isinstance(v, int) and 0 <= v <= 255 for v in pixel):
+            raise ValidationError(
+                "mask_labels", f"keys are pixel values (r, g, b) in 0..255, got {value!r}"
+            )
+        if isinstance(labels, str) or not all(isinstance(lb, str) for lb in labels):
+            raise ValidationError(
+                f"mask_labels[{value!r}]", f"must be a list of labels, got {labels!r}"
+            )
+        out.append({"value": pixel, "labels": list(labels)})
+    return out
+
+
+def item_from_stored(stored: StoredFrame) -> Item:
+    item = item_from_doc(orjson.loads(stored.document), f"frame {stored.id}")
+    item.id = stored.id
+    return item
+
+
+class Ingest:
+    """The application object; open it with ``async with Ingest(settings) as app``."""
+
+    def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:
+        """``store``: an already opened store to use instead of the configured one (the caller
+        keeps it and closes it)."""
+        self.settings = settings or load_settings()
+        self._catalog: SqlCatalog | None = None
+        self._store: Storage | None = store
+        self._owns_store = store is None
+        self._fetcher: RemoteFetcher | None = None
+        self._lock = asyncio.Lock()
+        self._runs: set[PipelineRun] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> Ingest:
+        if self._catalog is None:
+            self._catalog = await open_catalog(self.settings.database_url)
+        return self
+
+    async def __aenter__(self) -> Ingest:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        fetcher, store, catalog = self._fetcher, self._store, self._catalog
+        self._fetcher = self._catalog = None
+        if self._owns_store:
+            self._store = None
+        if fetcher is not None:
+            await fetcher.close()
+        if store is not None and self._owns_store:
+            await store.close()
+        if catalog is not None:
+            await catalog.close()
+
+    @property
+    def catalog(self) -> SqlCatalog:
+        if self._catalog is None:
+            raise RuntimeError("the application is not open: use `async with Ingest(...)`")
+        return self._catalog
+
+    async def store(self) -> Storage:
+        """The configured store, opened once (its pool sized to ``concurrency``)."""
+        async with self._lock:
+            if self._store is None:
+                s = self.settings
+                self._store = await open_storage(
+                    s.storage_url,
+                    endpoint_url=s.s3_endpoint_url or None,
+                    region=s.s3_region,
+                    concurrency=s.concurrency,
+                    multipart_threshold_mb=s.multipart_threshold_mb,
+                    timeout_s=s.upload_timeout_s,
+                )
+            return self._store
+
+    async def fetcher(self) -> RemoteFetcher:
+        async with self._lock:
+            if self._fetcher is None:
+                self._fetcher = RemoteFetcher(self.settings)
+            return self._fetcher
+
+    async def check_storage(self) -> None:
+        """Raise StorageError when the store cannot be reached (a probe read)."""
+        store = await self.store()
+        async with asyncio.timeout(min(self.settings.upload_timeout_s, 20)):
+            await store.stat(".ingest-probe")
+
+    async def readiness(self) -> dict[str, str]:
+        """``{"catalog": "ok" | error, "storage": "ok" | error}`` for health checks."""
+        out = {}
+        try:
+            await self.catalog.list_datasets()
+            out["catalog"] = "ok"
+        except Exception as exc:
+            out["catalog"] = f"{type(exc).__name__}: {exc}"
+        try:
+            await self.check_storage()
+            out["storage"] = "ok"
+        except (StorageError, TimeoutError) as exc:
+            out["storage"] = f"{type(exc).__name__}: {exc}"
+        return out
+
+    def in_flight(self) -> tuple[int, int]:
+        """(groups, frame uploads) in flight over the app's running imports."""
+        return (
+            sum(r.groups_in_flight for r in self._runs),
+            sum(r.uploads_in_flight for r in self._runs),
+        )
+
+    # ------------------------------------------------------------------ datasets
+
+    async def create_dataset(
+        self,
+        name: str,
+        *,
+        tags: Sequence[str] = (),
+        description: str | None = None,
+        raise_if_exists: bool = False,
+    ) -> DatasetRecord:
+        return await self.catalog.create_dataset(
+            name, tags=list(tags), description=description, raise_if_exists=raise_if_exists
+        )
+
+    async def get_dataset(self, name: str | None = None, id: str | None = None) -> DatasetRecord:
+        return await self.catalog.get_dataset(name=name, id=id)
+
+    async def list_datasets(self) -> list[DatasetRecord]:
+        return await self.catalog.list_datasets()
+
+    async def datasets_with_version_counts(self) -> list[tuple[DatasetRecord, int]]:
+        counts = await self.catalog.version_counts()
+        return [(d, counts.get(d.id, 0)) for d in await self.catalog.list_datasets()]
+
+    async def delete_dataset(
+        self,
+        name: str | None = None,
+        id: str | None = None,
+        *,
+        delete_all_versions: bool = False,
+        force: bool = False,
+    ) -> DatasetRecord:
+        record = await self.catalog.get_dataset(name=name, id=id)
+        await self.catalog.delete_dataset(
+            record.id, delete_all_versions=delete_all_versions, force=force
+        )
+        return record
+
+    # ------------------------------------------------------------------ versions
+
+    async def find_version(
+        self,
+        dataset_name: str | None = None,
+        version_name: str | None = None,
+        *,
+        dataset_id: str | None = None,
+        version_id: str | None = None,
+    ) -> tuple[DatasetRecord, VersionRecord]:
+        """The one version lookup: by id, by dataset and name, or the dataset's current one
+        (the newest Published, else the newest Draft) when no name is given."""
+        catalog = self.catalog
+        if version_id is not None:
+            record = await catalog.get_version(id=version_id)
+            return await catalog.get_dataset(id=record.dataset_id), record
+        dataset = await catalog.get_dataset(name=dataset_name, id=dataset_id)
+        if version_name is None:
+            return dataset, await catalog.current_version(dataset.id)
+        try:
+            return dataset, await catalog.get_version(dataset_id=dataset.id, name=version_name)
+        except VersionNotFound as exc:
+            raise VersionNotFound(
+                f"version {version_name!r} does not exist in dataset {dataset.name!r}"
+            ) from exc
+
+    async def resolve_version(
+        self, dataset: str | None, version: str | None, *, create: bool = False
+    ) -> VersionRecord:
+        """The target of an import: dataset and version by name, created when ``create``."""
+        if not dataset or not version:
+            raise ValidationError(
+                "target", "name the target with --dataset and --version (or a manifest header)"
+            )
+        try:
+            record = await self.catalog.get_dataset(name=dataset)
+        except DatasetNotFound:
+            if not create:
+                raise DatasetNotFound(
+                    f"dataset {dataset!r} does not exist (pass --create to create it)"
+                ) from None
+            record = await self.catalog.create_dataset(
+                dataset, tags=[], description=None, raise_if_exists=False
+            )
+        try:
+            return await self.catalog.get_version(dataset_id=record.id, name=version)
+        except VersionNotFound:
+            if not create:
+                raise VersionNotFound(
+                    f"version {version!r} does not exist in dataset {dataset!r} "
+                    "(pass --create to create it)"
+                ) from None
+            return await self.catalog.create_version(
+                record.id, version, parent_ids=[], raise_if_exists=False
+            )
+
+    async def create_version(
+        self,
+        dataset: DatasetRecord,
+        name: str,
+        *,
+        parent_names: Sequence[str] = (),
+        raise_if_exists: bool = False,
+    ) -> VersionRecord:
+        """A Draft version inheriting the frames of the versions named ``parent_names``."""
+        if not name:
+            raise ValidationError("version_name", "is required")
+        parents = [
+            (await self.catalog.get_version(dataset_id=dataset.id, name=p)).id for p in parent_names
+        ]
+        return await self.catalog.create_version(
+            dataset.id, name, parent_ids=parents, raise_if_exists=raise_if_exists
+        )
+
+    async def get_version(self, version_id: str) -> VersionRecord:
+        return await self.catalog.get_version(id=version_id)
+
+    async def list_versions(self, dataset_id: str) -> list[VersionRecord]:
+        return await self.catalog.list_versions(dataset_id)
+
+    async def versions_with_frame_counts(self, dataset_id: str) -> list[tuple[VersionRecord, int]]:
+        counts = await self.catalog.frame_counts(dataset_id)
+        return [(v, counts.get(v.id, 0)) for v in await self.catalog.list_versions(dataset_id)]
+
+    async def publish_version(self, version_id: str) -> VersionRecord:
+        return await self.catalog.publish_version(version_id)
+
+    async def snapshot_version(
+        self, version_id: str, publish_name: str | None = None, child_name: str | None = None
+    ) -> tuple[VersionRecord, VersionRecord]:
+        """(published snapshot, the draft that goes on); see ``SqlCatalog.snapshot_version``."""
+        return await self.catalog.snapshot_version(version_id, publish_name, child_name)
+
+    async def set_version_metadata(
+        self, version_id: str, metadata: dict[str, Any]
+    ) -> VersionRecord:
+        return await self.catalog.set_version_metadata(version_id, dict(metadata))
+
+    async def set_mask_labels(
+        self, version_id: str, mask_labels: dict[Any, Sequence[str]]
+    ) -> VersionRecord:
+        entries = mask_labels_to_json(mask_labels)
+        record = await self.catalog.get_version(id=version_id)
+        return await self.catalog.set_version_metadata(
+            version_id, {**record.metadata, "mask_labels": entries}
+        )
+
+    # ------------------------------------------------------------------ frames
+
+    async def import_items(
+        self,
+        version_id: str,
+        items: Input,
+        *,
+        upload_retries: int | None = None,
+        copy_remote: bool = False,
+        progress: Callable[[Report], None] | None = None,
+        on_upload: Callable[[float, bool], None] | None = None,
+        on_start: Callable[[Report], None] | None = None,
+    ) -> Report:
+        """Run the pipeline over ``items`` into the Draft ``version_id``; the report.
+
+        ``on_start(report)`` gets the live report before the first item is read (an
+        interrupted caller can still print what was done).
+        """
+        (await self.catalog.get_version(id=version_id)).require_draft()
+        run = PipelineRun(
+            catalog=self.catalog,
+            version_id=version_id,
+            settings=self.settings,
+            open_store=self.store,
+            open_fetcher=self.fetcher,
+            upload_retries=upload_retries,
+            copy_remote=copy_remote,
+            progress=progress,
+            on_upload=on_upload,
+        )
+        if on_start is not None:
+            on_start(run.report)
+        self._runs.add(run)
+        try:
+            return await run.run(items)
+        finally:
+            self._runs.discard(run)
+
+    async def update_frames(self, version_id: str, items: Iterable[Item]) -> None:
+        """Replace registered frames (matched by ``id``) with these; all or none."""
+        rows = []
+        for item in items:
+            if not isinstance(item, FrameGroup | SingleFrame):
+                raise ValidationError("frames", f"expected FrameGroup or SingleFrame, got {item!r}")
+            if item.id is None:
+                raise ValidationError(
+                    "frame.id", "update_frames needs registered frames (with an id)"
+                )
+            rows.append(frame_row(item, item.to_doc()))
+        await self.catalog.write_frames(version_id, rows, must_exist=True)
+
+    async def delete_frames(self, version_id: str, items: Iterable[Item | str]) -> int:
+        """Remove frames (objects with an id, or ids) from a version; all or none."""
+        ids = []
+        for item in items:
+            frame_id = item if isinstance(item, str) else getattr(item, "id", None)
+            if not frame_id:
+                raise ValidationError("frame.id", f"cannot delete a frame without id: {item!r}")
+            ids.append(frame_id)
+        return await self.catalog.delete_frames(version_id, ids)
+
+    async def get_frame(self, version_id: str, frame_id: str) -> Item:
+        return item_from_stored(await self.catalog.get_frame(version_id, frame_id))
+
+    async def get_frame_document(self, version_id: str, frame_id: str) -> bytes:
+        return (await self.catalog.get_frame(version_id, frame_id)).document
+
+    async def count_frames(self, version_id: str) -> int:
+        return await self.catalog.count_frames(version_id)
+
+    async def page_frames(
+        self,
+        version_id: str,
+        *,
+        context_id: str | None = None,
+        after: FrameCursor | None = None,
+        page_size: int = 1000,
+    ) -> list[tuple[FrameCursor, StoredFrame]]:
+        """One keyset page of a version's frames in (context_id, timestamp, id) order."""
+        page = []
+        async for entry in self.catalog.iter_frames(
+            version_id, context_id=context_id, after=after, page_size=page_size
+        ):
+            page.append(entry)
+            if len(page) == page_size:
+                break
+        return page
+
+    async def iter_frames(
+        self, version_id: str, *, context_id: str | None = None, page_size: int = 1000
+    ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]:
+        async for entry in self.catalog.iter_frames(
+            version_id, context_id=context_id, page_size=page_size
+        ):
+            yield entry
+
+    def iter_all_documents(self) -> AsyncIterator[bytes]:
+        """Every frame document of every version (for ``gc``)."""
+        return self.catalog.iter_all_documents()
+
+    async def object_sizes(self, uris: Sequence[str]) -> dict[str, int]:
+        return await self.catalog.object_sizes(uris)
+
+    async def forget_objects(self, uris: Sequence[str]) -> None:
+        await self.catalog.forget_objects(uris)
