@@ -14,10 +14,9 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import runtime
-from .catalog import SqlCatalog, open_catalog
 from .commands import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE, Fatal
 from .config import Settings, load_settings
 from .errors import (
@@ -30,7 +29,10 @@ from .errors import (
     ValidationError,
 )
 
-Command = Callable[[argparse.Namespace, Settings, SqlCatalog], Awaitable[int]]
+if TYPE_CHECKING:
+    from .service import Ingest
+
+Command = Callable[[argparse.Namespace, "Ingest"], Awaitable[int]]
 
 
 def _common(top: bool) -> argparse.ArgumentParser:
@@ -261,14 +263,17 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
 
     async def body() -> int:
+        from .service import Ingest
+
+        app = Ingest(settings)
         try:
-            catalog = await open_catalog(settings.database_url)
+            await app.open()
         except CatalogError as exc:
             raise Fatal(f"catalog {settings.database_url} is unreachable: {exc}") from exc
         try:
-            return await _command(args.command)(args, settings, catalog)
+            return await _command(args.command)(args, app)
         finally:
-            await catalog.close()
+            await app.aclose()
 
     task = asyncio.ensure_future(body())
     signals = 0
@@ -333,13 +338,7 @@ def _fail(exc: BaseException, code: int) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from .web.server import run_server
 
-    runtime.configure(
-        args.config,
-        database_url=settings.database_url,
-        storage_url=settings.storage_url,
-        s3_endpoint_url=settings.s3_endpoint_url or None,
-    )
-    run_server(args.host, args.port, os.environ.get("INGEST_API_TOKEN") or None)
+    run_server(args.host, args.port, os.environ.get("INGEST_API_TOKEN") or None, settings)
     return 0
 
 

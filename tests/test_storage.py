@@ -212,7 +212,7 @@ async def test_local_temp_files_are_invisible_and_swept(local: LocalStorage) -> 
     fresh = local.root / "a" / ".z.jpg.4567.tmp"
     fresh.write_bytes(b"in progress")
     assert [o.key for o in await collect(local)] == ["a/x.jpg"]
-    assert await local.remove_stale_temp(older_than_s=3600) == 1
+    assert await local.remove_stale_partials(older_than_s=3600) == 1
     assert not stale.exists() and fresh.exists()
 
 
@@ -546,13 +546,13 @@ async def test_cancelled_multipart_upload_is_aborted(
     assert list_keys(endpoint, bucket) == []
 
 
-async def test_abort_stale_uploads(s3: S3Storage) -> None:
+async def test_remove_stale_partials(s3: S3Storage) -> None:
     client = s3_client(s3.endpoint_url or "")
     client.create_multipart_upload(Bucket=s3.bucket, Key="runs/1/left-by-a-dead-worker")
     client.create_multipart_upload(Bucket=s3.bucket, Key="elsewhere/not-ours")
     # moto reports every upload as initiated on 2010-11-10, so only the prefix filter and
     # the abort itself can be checked here, not the age filter
-    assert await s3.abort_stale_uploads(older_than_s=3600) == 1
+    assert await s3.remove_stale_partials(older_than_s=3600) == 1
     remaining = list_multipart_uploads(s3.endpoint_url or "", s3.bucket)
     assert [u["Key"] for u in remaining] == ["elsewhere/not-ours"]
 

@@ -12,85 +12,39 @@ from typing import Any
 
 import orjson
 
-from ..catalog import SqlCatalog, VersionRecord
-from ..config import Settings
-from ..errors import ConfigError, DatasetNotFound, StorageError, VersionNotFound
+from ..catalog import VersionRecord
+from ..errors import StorageError
 from ..layout import Layout, scan
 from ..manifest import Entry, Manifest
-from ..pipeline import Pipeline
 from ..progress import Progress
 from ..report import Report
+from ..service import Ingest
 from . import EXIT_OK, EXIT_REJECTED, Fatal, echo
 
 
-async def resolve_version(
-    catalog: SqlCatalog, dataset: str | None, version: str | None, create: bool
-) -> VersionRecord:
-    if not dataset or not version:
-        raise ConfigError("name the target with --dataset and --version (or a manifest header)")
-    try:
-        record = await catalog.get_dataset(name=dataset)
-    except DatasetNotFound:
-        if not create:
-            raise DatasetNotFound(
-                f"dataset {dataset!r} does not exist (pass --create to create it)"
-            ) from None
-        record = await catalog.create_dataset(dataset)
-    try:
-        return await catalog.get_version(dataset_id=record.id, name=version)
-    except VersionNotFound:
-        if not create:
-            raise VersionNotFound(
-                f"version {version!r} does not exist in dataset {dataset!r} "
-                "(pass --create to create it)"
-            ) from None
-        return await catalog.create_version(record.id, version)
-
-
-async def check_storage(settings: Settings) -> None:
-    """Fail fast (exit 3) when the configured store cannot be reached."""
-    from ..storage.factory import open_storage
-
-    try:
-        store = await open_storage(
-            settings.storage_url,
-            endpoint_url=settings.s3_endpoint_url or None,
-            region=settings.s3_region,
-            concurrency=1,
-            timeout_s=min(settings.upload_timeout_s, 20),
-        )
-        try:
-            await store.stat(".ingest-probe")
-        finally:
-            await store.close()
-    except StorageError as exc:
-        raise Fatal(f"storage {settings.storage_url} is unreachable: {exc}") from exc
-
-
 async def run_import(
-    args: argparse.Namespace,
-    settings: Settings,
-    catalog: SqlCatalog,
-    entries: Any,
-    version: VersionRecord,
-    total: int | None,
+    args: argparse.Namespace, app: Ingest, entries: Any, version: VersionRecord, total: int | None
 ) -> int:
-    await check_storage(settings)
+    try:  # fail fast (exit 3) when the store cannot be reached
+        await app.check_storage()
+    except (StorageError, TimeoutError) as exc:
+        raise Fatal(f"storage {app.settings.storage_url} is unreachable: {exc}") from exc
     show_bar = not args.quiet and not args.json and sys.stderr.isatty()
     progress = Progress(show_bar=show_bar, total_groups=total)
-    pipeline = Pipeline(
-        catalog=catalog,
-        version_id=version.id,
-        settings=settings,
-        upload_retries=args.upload_retries,
-        copy_remote=args.copy_remote,
-        progress=progress,
-    )
+    live: list[Report] = []
     try:
-        report = await pipeline.run(entries)
+        report = await app.import_items(
+            version.id,
+            entries,
+            upload_retries=args.upload_retries,
+            copy_remote=args.copy_remote,
+            progress=progress,
+            on_start=live.append,
+        )
     except asyncio.CancelledError:  # Ctrl-C / SIGTERM: what was committed stays; say so
-        progress.close(pipeline.report)
-        finish(args, pipeline.report, version)
+        if live:
+            progress.close(live[0])
+            finish(args, live[0], version)
         echo("interrupted: re-run the same command to register the rest")
         raise
     progress.close(report)
@@ -126,27 +80,25 @@ def _chain(manifests: list[Manifest]) -> Iterator[Entry]:
     return itertools.chain.from_iterable(manifests)
 
 
-async def cmd_import(args: argparse.Namespace, settings: Settings, catalog: SqlCatalog) -> int:
+async def cmd_import(args: argparse.Namespace, app: Ingest) -> int:
     manifests = [Manifest(path, args.format) for path in args.manifests]
     header = manifests[0].header
     dataset = args.dataset or header.dataset
     version_name = args.version or header.version
-    version = await resolve_version(catalog, dataset, version_name, args.create)
+    version = await app.resolve_version(dataset, version_name, create=args.create)
     total = None
     if not args.quiet and sys.stderr.isatty():
         counts = [m.count() for m in manifests]
         total = None if None in counts else sum(c for c in counts if c is not None)
     try:
-        return await run_import(args, settings, catalog, _chain(manifests), version, total)
+        return await run_import(args, app, _chain(manifests), version, total)
     finally:
         for manifest in manifests:
             manifest.close()
 
 
-async def cmd_import_dir(args: argparse.Namespace, settings: Settings, catalog: SqlCatalog) -> int:
+async def cmd_import_dir(args: argparse.Namespace, app: Ingest) -> int:
     layout = Layout.parse(args.layout, args.frame_field)
     required = tuple(n.strip() for n in (args.require_frames or "").split(",") if n.strip())
-    version = await resolve_version(catalog, args.dataset, args.version, args.create)
-    return await run_import(
-        args, settings, catalog, scan(args.root, layout, required), version, None
-    )
+    version = await app.resolve_version(args.dataset, args.version, create=args.create)
+    return await run_import(args, app, scan(args.root, layout, required), version, None)

@@ -77,6 +77,10 @@ class Storage(Protocol):
         """
         ...
 
+    async def remove_stale_partials(self, older_than_s: float) -> int:
+        """Remove what killed writers left (temp files, multipart uploads) older than that."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -4,7 +4,7 @@ Objects are written to a temporary name in the destination directory
 (``.{name}.{uuid}.tmp``) and renamed over the final path with ``os.replace``, so a crash or a
 cancellation never leaves a partial object under a final key: either the old object (or
 nothing) or the complete new one is visible. Temporary files left behind by a SIGKILL are
-skipped by ``list`` and removed by ``remove_stale_temp``.
+skipped by ``list`` and removed by ``remove_stale_partials``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from urllib.parse import unquote, urlsplit
 
 import aiofiles
 import aiofiles.os
-from aiofiles.threadpool.binary import AsyncBufferedIOBase, AsyncBufferedReader
 
 from .base import MiB, ObjectNotFoundError, StoredObject, storage_error, translate_os_error
 
@@ -205,27 +204,6 @@ class LocalStorage:
                 os.unlink(tmp)
             raise
 
-    async def _copy(
-        self, src: AsyncBufferedReader, dst: AsyncBufferedIOBase, path: str, tmp: Path
-    ) -> None:
-        while True:
-            try:
-                chunk = await src.read(self.chunk_size)
-            except OSError as exc:
-                raise translate_os_error(exc, f"read source {path}") from exc
-            if not chunk:
-                break
-            try:
-                await dst.write(chunk)
-            except OSError as exc:
-                raise translate_os_error(exc, f"write {tmp}") from exc
-        if self.fsync:
-            try:
-                await dst.flush()
-                await asyncio.to_thread(os.fsync, dst.fileno())
-            except OSError as exc:
-                raise translate_os_error(exc, f"flush {tmp}") from exc
-
     async def put_bytes(self, key: str, data: bytes, content_type: str | None) -> str:
         final = self._path(key)
         await self._prepare_dir(final)
@@ -304,7 +282,7 @@ class LocalStorage:
 
     # -- housekeeping --------------------------------------------------------------------------
 
-    async def remove_stale_temp(self, older_than_s: float = 3600.0) -> int:
+    async def remove_stale_partials(self, older_than_s: float = 3600.0) -> int:
         """Remove temporary files older than ``older_than_s`` (left by killed writers)."""
         cutoff = time.time() - older_than_s
 

@@ -473,7 +473,7 @@ class S3Storage:
 
     # -- housekeeping --------------------------------------------------------------------------
 
-    async def abort_stale_uploads(self, older_than_s: float = 24 * 3600.0) -> int:
+    async def remove_stale_partials(self, older_than_s: float = 24 * 3600.0) -> int:
         """Abort multipart uploads under the prefix started more than ``older_than_s`` ago
         (left by killed workers; their parts are billed until aborted)."""
         cutoff = time.time() - older_than_s

@@ -28,7 +28,7 @@ from aiohttp import web
 from .. import runtime
 from ..config import Settings
 from ..errors import IngestError
-from ..storage import open_storage
+from ..service import Ingest
 from . import media, pages, rest
 from .common import (
     ACCESS,
@@ -146,20 +146,10 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    if settings != runtime.get_settings():
-        runtime.configure(**{name: getattr(settings, name) for name in Settings.field_names()})
     async with contextlib.AsyncExitStack() as stack:
-        app[CATALOG] = await runtime.get_catalog()
-        stack.push_async_callback(runtime.aclose)
-        storage = await open_storage(
-            settings.storage_url,
-            endpoint_url=settings.s3_endpoint_url or None,
-            region=settings.s3_region,
-            concurrency=8,
-            timeout_s=settings.upload_timeout_s,
-        )
-        stack.push_async_callback(storage.close)
-        app[STORAGE] = storage
+        ingest_app = await stack.enter_async_context(Ingest(settings))
+        app[CATALOG] = ingest_app.catalog
+        app[STORAGE] = storage = await ingest_app.store()
         app[PRESIGNER] = presigner = S3Presigner(settings, storage)
         stack.push_async_callback(presigner.close)
         yield

@@ -8,6 +8,7 @@ import socket
 from aiohttp import web
 
 from .. import runtime
+from ..config import Settings, load_settings
 from ..errors import ConfigError
 from .app import make_app
 
@@ -44,7 +45,7 @@ def check_bind(host: str, token: str | None) -> None:
         raise ConfigError("INGEST_API_TOKEN must not start or end with whitespace")
 
 
-def run_server(host: str, port: int, token: str | None) -> None:
+def run_server(host: str, port: int, token: str | None, settings: Settings | None = None) -> None:
     """Serve the web app on ``host:port``; blocks until Ctrl-C or SIGTERM.
 
     ``token`` is the bearer token that mutations need (``INGEST_API_TOKEN``). Without one the
@@ -52,7 +53,7 @@ def run_server(host: str, port: int, token: str | None) -> None:
     """
     token = token or None
     check_bind(host, token)
-    app = make_app(runtime.get_settings(), token)
+    app = make_app(settings or load_settings(), token)
     mode = "mutations need the bearer token" if token else "no token: loopback clients only"
     shown = f"[{host}]" if ":" in host else host
     web.run_app(
