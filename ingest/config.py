@@ -49,6 +49,15 @@ class Settings:
     commit_interval_s: float = 0.5
     # Grace period for in-flight groups on cancellation (Ctrl-C, SIGTERM)
     shutdown_grace_s: float = 30.0
+    # Daemon inbox: a manifest is taken once its size and mtime (S3: size and ETag) have not
+    # changed for this long; names ending .part are never taken
+    inbox_settle_s: float = 2.0
+    # Daemon: a job running longer than this is cancelled and failed (0 = no limit)
+    job_timeout_s: float = 21600.0
+    # Daemon HTTP: largest POST /jobs body (MiB), and host names accepted in the Host header
+    # besides loopback names, IP addresses and --http-host (comma-separated)
+    daemon_max_body_mb: int = 64
+    daemon_allowed_hosts: str = ""
     # Local sources must lie under one of these folders (os.pathsep-separated); empty = anywhere.
     # The daemon defaults to its inbox: a dropped manifest must not upload a system file.
     allowed_roots: str = ""

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ingest.catalog import open_catalog
-from ingest.catalog.jobs import JobQueue
-
+from .daemonutil import (
+    CAMERAS,
+    INGEST,
+    NDJSON,
+    Daemon,
+    catalog_state,
+    report_heads,
+    wait_jobs,
+)
 from .faultproxy import FaultProxy
 from .images import write_png
 from .pg import create_database, free_port
-
-INGEST = str(Path(sys.executable).parent / "ingest")
-CAMERAS = ("front", "left", "rear")
 
 
 def make_manifests(inbox: Path, count: int, groups: int, *, start: int = 0) -> int:
@@ -42,93 +43,6 @@ def make_manifests(inbox: Path, count: int, groups: int, *, start: int = 0) -> i
         tmp.write_text("\n".join(lines) + "\n")
         tmp.rename(inbox / f"m{m:03d}.jsonl")
     return count * groups
-
-
-class Daemon:
-    def __init__(self, inbox: Path, env: dict[str, str], worker_id: str, *extra: str) -> None:
-        self.port = free_port()
-        self.worker_id = worker_id
-        self.log = inbox.parent / f"{worker_id}.log"
-        self.proc = subprocess.Popen(
-            [
-                INGEST,
-                "daemon",
-                "--inbox",
-                str(inbox),
-                "--dataset",
-                "Fleet",
-                "--version",
-                "v1",
-                "--create",
-                "--http-port",
-                str(self.port),
-                "--worker-id",
-                worker_id,
-                "--lease-s",
-                "3",
-                "--max-attempts",
-                "2",
-                "--poll-s",
-                "0.3",
-                "--log-json",
-                *extra,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "wb"),
-        )
-
-    def get(self, path: str) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-            return r.read().decode()
-
-    def wait_http(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.get("/healthz")
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"{self.worker_id} did not start: {self.log.read_text()}")
-
-    def metric(self, text: str, name: str, **labels: str) -> float:
-        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        key = f"{name}{{{want}}}" if want else name
-        for line in text.splitlines():
-            if line.startswith(key + " "):
-                return float(line.split()[-1])
-        raise AssertionError(f"{key} not in metrics")
-
-
-def catalog_state(database_url: str) -> tuple[list[Any], dict[str, int]]:
-    async def read() -> tuple[list[Any], dict[str, int]]:
-        catalog = await open_catalog(database_url)
-        try:
-            jobs = await JobQueue(catalog.db).all()
-            counts: dict[str, int] = {}
-            for dataset in await catalog.list_datasets():
-                for version in await catalog.list_versions(dataset.id):
-                    async for _, stored in catalog.iter_frames(version.id):
-                        doc = json.loads(stored.document)
-                        if "frames" in doc:
-                            assert sorted(doc["frames"]) == sorted(CAMERAS), "partial group"
-                        counts[stored.id] = counts.get(stored.id, 0) + 1
-            return jobs, counts
-        finally:
-            await catalog.close()
-
-    return asyncio.run(read())
-
-
-def wait_jobs(database_url: str, total: int, timeout: float = 180) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        jobs, _ = catalog_state(database_url)
-        if len(jobs) >= total and all(j.state in ("done", "failed") for j in jobs):
-            return jobs
-        time.sleep(0.5)
-    raise AssertionError(f"jobs not finished: {[(j.manifest, j.state) for j in jobs]}")
 
 
 @pytest.fixture
@@ -183,13 +97,10 @@ def test_three_workers_one_killed_every_group_once(fleet_env) -> None:
     assert set(by_state.values()) == {"done"}
     assert any(j.attempts >= 2 for j in jobs if j.state == "done"), "no job was taken over"
     for m in range(32):
-        assert (inbox / "done" / f"m{m:03d}.jsonl").is_file()
-        head = json.loads(
-            (inbox / "reports" / f"m{m:03d}.jsonl.report.jsonl").read_text().splitlines()[0]
-        )
-        assert head["outcome"] == "done"
-    assert (inbox / "failed" / "broken.parquet").is_file()
-    failed_head = json.loads((inbox / "reports" / "broken.parquet.report.jsonl").read_text())
+        assert len(list((inbox / "done").glob(f"m{m:03d}@*.jsonl"))) == 1
+        assert [h["outcome"] for h in report_heads(inbox, f"m{m:03d}")] == ["done"]
+    assert len(list((inbox / "failed").glob("broken@*.parquet"))) == 1
+    (failed_head,) = report_heads(inbox, "broken")
     assert "not a readable Parquet file" in failed_head["error"]
     assert not list(inbox.glob("*.jsonl"))
 
@@ -269,16 +180,19 @@ def test_http_submit_safety_and_readiness(sqlite_url: str, tmp_path: Path) -> No
         )
         url = f"http://127.0.0.1:{daemon.port}/jobs?name=posted.jsonl"
         with pytest.raises(urllib.error.HTTPError) as denied:
-            urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"))
+            urllib.request.urlopen(
+                urllib.request.Request(url, data=body, method="POST", headers=NDJSON)
+            )
         assert denied.value.code == 401
         request = urllib.request.Request(
-            url, data=body, method="POST", headers={"Authorization": "Bearer s3cret"}
+            url, data=body, method="POST", headers={"Authorization": "Bearer s3cret", **NDJSON}
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 202
         jobs = wait_jobs(sqlite_url, 1, timeout=60)
         assert jobs[0].state == "done"
-        lines = (inbox / "reports" / "posted.jsonl.report.jsonl").read_text().splitlines()
+        (report,) = (inbox / "reports").glob("posted@*.jsonl.report.jsonl")
+        lines = report.read_text().splitlines()
         records = [json.loads(x) for x in lines[1:]]
         assert [r["source"] for r in records] == ["/etc/passwd"]
         assert "outside the allowed roots" in records[0]["message"]
@@ -304,22 +218,32 @@ def test_http_submit_safety_and_readiness(sqlite_url: str, tmp_path: Path) -> No
 def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
     sqlite_url: str, s3_bucket: tuple[str, str], tmp_path: Path
 ) -> None:
+    """Settled = same size and ETag in listings a settle time apart; a job is one ETag under one
+    name, so new content under an old name is a job of its own, and neither overwrites the
+    other's entries in done/ and reports/."""
     from .s3server import list_keys, s3_client
 
     endpoint, bucket = s3_bucket
     files = tmp_path / "files"
     frames = {cam: {"source": str(write_png(files / cam / "a.png"))} for cam in CAMERAS}
-    manifest = json.dumps({"id": "g1", "frames": frames}) + "\n"
     client = s3_client(endpoint)
-    client.put_object(Bucket=bucket, Key="inbox/batch.jsonl", Body=manifest.encode())
-    client.put_object(
-        Bucket=bucket, Key="inbox/batch.jsonl.json", Body=b'{"dataset": "FromS3", "version": "v9"}'
-    )
+
+    def drop(group_id: str) -> None:
+        manifest = json.dumps({"id": group_id, "frames": frames}) + "\n"
+        client.put_object(Bucket=bucket, Key="inbox/batch.jsonl", Body=manifest.encode())
+        client.put_object(
+            Bucket=bucket,
+            Key="inbox/batch.jsonl.json",
+            Body=b'{"dataset": "FromS3", "version": "v9"}',
+        )
+
+    drop("g1")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
     env.update(
         INGEST_DATABASE_URL=sqlite_url,
         INGEST_STORAGE_URL=f"s3://{bucket}/objects",
         INGEST_S3_ENDPOINT_URL=endpoint,
+        INGEST_INBOX_SETTLE_S="0.5",
     )
     port = free_port()
     proc = subprocess.Popen(
@@ -341,20 +265,24 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
         stderr=subprocess.PIPE,
     )
     try:
-        jobs = wait_jobs(sqlite_url, 1, timeout=60)
+        wait_jobs(sqlite_url, 1, timeout=60)
+        drop("g2")  # the same name and size, new content
+        jobs = wait_jobs(sqlite_url, 2, timeout=60)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
-    assert jobs[0].state == "done", err
+    assert [j.state for j in jobs] == ["done", "done"], err
     keys = set(list_keys(endpoint, bucket, "inbox/"))
-    assert {
-        "inbox/done/batch.jsonl",
-        "inbox/done/batch.jsonl.json",
-        "inbox/reports/batch.jsonl.report.jsonl",
-    } <= keys
+    for job in jobs:
+        tag = job.id.rpartition("@")[2]
+        assert {
+            f"inbox/done/batch@{tag}.jsonl",
+            f"inbox/done/batch@{tag}.jsonl.json",
+            f"inbox/reports/batch@{tag}.jsonl.report.jsonl",
+        } <= keys
     assert "inbox/batch.jsonl" not in keys
     _, counts = catalog_state(sqlite_url)
-    assert counts == {"g1": 1}
+    assert counts == {"g1": 1, "g2": 1}
     listed = subprocess.run(
         [INGEST, "versions", "list", "FromS3", "--json"],
         env=env,
@@ -362,7 +290,8 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
         text=True,
         timeout=60,
     )
-    assert [(v["name"], v["frames"]) for v in json.loads(listed.stdout)] == [("v9", 1)]  # sidecar
-    report = client.get_object(Bucket=bucket, Key="inbox/reports/batch.jsonl.report.jsonl")
+    assert [(v["name"], v["frames"]) for v in json.loads(listed.stdout)] == [("v9", 2)]  # sidecar
+    tag = jobs[0].id.rpartition("@")[2]
+    report = client.get_object(Bucket=bucket, Key=f"inbox/reports/batch@{tag}.jsonl.report.jsonl")
     head = json.loads(report["Body"].read().splitlines()[0])
     assert head["outcome"] == "done" and head["summary"]["groups_committed"] == 1

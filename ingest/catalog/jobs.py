@@ -66,14 +66,17 @@ class JobQueue:
         return count > 0
 
     async def claim(self, owner: str, lease_s: float) -> Job | None:
-        """Take the oldest pending job, or a running one whose lease expired."""
+        """Take the oldest pending job, or a running one whose lease expired; never a job
+        whose manifest name has another job running (one job per name at a time)."""
         now = time.time()
         async with self.db.transaction() as conn:
             lock = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
             row = await conn.fetchone(
-                "SELECT id FROM jobs WHERE state = ? OR (state = ? AND lease_until < ?) "
+                "SELECT id FROM jobs j WHERE (state = ? OR (state = ? AND lease_until < ?)) "
+                "AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.manifest = j.manifest "
+                "AND r.state = ? AND r.lease_until >= ? AND r.id <> j.id) "
                 f"ORDER BY created_at, id LIMIT 1{lock}",
-                (PENDING, RUNNING, now),
+                (PENDING, RUNNING, now, RUNNING, now),
             )
             if row is None:
                 return None
@@ -124,6 +127,15 @@ class JobQueue:
             "WHERE id = ? AND owner = ? AND state = ?",
             (PENDING, time.time(), job_id, owner, RUNNING),
         )
+
+    async def active(self, manifest: str) -> Job | None:
+        """The pending or running job of this manifest name, if any."""
+        row = await self.db.fetchone(
+            f"SELECT {_COLS} FROM jobs WHERE manifest = ? AND state IN (?, ?) "
+            "ORDER BY created_at, id LIMIT 1",
+            (manifest, PENDING, RUNNING),
+        )
+        return _job(row) if row else None
 
     async def get(self, job_id: str) -> Job | None:
         row = await self.db.fetchone(f"SELECT {_COLS} FROM jobs WHERE id = ?", (job_id,))

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ..catalog import SqlCatalog
 from ..config import Settings
-from ..daemon.http import make_app
+from ..daemon.http import allowed_hosts, make_app
 from ..daemon.inbox import LocalInbox, open_inbox
 from ..daemon.worker import Worker, WorkerOptions, run_until_signalled
 from ..errors import ConfigError
@@ -38,7 +38,10 @@ async def cmd_daemon(args: argparse.Namespace, settings: Settings, catalog: SqlC
             f"refusing to serve POST /jobs on {args.http_host} without INGEST_API_TOKEN"
         )
     inbox = await open_inbox(
-        args.inbox, endpoint_url=settings.s3_endpoint_url or None, region=settings.s3_region
+        args.inbox,
+        settle_s=settings.inbox_settle_s,
+        endpoint_url=settings.s3_endpoint_url or None,
+        region=settings.s3_region,
     )
     roots = os.pathsep.join(args.allowed_root or []) or settings.allowed_roots
     if not roots and isinstance(inbox, LocalInbox):
@@ -65,7 +68,13 @@ async def cmd_daemon(args: argparse.Namespace, settings: Settings, catalog: SqlC
     )
     runner = None
     if args.http_port:
-        runner = web.AppRunner(make_app(worker, token), access_log=None)
+        app = make_app(
+            worker,
+            token,
+            hosts=allowed_hosts(args.http_host, settings.daemon_allowed_hosts),
+            max_body=settings.daemon_max_body_mb * 1024 * 1024,
+        )
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, args.http_host, args.http_port).start()
         log.info("http on %s:%s", args.http_host, args.http_port)

@@ -1,17 +1,32 @@
-"""Inboxes the daemon watches for manifests: a local folder or an S3 prefix.
+"""Inboxes the daemon watches for manifests: a local folder (here) or an S3 prefix (s3inbox).
 
-Layout inside the inbox: new manifests at the top level (``*.jsonl``, ``*.csv``,
+Layout inside the inbox: new manifests at the top level (``*.jsonl``, ``*.ndjson``, ``*.csv``,
 ``*.parquet``), finished ones under ``done/`` or ``failed/``, reports under ``reports/``. A
 sidecar ``<manifest name>.json`` (``{"dataset": ..., "version": ...}``) may name the target.
+
+The protocol (README, "The ingestion daemon"):
+
+- A manifest is taken only once it has **settled**: its size and mtime (a folder) or its size
+  and ETag (S3) seen unchanged for ``inbox_settle_s``. Names ending ``.part`` (and hidden
+  names) are never taken: a writer writes ``batch.jsonl.part`` and renames it to
+  ``batch.jsonl`` when done.
+- A job is **one content under one name**: its id hashes the inbox, the name and the content
+  (SHA-256 of the bytes; the ETag on S3). New content under an old name is a new job; the same
+  content dropped again after its job ended is a new job too (a next generation).
+- A finished job's manifest goes to ``done/`` or ``failed/`` and its report to ``reports/``
+  under ``<stem>@<job tag><suffix>`` (``batch@1f0c...jsonl``, ``reports/batch@1f0c...jsonl
+  .report.jsonl``): two manifests of one name never overwrite each other's entries. It moves
+  only when the name still holds the job's content.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
-import tempfile
+import threading
+import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,22 +35,55 @@ from typing import Any, Protocol
 import orjson
 
 from ..errors import ConfigError
-from ..storage.factory import parse_storage_url
 
 PATTERNS = (".jsonl", ".ndjson", ".csv", ".parquet")
+PARTIAL = ".part"  # a manifest still being written: never taken
+OUTCOMES = ("done", "failed")
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
 class Arrival:
-    """A manifest seen in the inbox; ``job_id`` changes when its content does."""
+    """A settled manifest in the inbox: its name and a hash of its content."""
 
     name: str
-    job_id: str
+    content: str
 
 
-def _job_id(inbox_url: str, name: str, version_tag: str) -> str:
-    digest = hashlib.blake2b(f"{inbox_url}\0{name}\0{version_tag}".encode(), digest_size=12)
-    return f"{name}@{digest.hexdigest()}"
+class NameTaken(Exception):
+    """A submitted name already holds a manifest in the inbox."""
+
+
+class BodyTooLarge(Exception):
+    """A submitted body is over the limit."""
+
+
+def is_manifest_name(name: str) -> bool:
+    return name.endswith(PATTERNS) and not name.startswith(".") and "/" not in name
+
+
+def job_id(inbox_url: str, name: str, content: str, generation: int = 1) -> str:
+    """``name@<24 hex>`` (generation 1), ``name@<24 hex>-<n>`` when that content under that name
+    is dropped again after its earlier jobs ended."""
+    digest = hashlib.blake2b(f"{inbox_url}\0{name}\0{content}".encode(), digest_size=12)
+    return f"{name}@{digest.hexdigest()}" + (f"-{generation}" if generation > 1 else "")
+
+
+def generation(job: str) -> int:
+    tag = job.rpartition("@")[2]
+    _, dash, gen = tag.partition("-")
+    return int(gen) if dash and gen.isdigit() else 1
+
+
+def finished_name(name: str, job: str) -> str:
+    """The name of a finished job's manifest in ``done/``/``failed/``: unique per job."""
+    tag = job.rpartition("@")[2]
+    suffix = next((p for p in PATTERNS if name.endswith(p)), "")
+    return f"{name[: len(name) - len(suffix)]}@{tag}{suffix}"
+
+
+def report_name(name: str, job: str) -> str:
+    return f"{finished_name(name, job)}.report.jsonl"
 
 
 def read_sidecar(data: bytes | None, name: str) -> dict[str, str]:
@@ -53,37 +101,123 @@ def read_sidecar(data: bytes | None, name: str) -> dict[str, str]:
 class Inbox(Protocol):
     url: str
 
-    async def scan(self) -> list[Arrival]: ...
+    async def scan(self) -> list[Arrival]: ...  # settled manifests only
+    def settle_due(self) -> float | None: ...  # seconds until a seen manifest may settle
     def changes(self, interval_s: float) -> AsyncIterator[None]: ...
+    async def content(self, name: str) -> str | None: ...  # None: no manifest of that name
     async def fetch(self, name: str) -> str: ...  # a local path to read the manifest from
     async def sidecar(self, name: str) -> dict[str, str]: ...
-    async def finish(self, name: str, outcome: str, report: bytes) -> None: ...
-    async def submit(self, name: str, data: bytes) -> None: ...
+    async def finished(self, name: str, job: str) -> str | None: ...  # done/failed if moved
+    async def finish(
+        self, name: str, job: str, content: str | None, outcome: str, report: bytes
+    ) -> None: ...
+    async def submit(self, name: str, body: AsyncIterator[bytes], limit: int) -> None: ...
     async def close(self) -> None: ...
 
 
+class Settling:
+    """Which names have been seen unchanged for ``settle_s`` (monotonic clock)."""
+
+    def __init__(self, settle_s: float) -> None:
+        self.settle_s = max(0.0, settle_s)
+        self._seen: dict[str, tuple[Any, float]] = {}
+        self._trusted: dict[str, Any] = {}  # written whole by submit(): settled at once
+        self._due: float | None = None
+
+    def settled(self, name: str, state: Any, now: float) -> bool:
+        seen = self._seen.get(name)
+        if seen is None or seen[0] != state:
+            seen = self._seen[name] = (state, now)
+        wait = seen[1] + self.settle_s - now
+        if wait <= 0 or self._trusted.get(name) == state:
+            return True
+        self._due = wait if self._due is None else min(self._due, wait)
+        return False
+
+    def trust(self, name: str, state: Any) -> None:
+        self._trusted[name] = state
+
+    def begin(self) -> None:
+        self._due = None
+
+    def end(self, present: set[str]) -> None:
+        for table in (self._seen, self._trusted):
+            for name in [n for n in table if n not in present]:
+                del table[name]
+
+    @property
+    def due(self) -> float | None:
+        return self._due
+
+
+def _state(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class LocalInbox:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, settle_s: float = 2.0) -> None:
         self.root = Path(root).resolve()
         self.url = self.root.as_uri()
-        for sub in ("done", "failed", "reports"):
+        self.settling = Settling(settle_s)
+        self._hashes: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._lock = threading.Lock()
+        for sub in (*OUTCOMES, "reports"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def _hash(self, name: str, state: tuple[int, ...]) -> str | None:
+        """SHA-256 of the file, cached per (inode, size, mtime, ctime); None when it changed."""
+        with self._lock:
+            cached = self._hashes.get(name)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        digest = hashlib.sha256()
+        try:
+            with open(self.root / name, "rb") as fh:
+                if _state(os.fstat(fh.fileno())) != state:
+                    return None
+                while chunk := fh.read(_CHUNK):
+                    digest.update(chunk)
+                if _state(os.fstat(fh.fileno())) != state:
+                    return None
+        except OSError:
+            return None
+        with self._lock:
+            self._hashes[name] = (state, digest.hexdigest())
+        return digest.hexdigest()
+
+    def _stat(self, name: str) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.root / name)
+        except OSError:
+            return None
+        return _state(st) if os.path.isfile(self.root / name) else None
 
     async def scan(self) -> list[Arrival]:
         def listing() -> list[Arrival]:
-            out = []
-            for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
-                if (
-                    entry.is_file()
-                    and entry.name.endswith(PATTERNS)
-                    and not entry.name.startswith(".")
-                ):
-                    st = entry.stat()
-                    tag = f"{st.st_size}:{st.st_mtime_ns}"
-                    out.append(Arrival(entry.name, _job_id(self.url, entry.name, tag)))
+            now = time.monotonic()
+            out, present = [], set()
+            self.settling.begin()
+            with os.scandir(self.root) as entries:
+                names = sorted(e.name for e in entries if is_manifest_name(e.name))
+            for name in names:
+                state = self._stat(name)
+                if state is None:
+                    continue
+                present.add(name)
+                if self.settling.settled(name, state, now):
+                    content = self._hash(name, state)
+                    if content is not None:
+                        out.append(Arrival(name, content))
+            self.settling.end(present)
+            with self._lock:
+                for name in [n for n in self._hashes if n not in present]:
+                    del self._hashes[name]
             return out
 
         return await asyncio.to_thread(listing)
+
+    def settle_due(self) -> float | None:
+        return self.settling.due
 
     async def changes(self, interval_s: float) -> AsyncIterator[None]:
         """Wake on inotify events (watchfiles; polling when ``INGEST_INBOX_POLLING=1`` or where
@@ -100,6 +234,13 @@ class LocalInbox:
         ):
             yield None
 
+    async def content(self, name: str) -> str | None:
+        def current() -> str | None:
+            state = self._stat(name)
+            return None if state is None else self._hash(name, state)
+
+        return await asyncio.to_thread(current)
+
     async def fetch(self, name: str) -> str:
         return str(self.root / name)
 
@@ -108,97 +249,79 @@ class LocalInbox:
         data = await asyncio.to_thread(lambda: path.read_bytes() if path.is_file() else None)
         return read_sidecar(data, name)
 
-    async def finish(self, name: str, outcome: str, report: bytes) -> None:
+    async def finished(self, name: str, job: str) -> str | None:
+        target = finished_name(name, job)
+        for outcome in OUTCOMES:
+            if await asyncio.to_thread((self.root / outcome / target).is_file):
+                return outcome
+        return None
+
+    async def finish(
+        self, name: str, job: str, content: str | None, outcome: str, report: bytes
+    ) -> None:
         def move() -> None:
-            report_path = self.root / "reports" / f"{name}.report.jsonl"
+            target = finished_name(name, job)
+            report_path = self.root / "reports" / report_name(name, job)
             tmp = report_path.with_name(f".{report_path.name}.tmp")
             tmp.write_bytes(report)
             os.replace(tmp, report_path)
-            for path in (self.root / name, self.root / f"{name}.json"):
-                if path.exists():
-                    os.replace(path, self.root / outcome / path.name)
+            sidecar = self.root / f"{name}.json"
+            state = self._stat(name)
+            mine = content is not None and state is not None and self._hash(name, state) == content
+            if sidecar.is_file():
+                data = sidecar.read_bytes()  # copied: a next manifest of this name may need it
+                (self.root / outcome / f"{target}.json").write_bytes(data)
+                if mine:
+                    sidecar.unlink(missing_ok=True)
+            if mine:
+                os.replace(self.root / name, self.root / outcome / target)
 
         await asyncio.to_thread(move)
 
-    async def submit(self, name: str, data: bytes) -> None:
-        def write() -> None:
-            tmp = self.root / f".{name}.upload"
-            tmp.write_bytes(data)
-            os.replace(tmp, self.root / name)
-
-        await asyncio.to_thread(write)
+    async def submit(self, name: str, body: AsyncIterator[bytes], limit: int) -> None:
+        """Write the body to a hidden temp file (at most ``limit`` bytes), then link it to
+        ``name`` unless that name exists (NameTaken): atomic, across processes too."""
+        if await asyncio.to_thread((self.root / name).exists):
+            raise NameTaken(name)
+        tmp = self.root / f".{name}.{uuid.uuid4().hex}.upload"
+        fh = await asyncio.to_thread(open, tmp, "wb")
+        try:
+            size = 0
+            async for chunk in body:
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(name)
+                await asyncio.to_thread(fh.write, chunk)
+            await asyncio.to_thread(fh.close)
+            if size == 0:
+                raise ValueError("empty manifest")
+            try:
+                await asyncio.to_thread(os.link, tmp, self.root / name)
+            except FileExistsError as exc:
+                raise NameTaken(name) from exc
+        finally:
+            fh.close()
+            tmp.unlink(missing_ok=True)
+        state = self._stat(name)  # after the unlink: it changes the inode's ctime
+        if state is not None:
+            self.settling.trust(name, state)
 
     async def close(self) -> None:
         return None
 
 
-class S3Inbox:
-    """An ``s3://bucket/prefix/`` inbox, polled with ListObjectsV2."""
-
-    def __init__(self, url: str, store: Any) -> None:
-        self.url = url
-        self.store = store
-        self._tmp = tempfile.TemporaryDirectory(prefix="ingest-inbox-")
-
-    @classmethod
-    async def open(cls, url: str, *, endpoint_url: str | None, region: str) -> S3Inbox:
-        from ..storage.s3 import S3Storage
-
-        _, bucket, prefix = parse_storage_url(url)
-        store = S3Storage(
-            bucket, prefix, endpoint_url=endpoint_url, region=region, max_pool_connections=8
-        )
-        await store.open()
-        return cls(url.rstrip("/"), store)
-
-    async def scan(self) -> list[Arrival]:
-        out = []
-        async for obj in self.store.list():
-            if "/" in obj.key or not obj.key.endswith(PATTERNS) or obj.key.startswith("."):
-                continue
-            tag = f"{obj.size}:{obj.modified}"
-            out.append(Arrival(obj.key, _job_id(self.url, obj.key, tag)))
-        return sorted(out, key=lambda a: a.name)
-
-    async def changes(self, interval_s: float) -> AsyncIterator[None]:
-        while True:
-            await asyncio.sleep(interval_s)
-            yield None
-
-    async def fetch(self, name: str) -> str:
-        data = await self.store.read(name)
-        path = os.path.join(self._tmp.name, name)
-        await asyncio.to_thread(Path(path).write_bytes, data)
-        return path
-
-    async def sidecar(self, name: str) -> dict[str, str]:
-        if await self.store.stat(f"{name}.json") is None:
-            return {}
-        return read_sidecar(await self.store.read(f"{name}.json"), name)
-
-    async def finish(self, name: str, outcome: str, report: bytes) -> None:
-        await self.store.put_bytes(f"reports/{name}.report.jsonl", report, "application/x-ndjson")
-        for key in (name, f"{name}.json"):
-            if await self.store.stat(key) is not None:
-                await self.store.put_bytes(f"{outcome}/{key}", await self.store.read(key), None)
-                await self.store.delete(key)
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(self._tmp.name, name))
-
-    async def submit(self, name: str, data: bytes) -> None:
-        await self.store.put_bytes(name, data, None)
-
-    async def close(self) -> None:
-        await self.store.close()
-        self._tmp.cleanup()
-
-
 async def open_inbox(
-    url: str, *, endpoint_url: str | None = None, region: str = "us-east-1"
-) -> LocalInbox | S3Inbox:
+    url: str,
+    *,
+    settle_s: float = 2.0,
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+) -> Inbox:
     if url.startswith("s3://"):
-        return await S3Inbox.open(url, endpoint_url=endpoint_url, region=region)
+        from .s3inbox import S3Inbox
+
+        return await S3Inbox.open(url, settle_s=settle_s, endpoint_url=endpoint_url, region=region)
     path = Path(url.removeprefix("file://"))
     if not await asyncio.to_thread(path.is_dir):
         raise ConfigError(f"inbox {url} is not a folder")
-    return LocalInbox(str(path))
+    return LocalInbox(str(path), settle_s)

@@ -1,9 +1,13 @@
 """The ingestion daemon's worker: watch the inbox, claim jobs through leases, run the pipeline.
 
 Modelled on arq's Worker: a semaphore bounds the jobs in progress; each job has a heartbeat
-that renews its lease and cancels the job if the lease was lost; outcomes go to the jobs table
-and the metrics; shutdown is two-phase (stop claiming, let in-flight groups finish within the
-grace period and commit, release the lease; a second signal exits at once).
+that renews its lease and cancels the job if the lease was lost; a job running longer than
+``job_timeout_s`` is cancelled and failed; outcomes go to the jobs table and the metrics;
+shutdown is two-phase (stop claiming, let in-flight groups finish within the grace period and
+commit, release the lease; a second signal exits at once).
+
+Discovery follows the inbox protocol (``inbox.py``): only settled manifests, one job per
+(name, content) and generation, and before a job runs the name must still hold its content.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 import orjson
 
 from ..catalog import SqlCatalog
-from ..catalog.jobs import DONE, FAILED, Job, JobQueue
+from ..catalog.jobs import DONE, FAILED, PENDING, RUNNING, Job, JobQueue
 from ..commands.imports import resolve_version
 from ..config import Settings
 from ..errors import IngestError
@@ -28,7 +32,7 @@ from ..logs import current_job
 from ..manifest import Manifest
 from ..pipeline import Pipeline
 from ..report import Report
-from .inbox import Inbox
+from .inbox import Arrival, Inbox, generation, job_id
 from .metrics import Metrics
 
 log = logging.getLogger("ingest.daemon")
@@ -45,6 +49,10 @@ class WorkerOptions:
     poll_s: float = 2.0
     jobs: int = 1
     upload_retries: int | None = None
+
+
+class JobTimeout(Exception):
+    """A job ran longer than ``job_timeout_s``."""
 
 
 def default_worker_id() -> str:
@@ -72,6 +80,9 @@ class Worker:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(options.jobs)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._discovering = asyncio.Lock()
+        #: jobs cancelled at their timeout that did not stop within the grace period
+        self.abandoned: set[asyncio.Task[Report]] = set()
         self._pipelines: dict[str, Pipeline] = {}
         self.metrics.groups_in_flight.set_function(
             lambda: sum(p.groups_in_flight for p in self._pipelines.values())
@@ -124,20 +135,58 @@ class Worker:
             waiter.cancel()
 
     async def _watch(self) -> None:
-        async for _ in self.inbox.changes(self.options.poll_s):
-            try:
-                if await self.discover():
-                    self._wake.set()
-            except IngestError as exc:
-                log.warning("inbox scan failed: %s", exc)
+        settler = asyncio.create_task(self._settle_rescans(), name="ingest-inbox-settle")
+        try:
+            async for _ in self.inbox.changes(self.options.poll_s):
+                await self._scan()
+        finally:
+            settler.cancel()
+            await asyncio.gather(settler, return_exceptions=True)
+
+    async def _settle_rescans(self) -> None:
+        """Rescan when a manifest seen still changing may have settled (not only on events)."""
+        while True:
+            due = self.inbox.settle_due()
+            await asyncio.sleep(self.options.poll_s if due is None else min(due + 0.05, 60))
+            if due is not None:
+                await self._scan()
+
+    async def _scan(self) -> None:
+        try:
+            if await self.discover():
+                self.wake()
+        except IngestError as exc:
+            log.warning("inbox scan failed: %s", exc)
+
+    def wake(self) -> None:
+        self._wake.set()
 
     async def discover(self) -> int:
-        new = 0
-        for arrival in await self.inbox.scan():
-            if await self.queue.submit(arrival.job_id, arrival.name):
-                new += 1
-                log.info("manifest queued", extra={"manifest": arrival.name, "job": arrival.job_id})
-        return new
+        """Queue a job for every settled manifest that has none; how many were queued."""
+        async with self._discovering:
+            new = 0
+            for arrival in await self.inbox.scan():
+                new += await self._queue(arrival)
+            return new
+
+    async def _queue(self, arrival: Arrival) -> int:
+        gen = 1
+        while True:
+            job = job_id(self.inbox.url, arrival.name, arrival.content, gen)
+            known = await self.queue.get(job)
+            if known is None:
+                break
+            if known.state in (PENDING, RUNNING):
+                return 0
+            gen += 1
+        # this content under this name ran already: if the name still holds it (its manifest
+        # moved away when the job ended), it was dropped again: a next generation
+        if gen > 1 and await self.inbox.content(arrival.name) != arrival.content:
+            return 0
+        if not await self.queue.submit(job, arrival.name):
+            return 0
+        log.info("manifest queued", extra={"manifest": arrival.name, "job": job})
+        return 1
 
     def stop(self) -> None:
         """Phase one: stop claiming; running jobs are cancelled and drain gracefully."""
@@ -156,7 +205,11 @@ class Worker:
         current_job.set(job.id)
         log.info("job claimed", extra={"manifest": job.manifest, "worker": self.id})
         heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task()))
+        content: str | None = None
         try:
+            content = await self._verify(job)
+            if content is None:
+                return
             if job.attempts > self.options.max_attempts:
                 await self._end(
                     job,
@@ -164,10 +217,14 @@ class Worker:
                     Report(),
                     f"gave up after {job.attempts - 1} "
                     f"attempts; last error: {job.error or 'worker lost'}",
+                    content,
                 )
                 return
-            report = await self._ingest(job)
-            await self._end(job, DONE, report, None)
+            report = await self._ingest_within_timeout(job)
+            await self._end(job, DONE, report, None, content)
+        except JobTimeout as exc:
+            log.error("job failed: %s", exc, extra={"manifest": job.manifest})
+            await self._end(job, FAILED, Report(), str(exc), content)
         except asyncio.CancelledError:
             if self.stopping.is_set():
                 await asyncio.shield(self.queue.release(job.id, self.id))
@@ -179,7 +236,7 @@ class Worker:
             log.error("job failed: %s", message, extra={"manifest": job.manifest})
             if job.attempts >= self.options.max_attempts:
                 report = Report()
-                await self._end(job, FAILED, report, message)
+                await self._end(job, FAILED, report, message, content)
             else:
                 await self.queue.finish(job.id, self.id, "pending", error=message)
         finally:
@@ -222,7 +279,61 @@ class Worker:
         )
         return report
 
-    async def _end(self, job: Job, outcome: str, report: Report, error: str | None) -> None:
+    async def _verify(self, job: Job) -> str | None:
+        """The job's content when its manifest name still holds it; else the job ends here."""
+        content = await self.inbox.content(job.manifest)
+        if content is not None and (
+            job_id(self.inbox.url, job.manifest, content, generation(job.id)) == job.id
+        ):
+            return content
+        moved = await self.inbox.finished(job.manifest, job.id)
+        if moved is not None:  # a worker died between moving the manifest and the catalog
+            await self.queue.finish(job.id, self.id, moved, error=job.error)
+            return None
+        await self._end(
+            job,
+            FAILED,
+            Report(),
+            f"manifest {job.manifest} was removed or replaced before this job ran "
+            "(a new content under that name is a job of its own)",
+            None,
+        )
+        return None
+
+    async def _ingest_within_timeout(self, job: Job) -> Report:
+        """``_ingest``, cancelled after ``job_timeout_s`` (0 = no limit): JobTimeout then.
+
+        A cancelled job gets the grace period to commit its in-flight groups; one that does
+        not stop within it is abandoned (and ``/readyz`` says so) so the worker goes on."""
+        limit = self.settings.job_timeout_s
+        if limit <= 0:
+            return await self._ingest(job)
+        task = asyncio.create_task(self._ingest(job), name=f"ingest-run-{job.id}")
+        try:
+            await asyncio.wait({task}, timeout=limit)
+        except asyncio.CancelledError:
+            task.cancel()
+            await asyncio.wait({task})
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.wait({task}, timeout=self.settings.shutdown_grace_s + 5)
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # retrieved: the timeout is the error reported
+        else:
+            log.error("job did not stop after its timeout", extra={"manifest": job.manifest})
+            self.abandoned.add(task)
+            task.add_done_callback(self.abandoned.discard)
+        raise JobTimeout(
+            f"job timed out after {limit:g} s (job_timeout_s) and was cancelled; "
+            "groups committed before that stay registered"
+        )
+
+    async def _end(
+        self, job: Job, outcome: str, report: Report, error: str | None, content: str | None
+    ) -> None:
         if not await self.queue.heartbeat(job.id, self.id, self.options.lease_s):
             log.warning("lease lost before the end; leaving the job to its new owner")
             return
@@ -238,7 +349,7 @@ class Worker:
             + b"\n"
             + b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in report.rejected)
         )
-        await self.inbox.finish(job.manifest, outcome, body)
+        await self.inbox.finish(job.manifest, job.id, content, outcome, body)
         await self.queue.finish(
             job.id, self.id, outcome, error=error, summary=report.summary.to_dict()
         )
