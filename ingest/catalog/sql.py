@@ -1,11 +1,14 @@
-"""The SQL catalog: one implementation for SQLite (embedded default) and PostgreSQL."""
+"""The SQL catalog: one implementation for SQLite (embedded default) and PostgreSQL.
+
+Datasets and versions here; frames (membership, documents, counts, compare-and-set) in
+``sqlframes.py``, the base class.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,39 +18,22 @@ from ..errors import (
     AlreadyExistsError,
     CatalogError,
     DatasetNotFound,
-    FrameNotFound,
     PublishedVersionError,
     ValidationError,
     VersionNotFound,
 )
-from .base import (
-    DRAFT,
-    NO_TIMESTAMP,
-    PUBLISHED,
-    DatasetRecord,
-    FrameCursor,
-    FrameRow,
-    StoredFrame,
-    VersionRecord,
-    WriteResult,
-)
-from .db import Conn, Database, connect
+from .base import DRAFT, PUBLISHED, DatasetRecord, VersionRecord
+from .db import Database, connect
 from .schema import migrate
+from .sqlframes import VERSION_COLS, SqlFrames, revision, version_record
 
-_CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
+__all__ = ["SqlCatalog", "revision"]
 
 _DATASET_COLS = "id, name, description, tags, created_at"
-_VERSION_COLS = "id, dataset_id, name, state, metadata, parents, created_at, published_at"
 
 
 def _dataset(row: Sequence[Any]) -> DatasetRecord:
     return DatasetRecord(row[0], row[1], row[2], orjson.loads(row[3]), row[4])
-
-
-def _version(row: Sequence[Any]) -> VersionRecord:
-    return VersionRecord(
-        row[0], row[1], row[2], row[3], orjson.loads(row[4]), orjson.loads(row[5]), row[6], row[7]
-    )
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -56,11 +42,7 @@ def _check_name(name: Any, what: str) -> str:
     return name
 
 
-def revision(document: bytes) -> str:
-    return hashlib.blake2b(document, digest_size=16).hexdigest()
-
-
-class SqlCatalog:
+class SqlCatalog(SqlFrames):
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -178,13 +160,13 @@ class SqlCatalog:
             if await conn.fetchone("SELECT 1 FROM datasets WHERE id = ?", (dataset_id,)) is None:
                 raise DatasetNotFound(f"dataset id {dataset_id!r} does not exist")
             row = await conn.fetchone(
-                f"SELECT {_VERSION_COLS} FROM versions WHERE dataset_id = ? AND name = ?",
+                f"SELECT {VERSION_COLS} FROM versions WHERE dataset_id = ? AND name = ?",
                 (dataset_id, name),
             )
             if row is not None:
                 if raise_if_exists:
                     raise AlreadyExistsError(f"version {name!r} already exists in the dataset")
-                return _version(row)
+                return version_record(row)
             for parent in parent_ids:
                 if await conn.fetchone("SELECT 1 FROM versions WHERE id = ?", (parent,)) is None:
                     raise VersionNotFound(f"parent version id {parent!r} does not exist")
@@ -198,7 +180,7 @@ class SqlCatalog:
                 metadata.update(orjson.loads(prow[0]) if prow else {})
             record = VersionRecord(**{**record.__dict__, "metadata": metadata})
             await conn.execute(
-                f"INSERT INTO versions ({_VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO versions ({VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     dataset_id,
@@ -223,13 +205,11 @@ class SqlCatalog:
         self, *, dataset_id: str | None = None, name: str | None = None, id: str | None = None
     ) -> VersionRecord:
         if id is not None:
-            row = await self.db.fetchone(
-                f"SELECT {_VERSION_COLS} FROM versions WHERE id = ?", (id,)
-            )
+            row = await self.db.fetchone(f"SELECT {VERSION_COLS} FROM versions WHERE id = ?", (id,))
             what = f"version id {id!r}"
         elif name is not None and dataset_id is not None:
             row = await self.db.fetchone(
-                f"SELECT {_VERSION_COLS} FROM versions WHERE dataset_id = ? AND name = ?",
+                f"SELECT {VERSION_COLS} FROM versions WHERE dataset_id = ? AND name = ?",
                 (dataset_id, name),
             )
             what = f"version {name!r}"
@@ -237,28 +217,21 @@ class SqlCatalog:
             raise ValidationError("version", "give version_name (with a dataset) or version_id")
         if row is None:
             raise VersionNotFound(f"{what} does not exist")
-        return _version(row)
+        return version_record(row)
 
     async def list_versions(self, dataset_id: str) -> list[VersionRecord]:
         rows = await self.db.fetchall(
-            f"SELECT {_VERSION_COLS} FROM versions WHERE dataset_id = ? ORDER BY created_at, name",
+            f"SELECT {VERSION_COLS} FROM versions WHERE dataset_id = ? ORDER BY created_at, name",
             (dataset_id,),
         )
-        return [_version(r) for r in rows]
+        return [version_record(r) for r in rows]
 
-    async def _draft(self, conn: Conn, version_id: str) -> VersionRecord:
-        row = await conn.fetchone(
-            f"SELECT {_VERSION_COLS} FROM versions WHERE id = ?", (version_id,)
+    async def version_counts(self) -> dict[str, int]:
+        """Versions per dataset, in one query: {dataset_id: count} (datasets with none absent)."""
+        rows = await self.db.fetchall(
+            "SELECT dataset_id, COUNT(*) FROM versions GROUP BY dataset_id"
         )
-        if row is None:
-            raise VersionNotFound(f"version id {version_id!r} does not exist")
-        record = _version(row)
-        if record.is_published:
-            raise PublishedVersionError(
-                f"version {record.name!r} is Published and read-only; "
-                "create a child version (create_version(parent_version_names=[...])) to edit"
-            )
-        return record
+        return {str(dataset_id): int(count) for dataset_id, count in rows}
 
     async def publish_version(self, version_id: str) -> VersionRecord:
         async with self.db.transaction() as conn:
@@ -321,7 +294,7 @@ class SqlCatalog:
                 "UPDATE versions SET name = ? WHERE id = ?", (f"~{version_id}", version_id)
             )  # frees the name for a moment
             await conn.execute(
-                f"INSERT INTO versions ({_VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO versions ({VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     snap_id,
                     draft.dataset_id,
@@ -355,216 +328,3 @@ class SqlCatalog:
                 (orjson.dumps(metadata).decode(), version_id),
             )
         return await self.get_version(id=version_id)
-
-    async def count_frames(self, version_id: str) -> int:
-        row = await self.db.fetchone(
-            "SELECT COUNT(*) FROM version_frames WHERE version_id = ?", (version_id,)
-        )
-        return int(row[0]) if row else 0
-
-    # ------------------------------------------------------------------ frames
-
-    async def write_frames(
-        self,
-        version_id: str,
-        rows: Sequence[FrameRow],
-        *,
-        must_exist: bool = False,
-        objects: Sequence[tuple[str, int]] = (),
-    ) -> WriteResult:
-        """Insert or replace whole frames in one transaction (all of them or none).
-
-        ``must_exist``: every frame id must already be in the version (``update_frames``).
-        ``objects``: (uri, size) of the stored objects the rows reference, recorded alongside.
-        """
-        result = WriteResult()
-        if not rows:
-            return result
-        latest: dict[str, FrameRow] = {}
-        for row in rows:  # the last write of an id in a batch wins
-            latest[row.id] = row
-        now = time.time()
-        async with self.db.transaction() as conn:
-            await self._draft(conn, version_id)
-            existing = await self._revs(conn, version_id, list(latest))
-            if must_exist:
-                missing = [fid for fid in latest if fid not in existing]
-                if missing:
-                    raise FrameNotFound(
-                        f"frame id(s) {', '.join(map(repr, missing[:10]))} not in version "
-                        f"id {version_id!r}"
-                    )
-            frame_rows = []
-            member_rows = []
-            for fid, row in latest.items():
-                rev = revision(row.document)
-                old = existing.get(fid)
-                if old == rev:
-                    result.unchanged += 1
-                    continue
-                if old is None:
-                    result.inserted += 1
-                else:
-                    result.updated += 1
-                    result.replaced_revs.append(old)
-                frame_rows.append(
-                    (rev, fid, row.kind, row.context_id, row.timestamp, row.document.decode(), now)
-                )
-                member_rows.append(
-                    (
-                        version_id,
-                        fid,
-                        rev,
-                        row.context_id or "",
-                        NO_TIMESTAMP if row.timestamp is None else float(row.timestamp),
-                    )
-                )
-            if frame_rows:
-                await conn.executemany(
-                    "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rev) DO NOTHING",
-                    frame_rows,
-                )
-                await conn.executemany(
-                    "INSERT INTO version_frames (version_id, frame_id, rev, sort_ctx, sort_ts) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (version_id, frame_id) DO UPDATE SET "
-                    "rev = excluded.rev, sort_ctx = excluded.sort_ctx, sort_ts = excluded.sort_ts",
-                    member_rows,
-                )
-            await self._drop_orphans(conn, result.replaced_revs)
-            if objects:
-                await conn.executemany(
-                    "INSERT INTO objects (uri, size, stored_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (uri) DO UPDATE SET size = excluded.size",
-                    [(uri, size, now) for uri, size in dict(objects).items()],
-                )
-        return result
-
-    async def object_sizes(self, uris: Sequence[str]) -> dict[str, int]:
-        """Recorded sizes of stored objects (URIs the pipeline never stored are absent)."""
-        found: dict[str, int] = {}
-        for start in range(0, len(uris), _CHUNK):
-            chunk = list(uris[start : start + _CHUNK])
-            marks = ", ".join("?" * len(chunk))
-            for uri, size in await self.db.fetchall(
-                f"SELECT uri, size FROM objects WHERE uri IN ({marks})", chunk
-            ):
-                found[uri] = int(size)
-        return found
-
-    async def iter_all_documents(self, page_size: int = 1000) -> AsyncIterator[bytes]:
-        """Every stored frame document of every version (for gc)."""
-        last = ""
-        while True:
-            rows = await self.db.fetchall(
-                "SELECT rev, document FROM frames WHERE rev > ? ORDER BY rev LIMIT ?",
-                (last, page_size),
-            )
-            for rev, document in rows:
-                last = rev
-                yield document.encode()
-            if len(rows) < page_size:
-                return
-
-    async def forget_objects(self, uris: Sequence[str]) -> None:
-        await self.db.executemany("DELETE FROM objects WHERE uri = ?", [(u,) for u in uris])
-
-    async def _revs(self, conn: Conn, version_id: str, frame_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(frame_ids), _CHUNK):
-            chunk = frame_ids[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for fid, rev in await conn.fetchall(
-                "SELECT frame_id, rev FROM version_frames "
-                f"WHERE version_id = ? AND frame_id IN ({marks})",
-                (version_id, *chunk),
-            ):
-                found[fid] = rev
-        return found
-
-    async def _drop_orphans(self, conn: Conn, revs: Sequence[str]) -> None:
-        if revs:
-            await conn.executemany(
-                "DELETE FROM frames WHERE rev = ? AND NOT EXISTS "
-                "(SELECT 1 FROM version_frames WHERE rev = ?)",
-                [(rev, rev) for rev in set(revs)],
-            )
-
-    async def get_frame(self, version_id: str, frame_id: str) -> StoredFrame:
-        row = await self.db.fetchone(
-            "SELECT f.id, f.kind, f.document, f.saved_at FROM version_frames vf "
-            "JOIN frames f ON f.rev = vf.rev WHERE vf.version_id = ? AND vf.frame_id = ?",
-            (version_id, frame_id),
-        )
-        if row is None:
-            raise FrameNotFound(f"frame id {frame_id!r} is not in version id {version_id!r}")
-        return StoredFrame(row[0], row[1], row[2].encode(), row[3])
-
-    async def delete_frames(self, version_id: str, frame_ids: Sequence[str]) -> int:
-        ids = list(dict.fromkeys(frame_ids))
-        async with self.db.transaction() as conn:
-            await self._draft(conn, version_id)
-            existing = await self._revs(conn, version_id, ids)
-            missing = [fid for fid in ids if fid not in existing]
-            if missing:
-                raise FrameNotFound(
-                    f"frame id(s) {', '.join(map(repr, missing[:10]))} not in version "
-                    f"id {version_id!r}"
-                )
-            await conn.executemany(
-                "DELETE FROM version_frames WHERE version_id = ? AND frame_id = ?",
-                [(version_id, fid) for fid in ids],
-            )
-            await self._drop_orphans(conn, list(existing.values()))
-        return len(ids)
-
-    async def page(
-        self,
-        version_id: str,
-        *,
-        conditions: Sequence[str] = (),
-        args: Sequence[Any] = (),
-        after: FrameCursor | None = None,
-        limit: int = 1000,
-    ) -> list[tuple[FrameCursor, StoredFrame]]:
-        """One page of a version's frames in (context_id, timestamp, id) order, after ``after``.
-
-        ``conditions`` are extra SQL conditions over ``version_frames vf JOIN frames f``.
-        """
-        where = ["vf.version_id = ?", *conditions]
-        params: list[Any] = [version_id, *args]
-        if after is not None:
-            where.append("(vf.sort_ctx, vf.sort_ts, vf.frame_id) > (?, ?, ?)")
-            params += [after.sort_ctx, after.sort_ts, after.frame_id]
-        rows = await self.db.fetchall(
-            "SELECT vf.sort_ctx, vf.sort_ts, vf.frame_id, f.kind, f.document, f.saved_at "
-            "FROM version_frames vf JOIN frames f ON f.rev = vf.rev "
-            f"WHERE {' AND '.join(where)} "
-            "ORDER BY vf.sort_ctx, vf.sort_ts, vf.frame_id LIMIT ?",
-            (*params, limit),
-        )
-        return [
-            (FrameCursor(ctx, float(ts), fid), StoredFrame(fid, kind, document.encode(), saved))
-            for ctx, ts, fid, kind, document, saved in rows
-        ]
-
-    async def iter_frames(
-        self,
-        version_id: str,
-        *,
-        context_id: str | None = None,
-        after: FrameCursor | None = None,
-        page_size: int = 1000,
-    ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]:
-        """Stream a version's frames in (context_id, timestamp, id) order, page by page."""
-        conditions = ["vf.sort_ctx = ?"] if context_id is not None else []
-        args = [context_id] if context_id is not None else []
-        while True:
-            page = await self.page(
-                version_id, conditions=conditions, args=args, after=after, limit=page_size
-            )
-            for entry in page:
-                yield entry
-            if len(page) < page_size:
-                return
-            after = page[-1][0]

@@ -2,9 +2,11 @@
 
 The URL names a frame and one of its parts (source, preview, a mask), never a URI, so nothing
 else can be fetched through it. Local ``file://`` objects are streamed if they are inside the
-configured local store; ``s3://`` objects get a presigned redirect; ``http(s)://`` sources a
-redirect to themselves. Only image and video types are served inline; anything else is sent
-as an ``application/octet-stream`` attachment, with a sandboxing CSP either way.
+configured local store; ``s3://`` objects get a presigned redirect if they are inside the
+configured S3 store (never for another bucket: the URL would carry the server's credentials);
+``http(s)://`` sources a redirect to themselves (the browser fetches them, not the server).
+Only image and video types are served inline; anything else is sent as an
+``application/octet-stream`` attachment, with a sandboxing CSP either way.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
-from ..errors import FrameNotFound, NotFoundError
+from ..errors import FrameNotFound
 from ..frames import FrameGroup, SingleFrame, item_from_doc
 from ..storage import LocalStorage
 from . import checks
 from .common import CATALOG, PRESIGNER, STORAGE, seg
+from .presign import ObjectNotServed
 
 routes = web.RouteTableDef()
 
@@ -29,10 +32,6 @@ MEDIA_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cache-Control": "private, max-age=3600",
 }
-
-
-class ObjectNotServed(NotFoundError):
-    """The frame does not reference such an object, or it is not in the configured store."""
 
 
 def media_url(version_id: str, frame_id: str, name: str | None, part: str) -> str:

@@ -11,7 +11,6 @@ import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
-from ..api import DatasetVersion
 from ..catalog import StoredFrame
 from ..catalog.search import context_neighbours, frame_neighbours, list_contexts, page_frames
 from ..errors import ValidationError
@@ -24,8 +23,8 @@ from .rest import (
     mask_labels_of,
     parse_limit,
     single,
+    stored_item,
     version_and_dataset,
-    version_counts,
     versions_of,
 )
 
@@ -37,7 +36,7 @@ routes = web.RouteTableDef()
 @routes.get("/")
 async def datasets_page(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
-    counts = await version_counts(catalog)
+    counts = await catalog.version_counts()
     datasets = [(d, counts.get(d.id, 0)) for d in await catalog.list_datasets()]
     return render(request, "datasets.html", datasets=datasets)
 
@@ -197,8 +196,7 @@ async def viewer_page(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     record, dataset = await version_and_dataset(catalog, request.match_info["version_id"])
     frame_id = checks.frame_id(request.match_info["frame_id"])
-    version = await DatasetVersion.get_version_async(version_id=record.id)
-    item = await version.get_frame_async(frame_id)
+    item, rev = await stored_item(catalog, record.id, frame_id)
     prev_id, next_id = await frame_neighbours(catalog, record.id, frame_id)
     doc = item.to_doc()
     if isinstance(item, FrameGroup):
@@ -231,7 +229,7 @@ async def viewer_page(request: web.Request) -> web.Response:
         "frame_id": frame_id,
         "kind": "group" if isinstance(item, FrameGroup) else "single",
         "doc": doc,
-        "etag": etag_of(item),
+        "etag": etag_of(rev),
         "names": names,
         "selected": wanted if wanted in frames else names[0],
         "media": media,

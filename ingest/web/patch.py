@@ -20,10 +20,13 @@ s3): local objects are uploaded with ``add_frames``, never referenced by a web e
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from ..errors import ValidationError
 from ..frames import FrameGroup, Item, item_from_doc
@@ -31,6 +34,49 @@ from ..frames import FrameGroup, Item, item_from_doc
 PARTIAL = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 REMOTE_SCHEMES = ("http", "https", "s3")
+#: deeper bodies are refused before anything recurses into them (a stored document is
+#: serialised by orjson, whose limit is 254 levels; a frame adds a few levels around metadata)
+MAX_BODY_DEPTH = 200
+
+
+def parse_body(raw: bytes) -> Any:
+    """The JSON of a request body; ValidationError (400) for invalid or too deeply nested JSON."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not valid JSON: {exc}") from None
+    if nesting_depth(value, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+        raise ValidationError("body", f"is nested more than {MAX_BODY_DEPTH} levels deep")
+    return value
+
+
+def nesting_depth(value: Any, stop: int) -> int:
+    """How deeply ``value`` nests objects and arrays (a scalar is 0), without recursion;
+    counting stops past ``stop``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop:
+                return deepest
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth) for child in children)
+    return deepest
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Errors of applying a patch and serialising the result that come from the body's shape
+    (too deep for the recursion limit or for orjson) are a 400, never a 500."""
+    try:
+        yield
+    except RecursionError:
+        raise ValidationError("body", "is nested too deeply") from None
+    except orjson.JSONEncodeError as exc:
+        raise ValidationError("body", f"cannot be stored: {exc}") from None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

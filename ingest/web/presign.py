@@ -1,25 +1,25 @@
-"""Presigned GET URLs for ``s3://`` objects that frames reference.
+"""Presigned GET URLs for ``s3://`` objects of the configured store, and only those.
 
-``S3Storage`` has no presign method, so this small helper asks an aiobotocore client for
-``generate_presigned_url('get_object', ...)``: the configured store's own client when the store
-is S3, else a client of its own (same endpoint and region settings), opened on first use and
-closed with the app.
+A presigned URL carries the server's credentials, so it is only made for an object inside the
+configured S3 store (its bucket and prefix), with the store's own client. A frame may reference
+any ``s3://`` URI (registered by reference, or set by a web edit), but an object of another
+bucket, or outside the store's prefix, is never presigned: ``ObjectNotServed`` (404).
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import aioboto3
-
 from ..config import Settings
-from ..errors import StorageError, ValidationError
+from ..errors import NotFoundError, StorageError, ValidationError
 from ..storage import Storage
 from ..storage.s3 import S3Storage
 
 PRESIGN_EXPIRES_S = 300
+
+
+class ObjectNotServed(NotFoundError):
+    """The frame does not reference such an object, or it is not in the configured store."""
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -31,44 +31,42 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return parts.netloc, key
 
 
+def store_object_key(storage: Storage, uri: str) -> str:
+    """The full S3 key of ``uri`` if it is an object of the S3 store ``storage``; else
+    ``ObjectNotServed``. Keys with empty, ``.`` or ``..`` segments are refused too (a browser
+    would normalise them away from the signed path)."""
+    key = storage.key_of(uri) if isinstance(storage, S3Storage) else None
+    if key is None or not isinstance(storage, S3Storage):
+        raise ObjectNotServed(
+            f"{uri[:200]} is not in the configured store ({storage.url}); not served"
+        )
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        raise ObjectNotServed(f"{uri[:200]}: not a plain object key; not served")
+    return uri[len(f"s3://{storage.bucket}/") :]
+
+
 class S3Presigner:
-    def __init__(self, settings: Settings, storage: Storage | None) -> None:
+    """Presigns GETs of the configured store's objects with the store's own client."""
+
+    def __init__(self, settings: Settings, storage: Storage) -> None:
         self._settings = settings
         self._storage = storage
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._client: Any = None
-
-    async def _get_client(self) -> Any:
-        if isinstance(self._storage, S3Storage):
-            return self._storage.client
-        if self._client is None:
-            stack = contextlib.AsyncExitStack()
-            endpoint = self._settings.s3_endpoint_url or None
-            try:
-                self._client = await stack.enter_async_context(
-                    aioboto3.Session().client(
-                        "s3", endpoint_url=endpoint, region_name=self._settings.s3_region
-                    )
-                )
-            except Exception as exc:
-                await stack.aclose()
-                raise StorageError(f"cannot open an S3 client to presign URLs: {exc}") from exc
-            self._stack = stack
-        return self._client
 
     async def url(self, uri: str, expires_s: int = PRESIGN_EXPIRES_S) -> str:
-        """A presigned HTTPS URL for GET of ``uri`` (valid ``expires_s`` seconds)."""
-        bucket, key = split_s3_uri(uri)
-        client = await self._get_client()
+        """A presigned URL for GET of ``uri`` (valid ``expires_s`` seconds); ObjectNotServed
+        unless ``uri`` is in the configured S3 store."""
+        storage = self._storage
+        full_key = store_object_key(storage, uri)
+        assert isinstance(storage, S3Storage)  # checked by store_object_key
         try:
-            url: str = await client.generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+            url: str = await storage.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": storage.bucket, "Key": full_key},
+                ExpiresIn=expires_s,
             )
         except Exception as exc:
             raise StorageError(f"cannot presign {uri[:200]}: {exc}") from exc
         return url
 
     async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            await stack.aclose()
+        """Nothing of its own to close: the store's client belongs to the store."""

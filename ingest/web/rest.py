@@ -8,16 +8,15 @@ import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
-from ..api import DatasetVersion
-from ..catalog import DatasetRecord, SqlCatalog, VersionRecord
+from ..catalog import DatasetRecord, FrameRow, SqlCatalog, VersionRecord
 from ..catalog.search import MAX_LIMIT, list_contexts, page_frames
 from ..catalog.sql import revision
-from ..errors import PublishedVersionError, ValidationError
-from ..frames import Item
+from ..errors import ValidationError
+from ..frames import Item, item_context_id, item_from_doc, item_kind, item_timestamp
 from . import checks
 from .common import CATALOG, ApiError, json_response
 from .openapi import openapi_document
-from .patch import MERGE_PATCH, PARTIAL, apply_patch
+from .patch import MERGE_PATCH, PARTIAL, apply_patch, guarded, parse_body
 
 FRAME_QUERY = ("limit", "cursor", "context_id", "label")
 DEFAULT_LIMIT = 50
@@ -76,23 +75,32 @@ def version_json(record: VersionRecord, dataset: DatasetRecord, frame_count: int
     }
 
 
-def etag_of(item: Item) -> str:
-    return f'"{revision(orjson.dumps(item.to_doc()))}"'
+def etag_of(rev: str) -> str:
+    """The ETag of a frame: its catalog revision (a hash of the stored document), quoted."""
+    return f'"{rev}"'
+
+
+def etag_matches(header: str, rev: str) -> bool:
+    """``If-Match``: ``*`` or a list of strong ETags, one of which must be ``rev``'s."""
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or etag_of(rev) in tags
 
 
 # ---------------------------------------------------------------- queries shared with pages
 
 
-async def version_counts(catalog: SqlCatalog) -> dict[str, int]:
-    rows = await catalog.db.fetchall(
-        "SELECT dataset_id, COUNT(*) FROM versions GROUP BY dataset_id"
-    )
-    return {str(dataset_id): int(count) for dataset_id, count in rows}
-
-
 async def versions_of(catalog: SqlCatalog, dataset: DatasetRecord) -> list[dict[str, Any]]:
+    counts = await catalog.frame_counts(dataset.id)
     records = await catalog.list_versions(dataset.id)
-    return [version_json(r, dataset, await catalog.count_frames(r.id)) for r in records]
+    return [version_json(r, dataset, counts.get(r.id, 0)) for r in records]
+
+
+async def stored_item(catalog: SqlCatalog, version_id: str, frame_id: str) -> tuple[Item, str]:
+    """The frame and its revision, as stored."""
+    stored = await catalog.get_frame(version_id, frame_id)
+    item = item_from_doc(orjson.loads(stored.document), f"frame {frame_id}")
+    item.id = frame_id
+    return item, revision(stored.document)
 
 
 async def version_and_dataset(
@@ -163,7 +171,7 @@ async def openapi(request: web.Request) -> web.Response:
 @routes.get("/api/datasets")
 async def list_datasets(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
-    counts = await version_counts(catalog)
+    counts = await catalog.version_counts()
     records = await catalog.list_datasets()
     return json_response({"datasets": [dataset_json(r, counts.get(r.id, 0)) for r in records]})
 
@@ -213,21 +221,40 @@ async def list_frames(request: web.Request) -> web.Response:
     return json_response({"frames": frame_docs(stored), "next_cursor": next_cursor})
 
 
-async def _version_and_item(request: web.Request) -> tuple[DatasetVersion, Item]:
-    version_id = checks.version_id(request.match_info["version_id"])
-    frame_id = checks.frame_id(request.match_info["frame_id"])
-    version = await DatasetVersion.get_version_async(version_id=version_id)
-    return version, await version.get_frame_async(frame_id)
+def _ids(request: web.Request) -> tuple[str, str]:
+    return (
+        checks.version_id(request.match_info["version_id"]),
+        checks.frame_id(request.match_info["frame_id"]),
+    )
+
+
+def _precondition_failed() -> ApiError:
+    return ApiError(
+        412,
+        "PreconditionFailed",
+        "the frame changed since it was read (If-Match does not match its ETag); "
+        "reload it and apply the change again",
+    )
 
 
 @routes.get("/api/versions/{version_id}/frames/{frame_id}")
 async def get_frame(request: web.Request) -> web.Response:
-    _, item = await _version_and_item(request)
-    return json_response(item.to_doc(), headers={"ETag": etag_of(item)})
+    version_id, frame_id = _ids(request)
+    item, rev = await stored_item(request.app[CATALOG], version_id, frame_id)
+    return json_response(item.to_doc(), headers={"ETag": etag_of(rev)})
+
+
+#: without If-Match a PATCH is re-applied to a frame changed meanwhile, this many times at most
+PATCH_ATTEMPTS = 5
 
 
 @routes.patch("/api/versions/{version_id}/frames/{frame_id}")
 async def patch_frame(request: web.Request) -> web.Response:
+    """Apply a patch atomically: the write happens only if the frame is still the one read.
+
+    With ``If-Match`` a frame changed by someone else gives 412; without it the patch is
+    applied again to the new content (no update is lost either way).
+    """
     content_type = request.content_type
     if content_type not in (PARTIAL, MERGE_PATCH):
         raise ApiError(
@@ -236,35 +263,47 @@ async def patch_frame(request: web.Request) -> web.Response:
             f"send the patch as {PARTIAL} (partial document) or {MERGE_PATCH} "
             f"(RFC 7396), not {content_type!r}",
         )
-    raw = await request.read()
-    try:
-        patch = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not valid JSON: {exc}") from None
-    version, item = await _version_and_item(request)
-    if version.is_published:  # the library refuses too; say so before validating the patch
-        raise PublishedVersionError(
-            f"version {version.version_name!r} is Published and read-only; "
-            "edit a Draft child version instead"
-        )
+    patch = parse_body(await request.read())
+    catalog = request.app[CATALOG]
+    version_id, frame_id = _ids(request)
+    # the catalog refuses too; say so before validating the patch
+    (await catalog.get_version(id=version_id)).require_draft()
     if_match = request.headers.get("If-Match")
-    if if_match is not None and if_match.strip() not in ("*", etag_of(item)):
-        raise ApiError(
-            412,
-            "PreconditionFailed",
-            "the frame changed since it was read (If-Match does not match its ETag); "
-            "reload it and apply the change again",
-        )
-    assert item.id is not None
-    updated = apply_patch(item.to_doc(), patch, item.id, content_type=content_type)
-    await version.update_frames_async([updated])
-    return json_response(updated.to_doc(), headers={"ETag": etag_of(updated)})
+    for _ in range(PATCH_ATTEMPTS):
+        item, rev = await stored_item(catalog, version_id, frame_id)
+        if if_match is not None and not etag_matches(if_match, rev):
+            raise _precondition_failed()
+        with guarded():
+            updated = apply_patch(item.to_doc(), patch, frame_id, content_type=content_type)
+            doc = updated.to_doc()
+            row = FrameRow(
+                frame_id,
+                item_kind(updated),
+                item_context_id(updated),
+                item_timestamp(updated),
+                orjson.dumps(doc),
+            )
+        new_rev = await catalog.replace_frame_if(version_id, row, rev)
+        if new_rev is not None:
+            return json_response(doc, headers={"ETag": etag_of(new_rev)})
+        if if_match is not None and if_match.strip() != "*":
+            raise _precondition_failed()
+    raise ApiError(409, "Conflict", "the frame kept changing while the patch was applied; retry")
 
 
 @routes.delete("/api/versions/{version_id}/frames/{frame_id}")
 async def delete_frame(request: web.Request) -> web.Response:
-    version_id = checks.version_id(request.match_info["version_id"])
-    frame_id = checks.frame_id(request.match_info["frame_id"])
-    version = await DatasetVersion.get_version_async(version_id=version_id)
-    await version.delete_frames_async([frame_id])
+    """Remove a frame; with ``If-Match`` only if it is still the one read (else 412)."""
+    catalog = request.app[CATALOG]
+    version_id, frame_id = _ids(request)
+    (await catalog.get_version(id=version_id)).require_draft()
+    if_match = request.headers.get("If-Match")
+    if if_match is None:
+        await catalog.delete_frames(version_id, [frame_id])
+        return web.Response(status=204)
+    _, rev = await stored_item(catalog, version_id, frame_id)
+    if not etag_matches(if_match, rev) or not await catalog.delete_frame_if(
+        version_id, frame_id, rev
+    ):
+        raise _precondition_failed()
     return web.Response(status=204)
