@@ -28,28 +28,12 @@ from .errors import (
     VersionNotFound,
 )
 from .frames import FrameGroup, Item, SingleFrame, item_from_doc
+from .masks import mask_labels_to_json
 from .pipeline import Input, PipelineRun, frame_row
 from .remote import RemoteFetcher
 from .report import Report
 from .storage.base import Storage
 from .storage.factory import open_storage
-
-
-def mask_labels_to_json(mask_labels: dict[Any, Sequence[str]]) -> list[dict[str, Any]]:
-    """``{(r, g, b) or value: [labels]}`` -> the version metadata's ``mask_labels`` list."""
-    out = []
-    for value, labels in mask_labels.items():
-        pixel = [value] if isinstance(value, int) else list(value)
-        if not pixel or not all(isinstance(v, int) and 0 <= v <= 255 for v in pixel):
-            raise ValidationError(
-                "mask_labels", f"keys are pixel values (r, g, b) in 0..255, got {value!r}"
-            )
-        if isinstance(labels, str) or not all(isinstance(lb, str) for lb in labels):
-            raise ValidationError(
-                f"mask_labels[{value!r}]", f"must be a list of labels, got {labels!r}"
-            )
-        out.append({"value": pixel, "labels": list(labels)})
-    return out
 
 
 def item_from_stored(stored: StoredFrame) -> Item:

@@ -95,7 +95,9 @@ class Committer:
         objects = [o for c in batch for o in c.state.objects]
         retrying = AsyncRetrying(
             stop=stop_after_attempt(COMMIT_ATTEMPTS),
-            wait=wait_exponential(multiplier=0.5, max=8),
+            wait=wait_exponential(
+                multiplier=self.settings.retry_backoff_base_s, max=self.settings.retry_backoff_max_s
+            ),
             retry=retry_if_exception(is_transient),
             reraise=True,
         )

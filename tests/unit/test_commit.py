@@ -1,0 +1,92 @@
+"""The committer with an in-process catalog: transient errors retried, one refused row
+rejects only its group, fatal errors end the run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ingest.catalog import FrameRow, WriteResult
+from ingest.config import Settings
+from ingest.errors import CatalogError, PublishedVersionError
+from ingest.pipeline.commit import Commit, Committer
+from ingest.pipeline.transfer import GroupState
+
+
+class FakeCatalog:
+    def __init__(self, script: list[BaseException], refuse: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.script = list(script)
+        self.refuse = set(refuse)
+        self.written: list[str] = []
+        self.calls = 0
+
+    async def write_frames(self, version_id: str, rows: Any, **_: Any) -> WriteResult:
+        self.calls += 1
+        if self.script:
+            raise self.script.pop(0)
+        if self.refuse & {r.id for r in rows}:
+            raise CatalogError("value out of range", transient=False)
+        self.written += [r.id for r in rows]
+        return WriteResult(inserted=len(rows))
+
+
+def _commit(i: int) -> Commit:
+    row = FrameRow(f"id{i}", "single", None, None, b"{}")
+    return Commit(f"item{i}", row, 1, GroupState(), f"m.jsonl:{i}", i)
+
+
+async def _run(catalog: FakeCatalog, n: int) -> tuple[list[str], list[str]]:
+    committed: list[str] = []
+    refused: list[str] = []
+
+    async def on_refused(commit: Commit, error: CatalogError) -> None:
+        refused.append(commit.row.id)
+
+    committer = Committer(
+        catalog,  # type: ignore[arg-type]
+        "v",
+        Settings(
+            database_url="sqlite:///x",
+            storage_url="file:///x",
+            commit_interval_s=0.01,
+            retry_backoff_base_s=0.001,
+        ),
+        on_committed=lambda batch, result: committed.extend(c.row.id for c in batch),
+        on_refused=on_refused,
+        starved=lambda: False,
+    )
+    for i in range(n):
+        committer.put(_commit(i))
+    committer.close()
+    await asyncio.wait_for(committer.run(), 60)
+    return committed, refused
+
+
+async def test_transient_errors_are_retried() -> None:
+    catalog = FakeCatalog([CatalogError("locked", transient=True)] * 2)
+    committed, refused = await _run(catalog, 5)
+    assert committed == [f"id{i}" for i in range(5)] and refused == []
+    assert catalog.calls == 3
+
+
+async def test_a_refused_row_rejects_only_its_group() -> None:
+    catalog = FakeCatalog([], refuse={"id3"})
+    committed, refused = await _run(catalog, 8)
+    assert refused == ["id3"]
+    assert sorted(committed) == sorted(f"id{i}" for i in range(8) if i != 3)
+
+
+async def test_a_permanent_catalog_failure_is_not_retried() -> None:
+    catalog = FakeCatalog([PublishedVersionError("published meanwhile")])
+    with pytest.raises(PublishedVersionError):
+        await _run(catalog, 2)
+    assert catalog.calls == 1
+
+
+async def test_an_unreachable_catalog_ends_the_run_after_the_retries() -> None:
+    catalog = FakeCatalog([CatalogError("gone", transient=True)] * 10)
+    with pytest.raises(CatalogError):
+        await _run(catalog, 2)
+    assert catalog.calls == 4

@@ -1,0 +1,98 @@
+"""The code's shape: entry points go through the application object, SQL stays in the
+catalog, modules stay small, and the public API does not change by accident."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+import ingest
+
+PACKAGE = Path(ingest.__file__).parent
+ENTRY_POINTS = ["cli.py", "api.py", "commands", "daemon", "web"]
+INTERNALS = ("ingest.catalog.sql", "ingest.catalog.db", "ingest.pipeline", "ingest.storage")
+INTERNAL_NAMES = {"SqlCatalog", "open_catalog", "open_storage", "PipelineRun", "Pipeline"}
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.I)
+
+
+def _modules(*names: str) -> list[Path]:
+    out: list[Path] = []
+    for name in names:
+        path = PACKAGE / name
+        out += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return out
+
+
+def _absolute(module: Path, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    parts = list(module.relative_to(PACKAGE.parent).with_suffix("").parts)
+    base = parts[: len(parts) - node.level]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+@pytest.mark.parametrize("module", _modules(*ENTRY_POINTS), ids=lambda p: p.name)
+def test_entry_points_use_the_application_not_its_internals(module: Path) -> None:
+    tree = ast.parse(module.read_text())
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            target = _absolute(module, node)
+            names = {a.name for a in node.names}
+            if target.startswith(INTERNALS) or names & INTERNAL_NAMES:
+                bad.append(f"line {node.lineno}: from {target} import {', '.join(sorted(names))}")
+        elif isinstance(node, ast.Import):
+            bad += [f"line {node.lineno}: import {a.name}" for a in node.names
+                    if a.name.startswith(INTERNALS)]  # fmt: skip
+    assert not bad, f"{module.relative_to(PACKAGE)} reaches below the application: {bad}"
+
+
+@pytest.mark.parametrize("module", _modules("."), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_sql_outside_the_catalog(module: Path) -> None:
+    if module.relative_to(PACKAGE).parts[0] == "catalog":
+        return
+    strings = [
+        n.value for n in ast.walk(ast.parse(module.read_text()))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]  # fmt: skip
+    assert not [s for s in strings if SQL.search(s)]
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in _modules(".")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert not long
+
+
+PUBLIC = {
+    "Dataset": ["create", "delete", "get", "list"],
+    "DatasetVersion": [
+        "add_frames", "create_new_dataset", "create_snapshot", "create_version",
+        "delete_frames", "get_current", "get_frame", "get_frame_count", "get_masks_labels",
+        "get_metadata", "get_single_frame", "get_version", "get_versions", "iter_frames",
+        "publish_version", "refresh", "set_masks_labels", "set_metadata", "update_frames",
+    ],
+}  # fmt: skip
+
+
+def test_public_api_is_pinned() -> None:
+    assert set(PUBLIC) <= set(ingest.__all__)
+    for cls_name, methods in PUBLIC.items():
+        cls = getattr(ingest, cls_name)
+        for method in methods:
+            assert callable(getattr(cls, method)), f"{cls_name}.{method}"
+            assert callable(getattr(cls, f"{method}_async")), f"{cls_name}.{method}_async"
+    add = inspect.signature(ingest.DatasetVersion.add_frames_async)
+    assert list(add.parameters)[:3] == ["self", "frames", "upload_retries"]
+    single = inspect.signature(ingest.DatasetVersion.get_single_frame_async)
+    assert list(single.parameters)[:4] == ["frame_id", "dataset_name", "version_name",
+                                          "dataset_id"]  # fmt: skip
+    for name in ("FrameGroup", "SingleFrame", "Report", "RejectedFrame", "configure"):
+        assert name in ingest.__all__
