@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from .errors import ValidationError
+from .limits import INT_MAX, INT_MIN, check_id, check_json_value, check_uri
 
 SCHEMA_VERSION = 1
 
@@ -44,12 +45,15 @@ _SHAPE_SET = frozenset(SHAPES)
 
 
 def _is_number(value: Any) -> bool:
+    """A finite number that serialises: a float, or an integer within 64 bits (signed)."""
     kind = type(value)
     if kind is int:
-        return True
+        return INT_MIN <= value <= INT_MAX
     if kind is float:
         return math.isfinite(value)
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return INT_MIN <= value <= INT_MAX if isinstance(value, int) else math.isfinite(value)
 
 
 def _finite_numbers(value: Any) -> bool:
@@ -57,7 +61,7 @@ def _finite_numbers(value: Any) -> bool:
         return False
     for v in value:
         kind = type(v)
-        if kind is int or (kind is float and math.isfinite(v)):
+        if (kind is int and INT_MIN <= v <= INT_MAX) or (kind is float and math.isfinite(v)):
             continue
         if not _is_number(v):
             return False
@@ -127,9 +131,8 @@ def _check_metadata(value: Any, where: str, field: str = "") -> dict[str, Any]:
         raise ValidationError(
             _path(where, field), f"must be a JSON object, got {type(value).__name__}"
         )
-    for key in value:
-        if not isinstance(key, str):
-            raise ValidationError(_path(where, field), f"keys must be strings, got {key!r}")
+    if value:
+        check_json_value(value, _path(where, field))  # string keys, depth, 64-bit integers
     return value
 
 
@@ -151,14 +154,18 @@ def _check_labels(value: Any, where: str) -> list[str]:
 def _check_timestamp(value: Any, where: str, field: str = "") -> float | int | None:
     if value is None or _is_number(value):
         return value  # type: ignore[no-any-return]
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValidationError(_path(where, field), "must be a number within 64 bits (signed)")
     raise ValidationError(
         _path(where, field), f"must be a number (e.g. seconds since epoch), got {value!r}"
     )
 
 
 def _check_dimension(value: Any, where: str, field: str = "") -> int | None:
-    if value is None or (type(value) is int and value > 0):
+    if value is None or (type(value) is int and 0 < value <= INT_MAX):
         return value
+    if type(value) is int and value > 0:
+        raise ValidationError(_path(where, field), "must be a positive integer within 64 bits")
     raise ValidationError(_path(where, field), f"must be a positive integer, got {value!r}")
 
 
@@ -170,13 +177,28 @@ def _check_text(value: Any, where: str, field: str = "", *, optional: bool = Tru
     return value
 
 
+def _check_id(value: Any, where: str, field: str = "id") -> str | None:
+    """An optional id: a non-empty string within ``limits.MAX_ID_LENGTH``, no control chars."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValidationError(_path(where, field), f"must be a non-empty string, got {value!r}")
+    return check_id(value, _path(where, field))
+
+
+def _check_uri(value: Any, where: str, field: str = "", *, optional: bool = True) -> str | None:
+    text = _check_text(value, where, field, optional=optional)
+    return text if text is None else check_uri(text, _path(where, field))
+
+
 def check_frame_name(name: Any, where: str = "frame name") -> str:
-    """A frame name is a non-empty string without '/' (names become object key parts)."""
+    """A frame name is a non-empty string without '/' (names become object key parts), within
+    the id limits (``limits.check_id``: URL segments of the web app)."""
     if not isinstance(name, str) or not name:
         raise ValidationError(where, f"must be a non-empty string, got {name!r}")
     if "/" in name:
         raise ValidationError(where, f"must not contain '/', got {name!r}")
-    return name
+    return check_id(name, where)
 
 
 class Annotation:
@@ -231,6 +253,8 @@ class Annotation:
         if metadata is None:
             self.metadata = {}
         elif type(metadata) is dict and all(type(k) is str for k in metadata):
+            if metadata:
+                check_json_value(metadata, f"{where}.metadata")
             self.metadata = metadata
         else:
             self.metadata = _check_metadata(metadata, where, "metadata")
@@ -309,9 +333,9 @@ def _masks(mask_source: Any, masks_source: Any, owner: str) -> dict[str, str]:
             )
         for mask_id, uri in items:
             _check_text(mask_id, f"{where} id", optional=False)
-            masks[mask_id] = _check_text(uri, f"{where}[{mask_id!r}]", optional=False)  # type: ignore[assignment]
+            masks[mask_id] = _check_uri(uri, f"{where}[{mask_id!r}]", optional=False)  # type: ignore[assignment]
     if mask_source is not None:
-        masks["semantic"] = _check_text(mask_source, "mask_source", optional=False)  # type: ignore[assignment]
+        masks["semantic"] = _check_uri(mask_source, "mask_source", optional=False)  # type: ignore[assignment]
     return masks
 
 
@@ -349,6 +373,8 @@ class SingleFrame:
     """One sensor's frame: a source (image or video) plus preview, masks, annotations, metadata.
 
     ``context_id`` defaults to the source URI. ``frame.meta`` is ``frame.metadata``.
+    ``origin`` is where it was read from (``file:line`` of a manifest), else None; it is not
+    part of the document.
     """
 
     __slots__ = (
@@ -359,6 +385,7 @@ class SingleFrame:
         "id",
         "masks",
         "metadata",
+        "origin",
         "preview_uri",
         "source",
         "timestamp",
@@ -384,10 +411,10 @@ class SingleFrame:
     ) -> None:
         if hasattr(source, "__fspath__"):
             source = str(source)
-        self.source: str = _check_text(source, where, "source", optional=False)  # type: ignore[assignment]
+        self.source: str = _check_uri(source, where, "source", optional=False)  # type: ignore[assignment]
         self.width = _check_dimension(width, where, "width")
         self.height = _check_dimension(height, where, "height")
-        self.preview_uri = _check_text(preview_uri, where, "preview_uri")
+        self.preview_uri = _check_uri(preview_uri, where, "preview_uri")
         self.metadata = _check_metadata(metadata, where, "metadata")
         self.annotations = _annotations(
             list(annotations) if annotations is not None else None, where
@@ -398,7 +425,8 @@ class SingleFrame:
         )
         self.timestamp = _check_timestamp(timestamp, where, "timestamp")
         self.content_type = _check_text(content_type, where, "content_type")
-        self.id = _check_text(id, where, "id")
+        self.id = _check_id(id, where)
+        self.origin: str | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -479,9 +507,12 @@ def _check_schema(doc: dict[str, Any], where: str) -> None:
 
 
 class FrameGroup(MutableMapping[str, SingleFrame]):
-    """The frames of one instant, one per sensor, by name; plus group-level fields."""
+    """The frames of one instant, one per sensor, by name; plus group-level fields.
 
-    __slots__ = ("_frames", "annotations", "context_id", "id", "metadata", "timestamp")
+    ``origin``: ``file:line`` of the manifest it was read from, else None (not in the document).
+    """
+
+    __slots__ = ("_frames", "annotations", "context_id", "id", "metadata", "origin", "timestamp")
 
     def __init__(
         self,
@@ -495,7 +526,8 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
         where: str = "group",
     ) -> None:
         self._frames: dict[str, SingleFrame] = {}
-        self.id = _check_text(id, where, "id")
+        self.id = _check_id(id, where)
+        self.origin: str | None = None
         self.metadata = _check_metadata(metadata, where, "metadata")
         self.context_id = _check_text(context_id, where, "context_id")
         self.timestamp = _check_timestamp(timestamp, where, "timestamp")
@@ -605,6 +637,26 @@ def item_from_doc(doc: Any, where: str = "document") -> Item:
     if isinstance(doc, dict) and "frames" in doc:
         return FrameGroup.from_doc(doc, where)
     return SingleFrame.from_doc(doc, where)
+
+
+def check_storable(item: Item) -> None:
+    """Re-check what may have changed since the item was built (its objects are mutable: ids,
+    metadata, annotation metadata), so that an item that passes serialises and is addressable.
+    Raises ValidationError naming the field."""
+    where = "group" if isinstance(item, FrameGroup) else "frame"
+    _check_id(item.id, where)
+    _check_metadata(item.metadata, where, "metadata")
+    frames = list(item.items()) if isinstance(item, FrameGroup) else [(None, item)]
+    for name, frame in frames:
+        spot = where if name is None else f"group.frames[{name!r}]"
+        if isinstance(item, FrameGroup):
+            _check_id(frame.id, spot)
+        _check_metadata(frame.metadata, spot, "metadata")
+        for i, annotation in enumerate(frame.annotations):
+            _check_metadata(annotation.metadata, f"{spot}.annotations[{i}]", "metadata")
+    if isinstance(item, FrameGroup):
+        for i, annotation in enumerate(item.annotations):
+            _check_metadata(annotation.metadata, f"group.annotations[{i}]", "metadata")
 
 
 def item_kind(item: Item) -> str:
