@@ -17,6 +17,7 @@ import ingest
 from ingest import DatasetVersion, SingleFrame, runtime
 from ingest.catalog import FrameRow
 from ingest.catalog.sql import revision
+from ingest.catalog.sqlframes import SqlFrames
 from ingest.service import Ingest
 from ingest.web import make_app
 
@@ -30,9 +31,18 @@ from .webfixtures import Example
 async def test_concurrent_patches_with_one_etag_have_one_winner(
     client: TestClient,  # noqa: F811
     example: Example,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url = frames_url(example.draft_id, "drive-01-001")
     etag = (await client.get(url)).headers["ETag"]
+    read = SqlFrames.get_frame
+
+    async def slow_read(self: SqlFrames, version_id: str, frame_id: str) -> Any:
+        stored = await read(self, version_id, frame_id)
+        await asyncio.sleep(0.02)  # every editor reads before any writes: the probe's race
+        return stored
+
+    monkeypatch.setattr(SqlFrames, "get_frame", slow_read)
 
     async def patch(n: int) -> Any:
         return await client.patch(

@@ -258,14 +258,17 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(frame_doc, "The frame document"), **_ERRORS},
                 },
                 "patch": {
-                    "summary": "Edit a frame of a Draft version (saved with update_frames)",
+                    "summary": "Edit a frame of a Draft version (atomically)",
                     "description": (
                         "`application/json`: a partial document; given fields replace the "
                         "stored ones, a group's `frames` merge by name (`null` removes one). "
                         "`application/merge-patch+json`: RFC 7396 over the whole document. "
                         "The result is validated whole; the id and kind cannot change; URIs "
-                        "may be kept or set to http(s)/s3 ones. `If-Match: <ETag>` makes the "
-                        "edit fail with 412 if the frame changed meanwhile."
+                        "may be kept or set to http(s)/s3 ones. The write is a compare-and-set "
+                        "on the frame's revision: with `If-Match: <ETag>` the edit fails with "
+                        "412 if the frame changed meanwhile (of concurrent edits with one ETag "
+                        "exactly one wins); without it the patch is applied to the latest "
+                        "content. Bodies nested deeper than 200 levels are a 400."
                     ),
                     "security": [{"bearer": []}],
                     "parameters": [_VERSION_ID, _FRAME_ID],
@@ -285,15 +288,21 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "delete": {
                     "summary": "Remove a frame from a Draft version",
+                    "description": "`If-Match: <ETag>`: only if the frame is unchanged (412).",
                     "security": [{"bearer": []}],
                     "parameters": [_VERSION_ID, _FRAME_ID],
-                    "responses": {"204": {"description": "Deleted"}, **_MUTATION_ERRORS},
+                    "responses": {
+                        "204": {"description": "Deleted"},
+                        **_MUTATION_ERRORS,
+                        "412": {**_ERROR, "description": "If-Match does not match"},
+                    },
                 },
             },
             "/media/{version_id}/{frame_id}/{name}/{part}": {
                 "get": {
-                    "summary": "An object a frame references (local: streamed; s3: presigned "
-                    "redirect; http(s): redirect)",
+                    "summary": "An object a frame references (in the configured store: "
+                    "local streamed, s3 a presigned redirect; http(s): a redirect; other "
+                    "s3 buckets and local paths: 404, never presigned)",
                     "parameters": [
                         _VERSION_ID,
                         _FRAME_ID,

@@ -245,7 +245,7 @@ async def get_frame(request: web.Request) -> web.Response:
 
 
 #: without If-Match a PATCH is re-applied to a frame changed meanwhile, this many times at most
-PATCH_ATTEMPTS = 5
+PATCH_ATTEMPTS = 10
 
 
 @routes.patch("/api/versions/{version_id}/frames/{frame_id}")
