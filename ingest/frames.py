@@ -8,18 +8,41 @@ see the README, section "The JSON document form".
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import orjson
 
+from .annotation import SHAPES, Annotation, annotation_adder, annotations_from
 from .errors import ValidationError
-from .limits import INT_MAX, INT_MIN, check_id, check_json_value, check_uri
+from .fields import (
+    check_dimension,
+    check_frame_name,
+    check_id_field,
+    check_metadata,
+    check_text,
+    check_timestamp,
+    check_uri_field,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SHAPES",
+    "Annotation",
+    "FrameGroup",
+    "Item",
+    "SingleFrame",
+    "check_frame_name",
+    "derive_id",
+    "dumps",
+    "ensure_id",
+    "item_context_id",
+    "item_from_doc",
+    "item_kind",
+    "item_timestamp",
+]
 
 SCHEMA_VERSION = 1
-
-SHAPES = ("box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints")
 
 _FRAME_KEYS = frozenset(
     {
@@ -40,283 +63,6 @@ _FRAME_KEYS = frozenset(
 _GROUP_KEYS = frozenset(
     {"schema_version", "id", "context_id", "timestamp", "metadata", "annotations", "frames"}
 )
-_ANNOTATION_KEYS = frozenset({"labels", "confidence", "metadata", *SHAPES})
-_SHAPE_SET = frozenset(SHAPES)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite number that serialises: a float, or an integer within 64 bits (signed)."""
-    kind = type(value)
-    if kind is int:
-        return INT_MIN <= value <= INT_MAX
-    if kind is float:
-        return math.isfinite(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return INT_MIN <= value <= INT_MAX if isinstance(value, int) else math.isfinite(value)
-
-
-def _finite_numbers(value: Any) -> bool:
-    if type(value) is not list and not isinstance(value, list | tuple):
-        return False
-    for v in value:
-        kind = type(v)
-        if (kind is int and INT_MIN <= v <= INT_MAX) or (kind is float and math.isfinite(v)):
-            continue
-        if not _is_number(v):
-            return False
-    return True
-
-
-def _check_shape(shape: str, value: Any, where: str) -> Any:
-    """Validate one shape's coordinates; ``where`` names the annotation (paths built on error)."""
-    if shape == "box2d_xywh" or shape == "ellipse2d_xyrrt":
-        size = 4 if shape == "box2d_xywh" else 5
-        if not _finite_numbers(value):
-            raise ValidationError(
-                f"{where}.{shape}", f"must be a list of finite numbers, got {value!r}"
-            )
-        if len(value) != size:
-            form = "[x, y, width, height]" if size == 4 else "[x, y, rx, ry, theta]"
-            kind = "a box" if size == 4 else "an ellipse"
-            raise ValidationError(f"{where}.{shape}", f"{kind} is {form}, got {len(value)} numbers")
-        if value[2] < 0 or value[3] < 0:
-            what = "box width and height" if size == 4 else "ellipse radii"
-            raise ValidationError(f"{where}.{shape}", f"{what} must be >= 0, got {list(value)}")
-        return list(value)
-    if shape == "poly2d_xy":
-        if not isinstance(value, list | tuple) or not value:
-            raise ValidationError(
-                f"{where}.{shape}", "must be a polygon [x1, y1, ...] or a list of polygons"
-            )
-        nested = not _is_number(value[0])
-        polygons = value if nested else [value]
-        out = []
-        for i, polygon in enumerate(polygons):
-            if _finite_numbers(polygon) and len(polygon) % 2 == 0 and len(polygon) >= 6:
-                out.append(list(polygon))
-                continue
-            spot = f"{where}.{shape}[{i}]" if nested else f"{where}.{shape}"
-            if not _finite_numbers(polygon):
-                raise ValidationError(spot, f"must be a list of finite numbers, got {polygon!r}")
-            if len(polygon) % 2:
-                raise ValidationError(
-                    spot, f"a polygon needs an even count of coordinates, got {len(polygon)}"
-                )
-            raise ValidationError(spot, "a polygon needs at least 3 points")
-        return out
-    if shape == "keypoints":
-        if not _finite_numbers(value):
-            raise ValidationError(
-                f"{where}.{shape}", f"must be a list of finite numbers, got {value!r}"
-            )
-        if len(value) % 2:
-            raise ValidationError(
-                f"{where}.{shape}",
-                f"keypoints are [x1, y1, x2, y2, ...], got an odd count ({len(value)})",
-            )
-        return list(value)
-    raise ValidationError(where, f"unknown annotation shape {shape!r}; known: {', '.join(SHAPES)}")
-
-
-def _path(where: str, field: str) -> str:
-    """The field path for an error message (built only when there is an error)."""
-    return f"{where}.{field}" if field else where
-
-
-def _check_metadata(value: Any, where: str, field: str = "") -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValidationError(
-            _path(where, field), f"must be a JSON object, got {type(value).__name__}"
-        )
-    if value:
-        check_json_value(value, _path(where, field))  # string keys, depth, 64-bit integers
-    return value
-
-
-def _check_labels(value: Any, where: str) -> list[str]:
-    """``where`` names the owner; the field path is built on error only."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list | tuple):
-        for v in value:
-            if type(v) is not str or not v:
-                break
-        else:
-            return list(value)
-    raise ValidationError(f"{where}.labels", f"must be a list of non-empty strings, got {value!r}")
-
-
-def _check_timestamp(value: Any, where: str, field: str = "") -> float | int | None:
-    if value is None or _is_number(value):
-        return value  # type: ignore[no-any-return]
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise ValidationError(_path(where, field), "must be a number within 64 bits (signed)")
-    raise ValidationError(
-        _path(where, field), f"must be a number (e.g. seconds since epoch), got {value!r}"
-    )
-
-
-def _check_dimension(value: Any, where: str, field: str = "") -> int | None:
-    if value is None or (type(value) is int and 0 < value <= INT_MAX):
-        return value
-    if type(value) is int and value > 0:
-        raise ValidationError(_path(where, field), "must be a positive integer within 64 bits")
-    raise ValidationError(_path(where, field), f"must be a positive integer, got {value!r}")
-
-
-def _check_text(value: Any, where: str, field: str = "", *, optional: bool = True) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValidationError(_path(where, field), f"must be a non-empty string, got {value!r}")
-    return value
-
-
-def _check_id(value: Any, where: str, field: str = "id") -> str | None:
-    """An optional id: a non-empty string within ``limits.MAX_ID_LENGTH``, no control chars."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValidationError(_path(where, field), f"must be a non-empty string, got {value!r}")
-    return check_id(value, _path(where, field))
-
-
-def _check_uri(value: Any, where: str, field: str = "", *, optional: bool = True) -> str | None:
-    text = _check_text(value, where, field, optional=optional)
-    return text if text is None else check_uri(text, _path(where, field))
-
-
-def check_frame_name(name: Any, where: str = "frame name") -> str:
-    """A frame name is a non-empty string without '/' (names become object key parts), within
-    the id limits (``limits.check_id``: URL segments of the web app)."""
-    if not isinstance(name, str) or not name:
-        raise ValidationError(where, f"must be a non-empty string, got {name!r}")
-    if "/" in name:
-        raise ValidationError(where, f"must not contain '/', got {name!r}")
-    return check_id(name, where)
-
-
-class Annotation:
-    """An ROI (one shape) or, with labels only, a frame label."""
-
-    __slots__ = ("confidence", "coords", "labels", "metadata", "shape")
-
-    def __init__(
-        self,
-        *,
-        box2d_xywh: Sequence[float] | None = None,
-        poly2d_xy: Sequence[Any] | None = None,
-        ellipse2d_xyrrt: Sequence[float] | None = None,
-        keypoints: Sequence[float] | None = None,
-        labels: Sequence[str] | str | None = None,
-        confidence: float | None = None,
-        metadata: dict[str, Any] | None = None,
-        where: str = "annotation",
-    ) -> None:
-        shape = None
-        for name, value in (
-            ("box2d_xywh", box2d_xywh),
-            ("poly2d_xy", poly2d_xy),
-            ("ellipse2d_xyrrt", ellipse2d_xyrrt),
-            ("keypoints", keypoints),
-        ):
-            if value is not None:
-                if shape is not None:
-                    raise ValidationError(where, f"one shape per annotation, got {shape}, {name}")
-                shape, coords = name, value
-        self._fill(where, shape, coords if shape else None, labels, confidence, metadata)
-
-    def _fill(
-        self,
-        where: str,
-        shape: str | None,
-        coords: Any,
-        labels: Any,
-        confidence: Any,
-        metadata: Any,
-    ) -> None:
-        self.shape = shape
-        self.coords = _check_shape(shape, coords, where) if shape is not None else None
-        self.labels = _check_labels(labels, where)
-        if shape is None and not self.labels:
-            raise ValidationError(where, "needs a shape or at least one label")
-        if confidence is not None and (not _is_number(confidence) or not 0 <= confidence <= 1):
-            raise ValidationError(
-                f"{where}.confidence", f"must be a number in [0, 1], got {confidence!r}"
-            )
-        self.confidence = confidence
-        if metadata is None:
-            self.metadata = {}
-        elif type(metadata) is dict and all(type(k) is str for k in metadata):
-            if metadata:
-                check_json_value(metadata, f"{where}.metadata")
-            self.metadata = metadata
-        else:
-            self.metadata = _check_metadata(metadata, where, "metadata")
-
-    @property
-    def is_frame_label(self) -> bool:
-        return self.shape is None
-
-    def to_doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"labels": self.labels, "confidence": self.confidence}
-        if self.shape is not None:
-            doc[self.shape] = self.coords
-        doc["metadata"] = self.metadata
-        return doc
-
-    @classmethod
-    def from_doc(cls, doc: Any, where: str = "annotation") -> Annotation:
-        if isinstance(doc, Annotation):
-            return doc
-        if not isinstance(doc, dict):
-            raise ValidationError(where, f"must be an object, got {type(doc).__name__}")
-        shape = None
-        for key in doc:  # the hot path of manifest parsing: no keyword-argument detour
-            if key in _SHAPE_SET:
-                if doc[key] is None:
-                    continue
-                if shape is not None:
-                    raise ValidationError(where, f"one shape per annotation, got {shape}, {key}")
-                shape = key
-            elif key not in _ANNOTATION_KEYS:
-                unknown = sorted(map(str, doc.keys() - _ANNOTATION_KEYS))
-                raise ValidationError(
-                    where, f"unknown field(s) {', '.join(unknown)}; shapes are {', '.join(SHAPES)}"
-                )
-        self = cls.__new__(cls)
-        self._fill(
-            where,
-            shape,
-            doc[shape] if shape else None,
-            doc.get("labels"),
-            doc.get("confidence"),
-            doc.get("metadata"),
-        )
-        return self
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Annotation) and self.to_doc() == other.to_doc()
-
-    def __repr__(self) -> str:
-        return f"Annotation({self.to_doc()!r})"
-
-
-def _annotations(value: Any, where: str) -> list[Annotation]:
-    """``where`` names the owner; ``<where>.annotations[i]`` is built on error only."""
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple):
-        raise ValidationError(f"{where}.annotations", f"must be a list, got {type(value).__name__}")
-    try:
-        return [Annotation.from_doc(a, where) for a in value]
-    except ValidationError:  # redo with each annotation's own position in the messages
-        return [Annotation.from_doc(a, f"{where}.annotations[{i}]") for i, a in enumerate(value)]
 
 
 def _masks(mask_source: Any, masks_source: Any, owner: str) -> dict[str, str]:
@@ -332,49 +78,17 @@ def _masks(mask_source: Any, masks_source: Any, owner: str) -> dict[str, str]:
                 where, f"must be a list of URIs or an object id -> URI, got {masks_source!r}"
             )
         for mask_id, uri in items:
-            _check_text(mask_id, f"{where} id", optional=False)
-            masks[mask_id] = _check_uri(uri, f"{where}[{mask_id!r}]", optional=False)  # type: ignore[assignment]
+            check_text(mask_id, f"{where} id", optional=False)
+            masks[mask_id] = check_uri_field(uri, f"{where}[{mask_id!r}]", optional=False)  # type: ignore[assignment]
     if mask_source is not None:
-        masks["semantic"] = _check_uri(mask_source, "mask_source", optional=False)  # type: ignore[assignment]
+        masks["semantic"] = check_uri_field(mask_source, "mask_source", optional=False)  # type: ignore[assignment]
     return masks
-
-
-def _annotation_adder(where: str, doc: str) -> Any:
-    """The ``add_annotation`` method of frames and groups (same signature, own list)."""
-
-    def add(
-        self: Any,
-        box2d_xywh: Sequence[float] | None = None,
-        poly2d_xy: Sequence[Any] | None = None,
-        ellipse2d_xyrrt: Sequence[float] | None = None,
-        keypoints: Sequence[float] | None = None,
-        labels: Sequence[str] | str | None = None,
-        confidence: float | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> Annotation:
-        annotation = Annotation(
-            box2d_xywh=box2d_xywh,
-            poly2d_xy=poly2d_xy,
-            ellipse2d_xyrrt=ellipse2d_xyrrt,
-            keypoints=keypoints,
-            labels=labels,
-            confidence=confidence,
-            metadata=metadata,
-            where=f"{where}[{len(self.annotations)}]",
-        )
-        self.annotations.append(annotation)
-        return annotation
-
-    add.__doc__ = doc
-    return add
 
 
 class SingleFrame:
     """One sensor's frame: a source (image or video) plus preview, masks, annotations, metadata.
 
     ``context_id`` defaults to the source URI. ``frame.meta`` is ``frame.metadata``.
-    ``origin`` is where it was read from (``file:line`` of a manifest), else None; it is not
-    part of the document.
     """
 
     __slots__ = (
@@ -385,7 +99,6 @@ class SingleFrame:
         "id",
         "masks",
         "metadata",
-        "origin",
         "preview_uri",
         "source",
         "timestamp",
@@ -411,22 +124,21 @@ class SingleFrame:
     ) -> None:
         if hasattr(source, "__fspath__"):
             source = str(source)
-        self.source: str = _check_uri(source, where, "source", optional=False)  # type: ignore[assignment]
-        self.width = _check_dimension(width, where, "width")
-        self.height = _check_dimension(height, where, "height")
-        self.preview_uri = _check_uri(preview_uri, where, "preview_uri")
-        self.metadata = _check_metadata(metadata, where, "metadata")
-        self.annotations = _annotations(
+        self.source: str = check_uri_field(source, where, "source", optional=False)  # type: ignore[assignment]
+        self.width = check_dimension(width, where, "width")
+        self.height = check_dimension(height, where, "height")
+        self.preview_uri = check_uri_field(preview_uri, where, "preview_uri")
+        self.metadata = check_metadata(metadata, where, "metadata")
+        self.annotations = annotations_from(
             list(annotations) if annotations is not None else None, where
         )
         self.masks = _masks(mask_source, masks_source, where)
         self.context_id: str = (
-            _check_text(context_id, where, "context_id") or self.source  # type: ignore[assignment]
+            check_text(context_id, where, "context_id") or self.source  # type: ignore[assignment]
         )
-        self.timestamp = _check_timestamp(timestamp, where, "timestamp")
-        self.content_type = _check_text(content_type, where, "content_type")
-        self.id = _check_id(id, where)
-        self.origin: str | None = None
+        self.timestamp = check_timestamp(timestamp, where, "timestamp")
+        self.content_type = check_text(content_type, where, "content_type")
+        self.id = check_id_field(id, where)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -434,9 +146,9 @@ class SingleFrame:
 
     @meta.setter
     def meta(self, value: dict[str, Any]) -> None:
-        self.metadata = _check_metadata(value, "frame", "meta")
+        self.metadata = check_metadata(value, "frame", "meta")
 
-    add_annotation = _annotation_adder(
+    add_annotation = annotation_adder(
         "annotations", "Add an ROI; with ``labels`` only (no shape) it is a frame label."
     )
 
@@ -507,12 +219,9 @@ def _check_schema(doc: dict[str, Any], where: str) -> None:
 
 
 class FrameGroup(MutableMapping[str, SingleFrame]):
-    """The frames of one instant, one per sensor, by name; plus group-level fields.
+    """The frames of one instant, one per sensor, by name; plus group-level fields."""
 
-    ``origin``: ``file:line`` of the manifest it was read from, else None (not in the document).
-    """
-
-    __slots__ = ("_frames", "annotations", "context_id", "id", "metadata", "origin", "timestamp")
+    __slots__ = ("_frames", "annotations", "context_id", "id", "metadata", "timestamp")
 
     def __init__(
         self,
@@ -526,12 +235,11 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
         where: str = "group",
     ) -> None:
         self._frames: dict[str, SingleFrame] = {}
-        self.id = _check_id(id, where)
-        self.origin: str | None = None
-        self.metadata = _check_metadata(metadata, where, "metadata")
-        self.context_id = _check_text(context_id, where, "context_id")
-        self.timestamp = _check_timestamp(timestamp, where, "timestamp")
-        self.annotations = _annotations(
+        self.id = check_id_field(id, where)
+        self.metadata = check_metadata(metadata, where, "metadata")
+        self.context_id = check_text(context_id, where, "context_id")
+        self.timestamp = check_timestamp(timestamp, where, "timestamp")
+        self.annotations = annotations_from(
             list(annotations) if annotations is not None else None, where
         )
         for name, frame in (frames or {}).items():
@@ -560,7 +268,7 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
     def __len__(self) -> int:
         return len(self._frames)
 
-    add_global_annotation = _annotation_adder(
+    add_global_annotation = annotation_adder(
         "group.annotations", "An annotation of the whole group (usually labels only)."
     )
 
@@ -637,26 +345,6 @@ def item_from_doc(doc: Any, where: str = "document") -> Item:
     if isinstance(doc, dict) and "frames" in doc:
         return FrameGroup.from_doc(doc, where)
     return SingleFrame.from_doc(doc, where)
-
-
-def check_storable(item: Item) -> None:
-    """Re-check what may have changed since the item was built (its objects are mutable: ids,
-    metadata, annotation metadata), so that an item that passes serialises and is addressable.
-    Raises ValidationError naming the field."""
-    where = "group" if isinstance(item, FrameGroup) else "frame"
-    _check_id(item.id, where)
-    _check_metadata(item.metadata, where, "metadata")
-    frames = list(item.items()) if isinstance(item, FrameGroup) else [(None, item)]
-    for name, frame in frames:
-        spot = where if name is None else f"group.frames[{name!r}]"
-        if isinstance(item, FrameGroup):
-            _check_id(frame.id, spot)
-        _check_metadata(frame.metadata, spot, "metadata")
-        for i, annotation in enumerate(frame.annotations):
-            _check_metadata(annotation.metadata, f"{spot}.annotations[{i}]", "metadata")
-    if isinstance(item, FrameGroup):
-        for i, annotation in enumerate(item.annotations):
-            _check_metadata(annotation.metadata, f"group.annotations[{i}]", "metadata")
 
 
 def item_kind(item: Item) -> str:

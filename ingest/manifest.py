@@ -23,21 +23,12 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .errors import ValidationError
-from .frames import item_from_doc
+from .frames import Item, item_from_doc
 from .idindex import IdIndex
 from .limits import loads, printable
 from .report import RejectedFrame
-from .rows import (
-    BoundedLines,
-    CsvRows,
-    Entry,
-    LineTooLong,
-    ManifestError,
-    admit,
-    group_rows,
-    parquet_rows,
-    resolve_sources,
-)
+from .rowitems import Entry, admit, group_rows, resolve_sources
+from .rows import BoundedLines, CsvRows, LineTooLong, ManifestError, parquet_rows
 
 __all__ = ["FORMATS", "Entry", "Header", "Manifest", "ManifestError", "detect_format"]
 
@@ -99,7 +90,7 @@ def _duplicate_frame_name(raw: bytes) -> str | None:
     return found[0] if found else None
 
 
-def parse_jsonl_line(raw: bytes, where: str, base_dir: str) -> Entry | Header | None:
+def parse_jsonl_line(raw: bytes, where: str, base_dir: str) -> Item | RejectedFrame | Header | None:
     text = raw.strip()
     if not text:
         return None
@@ -150,9 +141,8 @@ def _open_binary(path: str) -> IO[bytes]:
 
 
 class Manifest:
-    """One manifest file, read lazily. Iterating yields items and rejected records.
-
-    Each item's ``origin`` is its ``file:line``. An id used by an earlier line of the same file
+    """One manifest file, read lazily. Iterating yields ``Located(item, "file:line")`` and
+    rejected records. An id used by an earlier line of the same file
     (explicit or derived) is a ``DuplicateId`` rejection naming that line, and a CSV group whose
     rows are not consecutive a ``NonConsecutiveGroup`` one: the ids seen are kept in an
     ``IdIndex`` (about 40 MB per million distinct ids).
