@@ -190,9 +190,16 @@ class RemoteFetcher:
             raise PermanentStorageError(f"GET {url[:200]}: only http(s) URLs can be fetched")
         if self.settings.allow_private_addresses:
             return
-        ip = ip_literal(parts.hostname)
+        host = parts.hostname
+        ip = ip_literal(host)
+        if ip is None and (":" in host or host.replace(".", "").isdigit()):
+            # aiohttp takes these for IP literals and skips the resolver, while getaddrinfo
+            # reads "2130706433", "0177.0.0.1" or "127.0.0.1." as 127.0.0.1
+            raise PrivateAddressRefused(
+                f"{host}: not a canonical IP address; copying from it is not allowed"
+            )
         if ip is not None and not self._allowed(ip):
-            raise _refusal(parts.hostname, [str(ip)])
+            raise _refusal(host, [str(ip)])
 
     async def _get(self, url: str) -> Any:
         """One GET without following redirects, errors translated."""

@@ -148,6 +148,11 @@ def test_hop_checker_refuses_ip_literals_and_other_schemes() -> None:
         "http://[::1]:8/x",
         "https://100.64.0.1/",
         "http://[::ffff:7f00:1]/",
+        # numeric forms getaddrinfo reads as 127.0.0.1 and aiohttp sends past the resolver
+        "http://2130706433/x",
+        "http://0177.0.0.1/x",
+        "http://127.1/x",
+        "http://127.0.0.1./x",
     ):
         with pytest.raises(PrivateAddressRefused):
             fetcher.check_hop(url)
@@ -224,6 +229,8 @@ async def test_a_redirect_to_a_private_address_is_refused(
             "http://127.0.0.2:PORT/secret",  # an IP literal: checked on the hop
             "http://evil.test:PORT/secret",  # a name: its addresses checked by the resolver
             "http://[::1]:PORT/secret",
+            "http://2130706434:PORT/secret",  # 127.0.0.2 for getaddrinfo
+            "http://127.0.0.2.:PORT/secret",
         ):
             with pytest.raises(PrivateAddressRefused):
                 await fetcher.fetch(f"{base}/redirect?to={target}")
