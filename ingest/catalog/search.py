@@ -171,8 +171,7 @@ async def page_frames(
         raise ValidationError("limit", f"must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
     where, args = filter_sql(catalog.db.dialect, context_id=context_id, label=label, meta=meta)
     after = decode_cursor(cursor) if cursor is not None else None
-    page = await catalog.page(version_id, conditions=where, args=args, after=after,
-                              limit=limit + 1)
+    page = await catalog.page(version_id, conditions=where, args=args, after=after, limit=limit + 1)
     more = len(page) > limit
     page = page[:limit]
     items = [stored for _, stored in page]
