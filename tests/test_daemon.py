@@ -60,6 +60,7 @@ def fleet_env(
         INGEST_GROUPS_IN_FLIGHT="4",
         INGEST_SHUTDOWN_GRACE_S="20",
         INGEST_COMMIT_INTERVAL_S="0.05",
+        INGEST_INBOX_SETTLE_S="0.2",  # written whole (temp + rename): jobs start early
     )
     # every upload takes a while, so that signals and kills land in the middle of jobs
     fault_proxy.script(".png", ["delay:0.05"] * 100_000, method="PUT", contains=True)
