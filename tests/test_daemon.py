@@ -268,13 +268,24 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
     try:
         wait_jobs(sqlite_url, 1, timeout=60)
         drop("g2")  # the same name and size, new content
-        jobs = wait_jobs(sqlite_url, 2, timeout=60)
+        wait_jobs(sqlite_url, 2, timeout=60)
+        posted = json.dumps({"id": "g3", "frames": frames}).encode() + b"\n"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/jobs?name=posted.jsonl",
+            data=b'{"manifest": {"dataset": "FromS3", "version": "v9"}}\n' + posted,
+            method="POST",
+            headers=NDJSON,
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+        jobs = wait_jobs(sqlite_url, 3, timeout=60)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
-    assert [j.state for j in jobs] == ["done", "done"], err
+    assert [j.state for j in jobs] == ["done", "done", "done"], err
     keys = set(list_keys(endpoint, bucket, "inbox/"))
-    for job in jobs:
+    assert any(k.startswith("inbox/done/posted@") for k in keys)  # POST /jobs to an S3 inbox
+    for job in jobs[:2]:
         tag = job.id.rpartition("@")[2]
         assert {
             f"inbox/done/batch@{tag}.jsonl",
@@ -283,7 +294,7 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
         } <= keys
     assert "inbox/batch.jsonl" not in keys
     _, counts = catalog_state(sqlite_url)
-    assert counts == {"g1": 1, "g2": 1}
+    assert counts == {"g1": 1, "g2": 1, "g3": 1}
     listed = subprocess.run(
         [INGEST, "versions", "list", "FromS3", "--json"],
         env=env,
@@ -291,7 +302,7 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
         text=True,
         timeout=60,
     )
-    assert [(v["name"], v["frames"]) for v in json.loads(listed.stdout)] == [("v9", 2)]  # sidecar
+    assert [(v["name"], v["frames"]) for v in json.loads(listed.stdout)] == [("v9", 3)]  # sidecar
     tag = jobs[0].id.rpartition("@")[2]
     report = client.get_object(Bucket=bucket, Key=f"inbox/reports/batch@{tag}.jsonl.report.jsonl")
     head = json.loads(report["Body"].read().splitlines()[0])

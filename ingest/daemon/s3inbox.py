@@ -196,15 +196,15 @@ class S3Inbox:
                     await asyncio.to_thread(fh.write, chunk)
             if size == 0:
                 raise ValueError("empty manifest")
-            fh = await asyncio.to_thread(open, path, "rb")
+            spooled = await asyncio.to_thread(Path(path).open, "rb")
             try:
-                resp = await self._call("put_object", name, Body=fh, IfNoneMatch="*")
+                resp = await self._call("put_object", name, Body=spooled, IfNoneMatch="*")
             except Exception as exc:
                 if _code(exc) in ("412", "PreconditionFailed", "ConditionalRequestConflict"):
                     raise NameTaken(name) from exc
                 raise translate_error(exc, "PutObject", f"{self.url}/{name}") from exc
             finally:
-                fh.close()
+                spooled.close()
             self.settling.trust(name, (size, _etag(resp["ETag"])))
         finally:
             with contextlib.suppress(OSError):
