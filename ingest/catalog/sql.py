@@ -242,19 +242,6 @@ class SqlCatalog(SqlFrames):
             )
         return await self.get_version(id=version_id)
 
-    async def rename_version(self, version_id: str, name: str) -> VersionRecord:
-        _check_name(name, "version_name")
-        async with self.db.transaction() as conn:
-            record = await self._draft(conn, version_id)
-            taken = await conn.fetchone(
-                "SELECT 1 FROM versions WHERE dataset_id = ? AND name = ? AND id <> ?",
-                (record.dataset_id, name, version_id),
-            )
-            if taken:
-                raise AlreadyExistsError(f"version {name!r} already exists in the dataset")
-            await conn.execute("UPDATE versions SET name = ? WHERE id = ?", (name, version_id))
-        return await self.get_version(id=version_id)
-
     async def current_version(self, dataset_id: str) -> VersionRecord:
         """The newest Published version of the dataset; if none is published, the newest Draft."""
         versions = await self.list_versions(dataset_id)

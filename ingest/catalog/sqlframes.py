@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import FrameNotFound, PublishedVersionError, VersionNotFound
+from ..errors import FrameNotFound, VersionNotFound
 from .base import NO_TIMESTAMP, FrameCursor, FrameRow, StoredFrame, VersionRecord, WriteResult
 from .db import Conn, Database
 
@@ -51,13 +51,7 @@ class SqlFrames:
         )
         if row is None:
             raise VersionNotFound(f"version id {version_id!r} does not exist")
-        record = version_record(row)
-        if record.is_published:
-            raise PublishedVersionError(
-                f"version {record.name!r} is Published and read-only; "
-                "create a child version (create_version(parent_version_names=[...])) to edit"
-            )
-        return record
+        return version_record(row).require_draft()
 
     async def count_frames(self, version_id: str) -> int:
         row = await self.db.fetchone(
