@@ -28,8 +28,8 @@ MAX_LINE_BYTES = 32 << 20
 
 # C0 and C1 control characters and DEL (NUL and ESC included): never in an id or a name
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# 20 digits in a row: maybe an integer orjson would turn into a float (>= 2**64)
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# 19 digits in a row: maybe an integer orjson turns into a float (>= 2**64 or < -2**63)
+_LONG_DIGITS = re.compile(rb"\d{19}")
 _PATH_SHOWN = 160  # characters of a nested path shown in a message
 
 
@@ -127,7 +127,7 @@ def _big(value: int) -> str:
 
 
 def loads(text: bytes | str) -> Any:
-    """JSON text -> value, keeping integers of 2**64 and beyond exact (orjson makes them floats,
+    """JSON text -> value, keeping integers beyond 64 bits exact (orjson makes them floats,
     silently) so that validation refuses them by name. Raises ValueError (``orjson``'s
     ``JSONDecodeError`` is one) for invalid or too deeply nested JSON."""
     value = orjson.loads(text)
