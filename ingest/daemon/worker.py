@@ -5,7 +5,6 @@ that renews its lease and cancels the job if the lease was lost; a job running l
 ``job_timeout_s`` is cancelled and failed; outcomes go to the jobs table and the metrics;
 shutdown is two-phase (stop claiming, let in-flight groups finish within the grace period and
 commit, release the lease; a second signal exits at once).
-
 Discovery follows the inbox protocol (``inbox.py``): only settled manifests, one job per
 (name, content) and generation, and before a job runs the name must still hold its content.
 """
