@@ -485,7 +485,7 @@ def test_module_entry_point_refuses_public_without_token(
 
 
 def test_app_keys_are_typed() -> None:
-    from ingest.web.common import ACCESS, CATALOG, SETTINGS
+    from ingest.web.common import ACCESS, APP, SETTINGS
 
-    for key in (ACCESS, CATALOG, SETTINGS):
+    for key in (ACCESS, APP, SETTINGS):
         assert isinstance(key, web.AppKey)

@@ -1,8 +1,8 @@
 """``make_app(settings, token)``: the aiohttp application (REST API, media, pages, static).
 
-Resources (the catalog, the store, an S3 presigner) are opened and closed in ``cleanup_ctx``
-and kept under typed ``web.AppKey``s. The catalog is the library's own (``runtime``), so the
-library calls the app makes (``DatasetVersion.update_frames_async``...) use the same one.
+The application object (``service.Ingest``: the catalog, the store) is opened and closed in
+``cleanup_ctx`` and kept under one typed ``web.AppKey`` (``APP``); every handler calls use cases
+on it (and on ``browse``), nothing below it.
 
 Security:
 - mutations (anything but GET/HEAD/OPTIONS) need ``Authorization: Bearer <token>`` when a
@@ -15,7 +15,6 @@ Security:
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,11 +31,9 @@ from ..service import Ingest
 from . import media, pages, rest
 from .common import (
     ACCESS,
-    CATALOG,
-    PRESIGNER,
+    APP,
     SETTINGS,
     STATIC_DIR,
-    STORAGE,
     TEMPLATES,
     TEMPLATES_DIR,
     Access,
@@ -49,7 +46,6 @@ from .common import (
     seg,
     status_of,
 )
-from .presign import S3Presigner
 
 log = logging.getLogger("ingest.web")
 
@@ -145,13 +141,9 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    async with contextlib.AsyncExitStack() as stack:
-        ingest_app = await stack.enter_async_context(Ingest(settings))
-        app[CATALOG] = ingest_app.catalog
-        app[STORAGE] = storage = await ingest_app.store()
-        app[PRESIGNER] = presigner = S3Presigner(settings, storage)
-        stack.push_async_callback(presigner.close)
+    async with Ingest(app[SETTINGS]) as ingest_app:
+        await ingest_app.store()  # a store that cannot be opened fails the start, not a request
+        app[APP] = ingest_app
         yield
 
 
@@ -181,12 +173,11 @@ def _datetime(value: Any) -> str:
 
 
 def make_app(settings: Settings | None = None, token: str | None = None) -> web.Application:
-    """The web app over the library's catalog and the store of ``settings``.
+    """The web app over the catalog and the store of ``settings`` (the library's when None),
+    through its own application object, opened when the app starts.
 
     ``token``: the bearer token mutations need (``INGEST_API_TOKEN``); None or "" serves
-    loopback clients only, without authentication. The app and the library share one catalog:
-    if ``settings`` differ from the library's, the library is reconfigured with them when the
-    app starts.
+    loopback clients only, without authentication.
     """
     app = web.Application(middlewares=[error_middleware, access_middleware])
     app[SETTINGS] = settings or runtime.get_settings()

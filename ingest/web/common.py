@@ -12,7 +12,6 @@ import jinja2
 import orjson
 from aiohttp import web
 
-from ..catalog import SqlCatalog
 from ..config import Settings
 from ..errors import (
     AlreadyExistsError,
@@ -24,8 +23,7 @@ from ..errors import (
     StorageError,
     ValidationError,
 )
-from ..storage import Storage
-from .presign import S3Presigner
+from ..service import Ingest
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -42,9 +40,8 @@ class Access:
 SETTINGS = web.AppKey("settings", Settings)
 ACCESS = web.AppKey("access", Access)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
-CATALOG = web.AppKey("catalog", SqlCatalog)
-STORAGE = web.AppKey[Storage]("storage")
-PRESIGNER = web.AppKey("presigner", S3Presigner)
+#: the application object every handler calls (opened and closed in ``app._resources``)
+APP = web.AppKey("app", Ingest)
 
 
 class ApiError(Exception):

@@ -11,20 +11,16 @@ Only image and video types are served inline; anything else is sent as an
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
-import os
-from urllib.parse import urlsplit
 
-import orjson
 from aiohttp import web
 
+from .. import browse
+from ..browse import ObjectNotServed
 from ..errors import FrameNotFound
-from ..frames import FrameGroup, SingleFrame, item_from_doc
-from ..storage import LocalStorage
+from ..frames import FrameGroup, SingleFrame
 from . import checks
-from .common import CATALOG, PRESIGNER, STORAGE, seg
-from .presign import ObjectNotServed
+from .common import APP, seg
 
 routes = web.RouteTableDef()
 
@@ -46,8 +42,7 @@ async def _frame(request: web.Request) -> SingleFrame:
     version_id = checks.version_id(request.match_info["version_id"])
     frame_id = checks.frame_id(request.match_info["frame_id"])
     name = request.match_info["name"]
-    stored = await request.app[CATALOG].get_frame(version_id, frame_id)
-    item = item_from_doc(orjson.loads(stored.document), f"frame {frame_id}")
+    item = await request.app[APP].get_frame(version_id, frame_id)
     if isinstance(item, FrameGroup):
         frame = item.get(checks.frame_name(name))
         if frame is None:
@@ -67,25 +62,15 @@ def _content_type(path: str) -> tuple[str, bool]:
 
 
 async def serve_uri(request: web.Request, uri: str) -> web.StreamResponse:
-    scheme = urlsplit(uri).scheme.lower()
-    if scheme in ("http", "https"):
-        raise web.HTTPFound(uri, headers=MEDIA_HEADERS)
-    if scheme == "s3":
-        raise web.HTTPFound(await request.app[PRESIGNER].url(uri), headers=MEDIA_HEADERS)
-    storage = request.app[STORAGE]
-    key = storage.key_of(uri) if isinstance(storage, LocalStorage) else None
-    if key is None or not isinstance(storage, LocalStorage):
-        raise ObjectNotServed(
-            f"{uri[:200]} is not in the configured store ({storage.url}); not served"
-        )
-    path = os.path.join(str(storage.root), *key.split("/"))
-    if not await asyncio.to_thread(os.path.isfile, path):
-        raise ObjectNotServed(f"{uri[:200]} does not exist in the store")
-    content_type, inline = _content_type(path)
+    where = await browse.locate_object(request.app[APP], uri)
+    if where.url is not None:
+        raise web.HTTPFound(where.url, headers=MEDIA_HEADERS)
+    assert where.path is not None
+    content_type, inline = _content_type(where.path)
     headers = {**MEDIA_HEADERS, "Content-Type": content_type}
     if not inline:
         headers["Content-Disposition"] = "attachment"
-    return web.FileResponse(path, headers=headers)
+    return web.FileResponse(where.path, headers=headers)
 
 
 @routes.get(r"/media/{version_id}/{frame_id}/{name}/{part:source|preview}")

@@ -11,22 +11,14 @@ import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
+from .. import browse
 from ..catalog import StoredFrame
-from ..catalog.search import context_neighbours, frame_neighbours, list_contexts, page_frames
 from ..errors import ValidationError
 from ..frames import FrameGroup, item_context_id, item_timestamp
 from . import checks
-from .common import CATALOG, render, seg
+from .common import APP, render, seg
 from .media import media_url
-from .rest import (
-    etag_of,
-    mask_labels_of,
-    parse_limit,
-    single,
-    stored_item,
-    version_and_dataset,
-    versions_of,
-)
+from .rest import etag_of, parse_limit, single, version_and_dataset, versions_of
 
 PAGE_SIZE = 48
 
@@ -35,18 +27,16 @@ routes = web.RouteTableDef()
 
 @routes.get("/")
 async def datasets_page(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    counts = await catalog.version_counts()
-    datasets = [(d, counts.get(d.id, 0)) for d in await catalog.list_datasets()]
+    datasets = await request.app[APP].datasets_with_version_counts()
     return render(request, "datasets.html", datasets=datasets)
 
 
 @routes.get("/datasets/{name}")
 async def versions_page(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    dataset = await catalog.get_dataset(name=checks.dataset_name(request.match_info["name"]))
+    app = request.app[APP]
+    dataset = await app.get_dataset(name=checks.dataset_name(request.match_info["name"]))
     return render(
-        request, "versions.html", dataset=dataset, versions=await versions_of(catalog, dataset)
+        request, "versions.html", dataset=dataset, versions=await versions_of(app, dataset)
     )
 
 
@@ -150,22 +140,24 @@ def frame_card(version_id: str, stored: StoredFrame) -> dict[str, Any]:
 
 @routes.get("/versions/{version_id}")
 async def browser_page(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    record, dataset = await version_and_dataset(catalog, request.match_info["version_id"])
+    app = request.app[APP]
+    record, dataset = await version_and_dataset(app, request.match_info["version_id"])
     filters = browser_filters(request.query)
     context_nav: dict[str, Any] | None = None
     if filters["by_context"]:
         if filters["context_id"] is None:
-            first = await list_contexts(catalog, record.id, limit=1)
+            first = await browse.list_contexts(app, record.id, limit=1)
             filters["context_id"] = first[0][0] if first else None
         if filters["context_id"] is not None:
-            prev_ctx, next_ctx = await context_neighbours(catalog, record.id, filters["context_id"])
+            prev_ctx, next_ctx = await browse.context_neighbours(
+                app, record.id, filters["context_id"]
+            )
             context_nav = {
                 "prev": prev_ctx and browser_query(filters, context_id=prev_ctx, cursor=None),
                 "next": next_ctx and browser_query(filters, context_id=next_ctx, cursor=None),
             }
-    stored, next_cursor = await page_frames(
-        catalog,
+    stored, next_cursor = await browse.page_frames(
+        app,
         record.id,
         limit=filters["limit"],
         cursor=filters["cursor"],
@@ -178,8 +170,8 @@ async def browser_page(request: web.Request) -> web.Response:
         "browser.html",
         version=record,
         dataset=dataset,
-        total=await catalog.count_frames(record.id),
-        mask_labels=mask_labels_of(record),
+        total=await app.count_frames(record.id),
+        mask_labels=browse.mask_labels(record),
         filters=filters,
         cards=[frame_card(record.id, s) for s in stored],
         context_nav=context_nav,
@@ -193,11 +185,11 @@ async def browser_page(request: web.Request) -> web.Response:
 
 @routes.get("/versions/{version_id}/frames/{frame_id}")
 async def viewer_page(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    record, dataset = await version_and_dataset(catalog, request.match_info["version_id"])
+    app = request.app[APP]
+    record, dataset = await version_and_dataset(app, request.match_info["version_id"])
     frame_id = checks.frame_id(request.match_info["frame_id"])
-    item, rev = await stored_item(catalog, record.id, frame_id)
-    prev_id, next_id = await frame_neighbours(catalog, record.id, frame_id)
+    item, rev = await browse.frame_and_revision(app, record.id, frame_id)
+    prev_id, next_id = await browse.frame_neighbours(app, record.id, frame_id)
     doc = item.to_doc()
     if isinstance(item, FrameGroup):
         frames = dict(item.items())
@@ -233,7 +225,7 @@ async def viewer_page(request: web.Request) -> web.Response:
         "names": names,
         "selected": wanted if wanted in frames else names[0],
         "media": media,
-        "mask_labels": mask_labels_of(record),
+        "mask_labels": browse.mask_labels(record),
         "api_url": f"/api/versions/{seg(record.id)}/frames/{seg(frame_id)}",
         "browse_url": base,
     }

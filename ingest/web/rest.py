@@ -8,13 +8,13 @@ import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
-from ..catalog import DatasetRecord, FrameRow, SqlCatalog, VersionRecord
-from ..catalog.search import MAX_LIMIT, list_contexts, page_frames
-from ..catalog.sql import revision
+from .. import browse
+from ..browse import MAX_LIMIT
+from ..catalog import DatasetRecord, VersionRecord
 from ..errors import ValidationError
-from ..frames import Item, item_context_id, item_from_doc, item_kind, item_timestamp
+from ..service import Ingest
 from . import checks
-from .common import CATALOG, ApiError, json_response
+from .common import APP, ApiError, json_response
 from .openapi import openapi_document
 from .patch import MERGE_PATCH, PARTIAL, apply_patch, guarded, parse_body
 
@@ -40,24 +40,6 @@ def dataset_json(record: DatasetRecord, version_count: int | None = None) -> dic
     return out
 
 
-def mask_labels_of(record: VersionRecord) -> list[dict[str, Any]]:
-    """``[{"value": [r, g, b], "labels": [...]}]`` from the version metadata (sanitised)."""
-    out = []
-    for entry in record.metadata.get("mask_labels") or []:
-        if not isinstance(entry, dict):
-            continue
-        value = entry.get("value")
-        labels = entry.get("labels")
-        if (
-            isinstance(value, list)
-            and value
-            and all(isinstance(v, int) and 0 <= v <= 255 for v in value)
-            and isinstance(labels, list)
-        ):
-            out.append({"value": value, "labels": [str(lb) for lb in labels]})
-    return out
-
-
 def version_json(record: VersionRecord, dataset: DatasetRecord, frame_count: int) -> dict[str, Any]:
     return {
         "id": record.id,
@@ -70,7 +52,7 @@ def version_json(record: VersionRecord, dataset: DatasetRecord, frame_count: int
         "created_at": record.created_at,
         "published_at": record.published_at,
         "frame_count": frame_count,
-        "mask_labels": mask_labels_of(record),
+        "mask_labels": browse.mask_labels(record),
         "metadata": record.metadata,
     }
 
@@ -89,25 +71,16 @@ def etag_matches(header: str, rev: str) -> bool:
 # ---------------------------------------------------------------- queries shared with pages
 
 
-async def versions_of(catalog: SqlCatalog, dataset: DatasetRecord) -> list[dict[str, Any]]:
-    counts = await catalog.frame_counts(dataset.id)
-    records = await catalog.list_versions(dataset.id)
-    return [version_json(r, dataset, counts.get(r.id, 0)) for r in records]
+async def versions_of(app: Ingest, dataset: DatasetRecord) -> list[dict[str, Any]]:
+    return [
+        version_json(r, dataset, count)
+        for r, count in await app.versions_with_frame_counts(dataset.id)
+    ]
 
 
-async def stored_item(catalog: SqlCatalog, version_id: str, frame_id: str) -> tuple[Item, str]:
-    """The frame and its revision, as stored."""
-    stored = await catalog.get_frame(version_id, frame_id)
-    item = item_from_doc(orjson.loads(stored.document), f"frame {frame_id}")
-    item.id = frame_id
-    return item, revision(stored.document)
-
-
-async def version_and_dataset(
-    catalog: SqlCatalog, version_id: str
-) -> tuple[VersionRecord, DatasetRecord]:
-    record = await catalog.get_version(id=checks.version_id(version_id))
-    return record, await catalog.get_dataset(id=record.dataset_id)
+async def version_and_dataset(app: Ingest, version_id: str) -> tuple[VersionRecord, DatasetRecord]:
+    dataset, record = await app.find_version(version_id=checks.version_id(version_id))
+    return record, dataset
 
 
 def single(query: MultiMapping[str], name: str) -> str | None:
@@ -170,38 +143,36 @@ async def openapi(request: web.Request) -> web.Response:
 
 @routes.get("/api/datasets")
 async def list_datasets(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    counts = await catalog.version_counts()
-    records = await catalog.list_datasets()
-    return json_response({"datasets": [dataset_json(r, counts.get(r.id, 0)) for r in records]})
+    counted = await request.app[APP].datasets_with_version_counts()
+    return json_response({"datasets": [dataset_json(r, n) for r, n in counted]})
 
 
 @routes.get("/api/datasets/{name}/versions")
 async def list_versions(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    dataset = await catalog.get_dataset(name=checks.dataset_name(request.match_info["name"]))
+    app = request.app[APP]
+    dataset = await app.get_dataset(name=checks.dataset_name(request.match_info["name"]))
     return json_response(
-        {"dataset": dataset_json(dataset), "versions": await versions_of(catalog, dataset)}
+        {"dataset": dataset_json(dataset), "versions": await versions_of(app, dataset)}
     )
 
 
 @routes.get("/api/versions/{version_id}")
 async def get_version(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    record, dataset = await version_and_dataset(catalog, request.match_info["version_id"])
-    return json_response(version_json(record, dataset, await catalog.count_frames(record.id)))
+    app = request.app[APP]
+    record, dataset = await version_and_dataset(app, request.match_info["version_id"])
+    return json_response(version_json(record, dataset, await app.count_frames(record.id)))
 
 
 @routes.get("/api/versions/{version_id}/contexts")
 async def get_contexts(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    record, _ = await version_and_dataset(catalog, request.match_info["version_id"])
+    app = request.app[APP]
+    record, _ = await version_and_dataset(app, request.match_info["version_id"])
     for key in request.query:
         if key not in ("after", "limit"):
             raise ValidationError(key, "unknown query parameter; known: after, limit")
     limit = parse_limit(single(request.query, "limit"), default=100)
     after = single(request.query, "after")
-    contexts = await list_contexts(catalog, record.id, after=after, limit=limit + 1)
+    contexts = await browse.list_contexts(app, record.id, after=after, limit=limit + 1)
     more = len(contexts) > limit
     contexts = contexts[:limit]
     return json_response(
@@ -214,10 +185,10 @@ async def get_contexts(request: web.Request) -> web.Response:
 
 @routes.get("/api/versions/{version_id}/frames")
 async def list_frames(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    record, _ = await version_and_dataset(catalog, request.match_info["version_id"])
+    app = request.app[APP]
+    record, _ = await version_and_dataset(app, request.match_info["version_id"])
     filters = frame_filters(request.query)
-    stored, next_cursor = await page_frames(catalog, record.id, **filters)
+    stored, next_cursor = await browse.page_frames(app, record.id, **filters)
     return json_response({"frames": frame_docs(stored), "next_cursor": next_cursor})
 
 
@@ -240,7 +211,7 @@ def _precondition_failed() -> ApiError:
 @routes.get("/api/versions/{version_id}/frames/{frame_id}")
 async def get_frame(request: web.Request) -> web.Response:
     version_id, frame_id = _ids(request)
-    item, rev = await stored_item(request.app[CATALOG], version_id, frame_id)
+    item, rev = await browse.frame_and_revision(request.app[APP], version_id, frame_id)
     return json_response(item.to_doc(), headers={"ETag": etag_of(rev)})
 
 
@@ -264,26 +235,19 @@ async def patch_frame(request: web.Request) -> web.Response:
             f"(RFC 7396), not {content_type!r}",
         )
     patch = parse_body(await request.read())
-    catalog = request.app[CATALOG]
+    app = request.app[APP]
     version_id, frame_id = _ids(request)
     # the catalog refuses too; say so before validating the patch
-    (await catalog.get_version(id=version_id)).require_draft()
+    (await app.get_version(version_id)).require_draft()
     if_match = request.headers.get("If-Match")
     for _ in range(PATCH_ATTEMPTS):
-        item, rev = await stored_item(catalog, version_id, frame_id)
+        item, rev = await browse.frame_and_revision(app, version_id, frame_id)
         if if_match is not None and not etag_matches(if_match, rev):
             raise _precondition_failed()
-        with guarded():
+        with guarded():  # serialising the patched frame is where a too deep body shows
             updated = apply_patch(item.to_doc(), patch, frame_id, content_type=content_type)
             doc = updated.to_doc()
-            row = FrameRow(
-                frame_id,
-                item_kind(updated),
-                item_context_id(updated),
-                item_timestamp(updated),
-                orjson.dumps(doc),
-            )
-        new_rev = await catalog.replace_frame_if(version_id, row, rev)
+            new_rev = await browse.replace_frame_if(app, version_id, updated, rev)
         if new_rev is not None:
             return json_response(doc, headers={"ETag": etag_of(new_rev)})
         if if_match is not None and if_match.strip() != "*":
@@ -294,16 +258,16 @@ async def patch_frame(request: web.Request) -> web.Response:
 @routes.delete("/api/versions/{version_id}/frames/{frame_id}")
 async def delete_frame(request: web.Request) -> web.Response:
     """Remove a frame; with ``If-Match`` only if it is still the one read (else 412)."""
-    catalog = request.app[CATALOG]
+    app = request.app[APP]
     version_id, frame_id = _ids(request)
-    (await catalog.get_version(id=version_id)).require_draft()
+    (await app.get_version(version_id)).require_draft()
     if_match = request.headers.get("If-Match")
     if if_match is None:
-        await catalog.delete_frames(version_id, [frame_id])
+        await app.delete_frames(version_id, [frame_id])
         return web.Response(status=204)
-    _, rev = await stored_item(catalog, version_id, frame_id)
-    if not etag_matches(if_match, rev) or not await catalog.delete_frame_if(
-        version_id, frame_id, rev
+    _, rev = await browse.frame_and_revision(app, version_id, frame_id)
+    if not etag_matches(if_match, rev) or not await browse.delete_frame_if(
+        app, version_id, frame_id, rev
     ):
         raise _precondition_failed()
     return web.Response(status=204)
