@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from .errors import ConfigError, ValidationError
 from .frames import FrameGroup, SingleFrame
+from .limits import loads
 from .report import RejectedFrame
 
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -73,8 +72,8 @@ def _sidecar(path: Path) -> dict[str, Any]:
     if not side.is_file():
         return {}
     try:
-        data = orjson.loads(side.read_bytes())
-    except orjson.JSONDecodeError as exc:
+        data = loads(side.read_bytes())  # integers beyond 64 bits stay exact (and are refused)
+    except ValueError as exc:
         raise ValidationError(str(side), f"sidecar is not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or set(data) - {"metadata", "annotations"}:
         raise ValidationError(str(side), "a sidecar is an object with metadata and annotations")
