@@ -44,22 +44,22 @@ async def page_frames(
     app: Ingest,
     version_id: str,
     *,
-    limit: int = 50,
-    cursor: str | None = None,
     context_id: str | None = None,
     label: str | None = None,
     meta: Mapping[str, str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> tuple[list[StoredFrame], str | None]:
-    """One page of the version's frames that match the filters, and the next page's cursor
-    (see ``catalog/search.py`` for the filters' meaning)."""
+    """One page of the version's frames that match the filters (``catalog/search.py`` says
+    what each means), and the next page's cursor (None on the last page)."""
     return await search.page_frames(
         app.catalog,
         version_id,
-        limit=limit,
-        cursor=cursor,
         context_id=context_id,
         label=label,
         meta=meta,
+        cursor=cursor,
+        limit=limit,
     )
 
 
