@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from .catalog import DatasetRecord, FrameCursor, StoredFrame, VersionRecord, open_catalog
+from .catalog.jobs import JobQueue
 from .catalog.sql import SqlCatalog
 from .config import Settings, load_settings
 from .errors import (
@@ -52,6 +53,7 @@ class Ingest:
         self._catalog: SqlCatalog | None = None
         self._store: Storage | None = store
         self._owns_store = store is None
+        self._owns_catalog = True
         self._fetcher: RemoteFetcher | None = None
         self._lock = asyncio.Lock()
         self._runs: set[PipelineRun] = set()
@@ -78,8 +80,21 @@ class Ingest:
             await fetcher.close()
         if store is not None and self._owns_store:
             await store.close()
-        if catalog is not None:
+        if catalog is not None and self._owns_catalog:
             await catalog.close()
+
+    def derive(self, **changes: Any) -> Ingest:
+        """This application with other run settings (allowed roots, private addresses...),
+        sharing its catalog; closing the derived one leaves the catalog open."""
+        if "database_url" in changes:
+            raise ValueError("a derived application shares its parent's catalog")
+        other = Ingest(self.settings.replace(**changes))
+        other._catalog, other._owns_catalog = self.catalog, False
+        return other
+
+    def job_queue(self) -> JobQueue:
+        """The daemon's job table, in the catalog's database."""
+        return JobQueue(self.catalog.db)
 
     @property
     def catalog(self) -> SqlCatalog:

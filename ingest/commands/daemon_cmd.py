@@ -9,13 +9,12 @@ import os
 
 from aiohttp import web
 
-from ..catalog import SqlCatalog
-from ..config import Settings
 from ..daemon.http import allowed_hosts, make_app
 from ..daemon.inbox import LocalInbox, open_inbox
 from ..daemon.worker import Worker, WorkerOptions, run_until_signalled
 from ..errors import ConfigError
 from ..logs import setup_logging
+from ..service import Ingest
 from . import EXIT_OK
 
 log = logging.getLogger("ingest.daemon")
@@ -30,7 +29,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def cmd_daemon(args: argparse.Namespace, settings: Settings, catalog: SqlCatalog) -> int:
+async def cmd_daemon(args: argparse.Namespace, app: Ingest) -> int:
+    settings = app.settings
     setup_logging(json=args.log_json, level=logging.DEBUG if args.verbose else logging.INFO)
     token = os.environ.get("INGEST_API_TOKEN", "")
     if args.http_port and not token and not _is_loopback(args.http_host):
@@ -46,13 +46,10 @@ async def cmd_daemon(args: argparse.Namespace, settings: Settings, catalog: SqlC
     roots = os.pathsep.join(args.allowed_root or []) or settings.allowed_roots
     if not roots and isinstance(inbox, LocalInbox):
         roots = str(inbox.root)  # by default only files next to the manifests
-    settings = settings.replace(
-        allowed_roots=roots,
-        allow_private_addresses=1 if args.allow_private_addresses else 0,
-    )
+    private = 1 if args.allow_private_addresses else settings.allow_private_addresses
+    app = app.derive(allowed_roots=roots, allow_private_addresses=private)
     worker = Worker(
-        settings=settings,
-        catalog=catalog,
+        app=app,
         inbox=inbox,
         options=WorkerOptions(
             dataset=args.dataset,
@@ -68,13 +65,13 @@ async def cmd_daemon(args: argparse.Namespace, settings: Settings, catalog: SqlC
     )
     runner = None
     if args.http_port:
-        app = make_app(
+        http_app = make_app(
             worker,
             token,
             hosts=allowed_hosts(args.http_host, settings.daemon_allowed_hosts),
             max_body=settings.daemon_max_body_mb * 1024 * 1024,
         )
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(http_app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, args.http_host, args.http_port).start()
         log.info("http on %s:%s", args.http_host, args.http_port)
@@ -85,4 +82,5 @@ async def cmd_daemon(args: argparse.Namespace, settings: Settings, catalog: SqlC
         if runner is not None:
             await runner.cleanup()
         await inbox.close()
+        await app.aclose()  # the derived app's store and fetcher; the catalog is the CLI's
     return EXIT_OK

@@ -15,16 +15,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import ipaddress
 import re
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from aiohttp import web
 from yarl import URL
 
-from ..errors import IngestError
 from .inbox import PATTERNS, BodyTooLarge, NameTaken
 from .worker import Worker
 
@@ -32,7 +30,6 @@ WORKER = web.AppKey("worker", Worker)
 TOKEN = web.AppKey("token", str)
 HOSTS = web.AppKey("hosts", frozenset)
 MAX_BODY = web.AppKey("max_body", int)
-PROBE = web.AppKey("probe", dict)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 _FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
@@ -112,45 +109,10 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "worker": request.app[WORKER].id})
 
 
-async def _probe_storage(app: web.Application) -> None:
-    """Stat a probe key on one store client opened at the first probe and kept."""
-    from ..storage.factory import open_storage
-
-    probe = app[PROBE]
-    async with probe["lock"]:
-        if probe["store"] is None:
-            settings = app[WORKER].settings
-            probe["store"] = await open_storage(
-                settings.storage_url,
-                endpoint_url=settings.s3_endpoint_url or None,
-                region=settings.s3_region,
-                concurrency=1,
-                timeout_s=min(settings.upload_timeout_s, 20),
-            )
-        store = probe["store"]
-    await asyncio.wait_for(store.stat(".ingest-probe"), 25)
-
-
-async def _close_probe(app: web.Application) -> None:
-    store = app[PROBE]["store"]
-    if store is not None:
-        await store.close()
-
-
 async def readyz(request: web.Request) -> web.Response:
     """Ready when the catalog answers, the storage can be reached and no job is stuck."""
     worker = request.app[WORKER]
-    checks: dict[str, str] = {}
-    try:
-        await worker.catalog.db.fetchone("SELECT 1")
-        checks["catalog"] = "ok"
-    except IngestError as exc:
-        checks["catalog"] = str(exc)
-    try:
-        await _probe_storage(request.app)
-        checks["storage"] = "ok"
-    except (IngestError, TimeoutError) as exc:
-        checks["storage"] = f"storage {worker.settings.storage_url} is unreachable: {exc}"
+    checks = await worker.app.readiness()  # the app's own store: no client per probe
     stuck = len(worker.abandoned)
     checks["jobs"] = f"{stuck} job(s) did not stop after their timeout" if stuck else "ok"
     ready = all(v == "ok" for v in checks.values()) and not worker.stopping.is_set()
@@ -227,9 +189,6 @@ def make_app(
     app[TOKEN] = token
     app[HOSTS] = hosts
     app[MAX_BODY] = max_body
-    probe: dict[str, Any] = {"lock": asyncio.Lock(), "store": None}
-    app[PROBE] = probe
-    app.on_cleanup.append(_close_probe)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -22,15 +22,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..catalog import SqlCatalog
-from ..catalog.jobs import DONE, FAILED, PENDING, RUNNING, Job, JobQueue
-from ..commands.imports import resolve_version
-from ..config import Settings
+from ..catalog.jobs import DONE, FAILED, PENDING, RUNNING, Job
 from ..errors import IngestError
 from ..logs import current_job
 from ..manifest import Manifest
-from ..pipeline import Pipeline
 from ..report import Report
+from ..service import Ingest
 from .inbox import Arrival, Inbox, generation, job_id
 from .metrics import Metrics
 
@@ -62,15 +59,14 @@ class Worker:
     def __init__(
         self,
         *,
-        settings: Settings,
-        catalog: SqlCatalog,
+        app: Ingest,
         inbox: Inbox,
         options: WorkerOptions,
         metrics: Metrics | None = None,
     ) -> None:
-        self.settings = settings
-        self.catalog = catalog
-        self.queue = JobQueue(catalog.db)
+        self.app = app
+        self.settings = app.settings
+        self.queue = app.job_queue()
         self.inbox = inbox
         self.options = options
         self.id = options.worker_id or default_worker_id()
@@ -82,13 +78,8 @@ class Worker:
         self._discovering = asyncio.Lock()
         #: jobs cancelled at their timeout that did not stop within the grace period
         self.abandoned: set[asyncio.Task[Report]] = set()
-        self._pipelines: dict[str, Pipeline] = {}
-        self.metrics.groups_in_flight.set_function(
-            lambda: sum(p.groups_in_flight for p in self._pipelines.values())
-        )
-        self.metrics.uploads_in_flight.set_function(
-            lambda: sum(p.uploads_in_flight for p in self._pipelines.values())
-        )
+        self.metrics.groups_in_flight.set_function(lambda: app.in_flight()[0])
+        self.metrics.uploads_in_flight.set_function(lambda: app.in_flight()[1])
 
     # ------------------------------------------------------------------ main loop
 
@@ -241,7 +232,6 @@ class Worker:
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
-            self._pipelines.pop(job.id, None)
 
     async def _ingest(self, job: Job) -> Report:
         path = await self.inbox.fetch(job.manifest)
@@ -250,19 +240,16 @@ class Worker:
             sidecar = await self.inbox.sidecar(job.manifest)
             dataset = manifest.header.dataset or sidecar.get("dataset") or self.options.dataset
             version_name = manifest.header.version or sidecar.get("version") or self.options.version
-            version = await resolve_version(
-                self.catalog, dataset, version_name, self.options.create
+            version = await self.app.resolve_version(
+                dataset, version_name, create=self.options.create
             )
-            pipeline = Pipeline(
-                catalog=self.catalog,
-                version_id=version.id,
-                settings=self.settings,
+            report = await self.app.import_items(
+                version.id,
+                manifest,
                 upload_retries=self.options.upload_retries,
                 progress=self.metrics.follower(),
                 on_upload=self.metrics.observe_upload,
             )
-            self._pipelines[job.id] = pipeline
-            report = await pipeline.run(manifest)
         finally:
             manifest.close()
         s = report.summary
