@@ -47,8 +47,7 @@ class Ingest:
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:
-        """``store``: an already opened store to use instead of the configured one (the caller
-        keeps it and closes it)."""
+        """``store``: an opened store to use instead of the configured one (the caller's)."""
         self.settings = settings or load_settings()
         self._catalog: SqlCatalog | None = None
         self._store: Storage | None = store
@@ -279,7 +278,6 @@ class Ingest:
     async def snapshot_version(
         self, version_id: str, publish_name: str | None = None, child_name: str | None = None
     ) -> tuple[VersionRecord, VersionRecord]:
-        """(published snapshot, the draft that goes on); see ``SqlCatalog.snapshot_version``."""
         return await self.catalog.snapshot_version(version_id, publish_name, child_name)
 
     async def set_version_metadata(
@@ -310,10 +308,7 @@ class Ingest:
         on_start: Callable[[Report], None] | None = None,
     ) -> Report:
         """Run the pipeline over ``items`` into the Draft ``version_id``; the report.
-
-        ``on_start(report)`` gets the live report before the first item is read (an
-        interrupted caller can still print what was done).
-        """
+        ``on_start(report)`` gets the live report first (an interrupted caller can print it)."""
         (await self.catalog.get_version(id=version_id)).require_draft()
         run = PipelineRun(
             catalog=self.catalog,

@@ -32,7 +32,8 @@ from ingest.storage import (
     open_storage,
 )
 from ingest.storage.base import MiB
-from ingest.storage.s3 import StorageNotOpenError, botocore_is_transient, translate_error
+from ingest.storage.s3 import StorageNotOpenError
+from ingest.storage.s3errors import botocore_is_transient, translate_error
 from tests.faultproxy import FaultProxy
 from tests.s3server import list_keys, list_multipart_uploads, s3_client
 

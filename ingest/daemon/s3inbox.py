@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..storage.factory import parse_storage_url
-from ..storage.s3 import NOT_FOUND_CODES, S3Storage, translate_error
+from ..storage.s3 import S3Storage
+from ..storage.s3errors import NOT_FOUND_CODES, translate_error
 from .inbox import (
     OUTCOMES,
     Arrival,

@@ -19,8 +19,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:  # S3 names load aioboto3: only on first use
-    if name in ("S3Storage", "botocore_is_transient", "translate_error"):
+    if name == "S3Storage":
         from . import s3
 
-        return getattr(s3, name)
+        return s3.S3Storage
+    if name in ("botocore_is_transient", "translate_error"):
+        from . import s3errors
+
+        return getattr(s3errors, name)
     raise AttributeError(name)

@@ -16,131 +16,24 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeGuard
+from typing import Any
 
 import aioboto3
 import aiofiles
 import aiofiles.os
-import aiohttp
-import botocore.exceptions as bexc
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 
-from ..errors import StorageError
-from .base import (
-    MiB,
-    ObjectNotFoundError,
-    StoredObject,
-    os_error_is_transient,
-    storage_error,
-    translate_os_error,
+from .base import MiB, StoredObject, storage_error, translate_os_error
+from .s3errors import (
+    _is_not_found,
+    translate_error,
 )
 
 log = logging.getLogger(__name__)
 
 MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
-
-#: HTTP statuses worth a retry
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-#: S3 / AWS error codes worth a retry, whatever the status says (RequestTimeout is a 400)
-TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "ServiceUnavailable",
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "BandwidthLimitExceeded",
-        "PriorRequestNotComplete",
-    }
-)
-NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
-
-#: network-level failures: connection refused/reset/closed, timeouts, truncated bodies
-_TRANSIENT_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    bexc.EndpointConnectionError,
-    bexc.ConnectionClosedError,
-    bexc.ReadTimeoutError,
-    bexc.ConnectTimeoutError,
-    bexc.IncompleteReadError,
-    bexc.ResponseStreamingError,
-    bexc.HTTPClientError,  # aiobotocore wraps any other HTTP-layer exception in this
-    aiohttp.ClientError,
-    asyncio.TimeoutError,
-    ConnectionError,
-)
-
-
-def _client_error_parts(exc: bexc.ClientError) -> tuple[str, int | None, str]:
-    response: dict[str, Any] = exc.response or {}
-    error = response.get("Error") or {}
-    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-    code = str(error.get("Code") or status or "Unknown")
-    return code, status, str(error.get("Message") or "")
-
-
-def _is_local_os_error(exc: BaseException) -> TypeGuard[OSError]:
-    # botocore's timeout classes also derive from OSError (through requests/urllib3)
-    return isinstance(exc, OSError) and not isinstance(
-        exc, (*_TRANSIENT_NETWORK_ERRORS, bexc.BotoCoreError)
-    )
-
-
-def botocore_is_transient(exc: BaseException) -> bool:
-    """Is this botocore (or already translated) error worth a retry? Feeds translate_error."""
-    if isinstance(exc, StorageError):
-        return exc.transient
-    if isinstance(exc, bexc.ClientError):
-        code, status, _ = _client_error_parts(exc)
-        return code in TRANSIENT_CODES or (status in TRANSIENT_STATUSES)
-    if isinstance(exc, bexc.SSLError):  # certificate problems do not fix themselves
-        return False
-    if isinstance(exc, _TRANSIENT_NETWORK_ERRORS):
-        return True
-    if _is_local_os_error(exc):
-        return os_error_is_transient(exc)
-    # everything else: ParamValidationError, NoCredentialsError, local file errors...
-    return False
-
-
-def translate_error(exc: BaseException, op: str, target: str) -> StorageError:
-    """``exc`` raised by S3 operation ``op`` on ``target`` (a URI) -> a StorageError.
-
-    The message names the operation, the target and the S3 error code (or the class of the
-    network error); the result carries ``cause_name`` and ``code``; raise it ``from exc``.
-    """
-    if isinstance(exc, StorageError):
-        return exc
-    if isinstance(exc, bexc.ClientError):
-        code, status, message = _client_error_parts(exc)
-        text = f"S3 {op} {target} failed: {code}"
-        if status is not None and str(status) != code:
-            text += f" (HTTP {status})"
-        if message:
-            text += f": {message}"
-        cls = ObjectNotFoundError if code in NOT_FOUND_CODES else None
-        return storage_error(botocore_is_transient(exc), text, cause=exc, code=code, cls=cls)
-    if _is_local_os_error(exc):
-        return translate_os_error(exc, f"S3 {op} {target}")
-    detail = str(exc) or repr(exc)
-    text = f"S3 {op} {target} failed: {type(exc).__name__}: {detail}"
-    return storage_error(botocore_is_transient(exc), text, cause=exc, code=type(exc).__name__)
-
-
-def _is_not_found(exc: BaseException) -> bool:
-    if not isinstance(exc, bexc.ClientError):
-        return False
-    code, status, _ = _client_error_parts(exc)
-    return code in NOT_FOUND_CODES or status == 404
-
 
 # files up to this size are read in the event loop's thread (cheaper than a thread hop)
 INLINE_READ_MAX = 256 * 1024

@@ -35,8 +35,14 @@ def _absolute(module: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
+# the daemon's inboxes are I/O seams of their own (a folder, an S3 prefix), like storage/
+SEAMS = {"daemon/inbox.py", "daemon/s3inbox.py"}
+
+
 @pytest.mark.parametrize("module", _modules(*ENTRY_POINTS), ids=lambda p: p.name)
 def test_entry_points_use_the_application_not_its_internals(module: Path) -> None:
+    if str(module.relative_to(PACKAGE)) in SEAMS:
+        return
     tree = ast.parse(module.read_text())
     bad = []
     for node in ast.walk(tree):
