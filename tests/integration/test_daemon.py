@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .daemonutil import (
+from ..daemonutil import (
     CAMERAS,
     INGEST,
     NDJSON,
@@ -23,9 +23,9 @@ from .daemonutil import (
     report_heads,
     wait_jobs,
 )
-from .faultproxy import FaultProxy
-from .images import write_png
-from .pg import create_database, free_port
+from ..faultproxy import FaultProxy
+from ..images import write_png
+from ..pg import create_database, free_port
 
 
 def make_manifests(inbox: Path, count: int, groups: int, *, start: int = 0) -> int:
@@ -222,7 +222,7 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
     """Settled = same size and ETag in listings a settle time apart; a job is one ETag under one
     name, so new content under an old name is a job of its own, and neither overwrites the
     other's entries in done/ and reports/."""
-    from .s3server import list_keys, s3_client
+    from ..s3server import list_keys, s3_client
 
     endpoint, bucket = s3_bucket
     files = tmp_path / "files"

@@ -21,9 +21,9 @@ from ingest.catalog.sqlframes import SqlFrames
 from ingest.service import Ingest
 from ingest.web import make_app
 
-from .s3server import s3_client
+from ..s3server import s3_client
+from ..webfixtures import Example
 from .test_web_api import AUTH, TOKEN, client, error_of, example, frames_url  # noqa: F401
-from .webfixtures import Example
 
 # ---------------------------------------------------------------- If-Match
 

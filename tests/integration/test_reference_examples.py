@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DESIGN = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
+DESIGN = Path(__file__).resolve().parents[3] / "shared" / "DESIGN.md"
 
 
 def reference_block() -> str:

@@ -11,9 +11,9 @@ import ingest
 from ingest import DatasetVersion, FrameGroup, SingleFrame
 from ingest.runtime import close_all
 
-from .faultproxy import FaultProxy
-from .images import write_png
-from .s3server import list_keys
+from ..faultproxy import FaultProxy
+from ..images import write_png
+from ..s3server import list_keys
 
 CAMERAS = ("front", "front_left", "front_right", "rear", "rear_left", "rear_right")
 

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from .images import write_png
+from ..images import write_png
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INGEST = str(Path(sys.executable).parent / "ingest")
 
 
@@ -433,8 +433,8 @@ def test_gc_removes_only_unreferenced_objects(env: dict[str, str], tmp_path: Pat
 def test_end_to_end_on_postgresql_and_s3(
     pg_admin_url: str, s3_bucket: tuple[str, str], tmp_path: Path
 ) -> None:
-    from .pg import create_database
-    from .s3server import list_keys
+    from ..pg import create_database
+    from ..s3server import list_keys
 
     endpoint, bucket = s3_bucket
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}

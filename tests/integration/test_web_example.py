@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from ..webfixtures import CHROMIUM, CHROMIUM_ARGS, free_port
 from .test_web_browser import _need_browser
-from .webfixtures import CHROMIUM, CHROMIUM_ARGS, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INGEST = str(Path(sys.executable).parent / "ingest")
 
 

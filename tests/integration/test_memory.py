@@ -40,7 +40,7 @@ def run_peak_rss_kb(script: str, arg: str, tmp_path: Path, name: str) -> int:
         **os.environ,
         "INGEST_DATABASE_URL": f"sqlite:///{tmp_path}/{name}.sqlite3",
         "INGEST_STORAGE_URL": f"file://{tmp_path}/objects",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     out = subprocess.run(
         [sys.executable, "-c", script, arg],

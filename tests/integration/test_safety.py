@@ -11,7 +11,7 @@ import ingest
 from ingest import DatasetVersion, SingleFrame
 from ingest.remote import is_public
 
-from .images import write_png
+from ..images import write_png
 from .test_pipeline import http_files  # noqa: F401 - fixture
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from ingest.frames import FrameGroup
 
-from .images import write_png
+from ..images import write_png
 
 CAMERAS = ("front", "front_left", "front_right", "rear", "rear_left", "rear_right")
 GROUPS = 600
@@ -98,7 +98,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_group(
         "INGEST_COMMIT_INTERVAL_S": "0.01",
         "INGEST_CONCURRENCY": "4",
         "INGEST_GROUPS_IN_FLIGHT": "16",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     subprocess.run(
         [

@@ -7,7 +7,7 @@ import pytest
 from ingest.config import Settings, load_settings, read_toml
 from ingest.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_default_toml_documents_every_setting_with_its_default() -> None:

@@ -15,8 +15,8 @@ from ingest.catalog import open_catalog
 from ingest.catalog.jobs import JobQueue
 from ingest.daemon.inbox import job_id
 
-from .daemonutil import Daemon, catalog_state, daemon_env, report_heads, wait_jobs
-from .images import write_png
+from ..daemonutil import Daemon, catalog_state, daemon_env, report_heads, wait_jobs
+from ..images import write_png
 
 
 def lines(*ids: str) -> str:

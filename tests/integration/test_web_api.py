@@ -19,7 +19,7 @@ from ingest.web import make_app
 from ingest.web.patch import merge_patch
 from ingest.web.server import check_bind, host_is_loopback, run_server
 
-from .webfixtures import XSS, Example, build_example
+from ..webfixtures import XSS, Example, build_example
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -17,7 +17,7 @@ from ingest.errors import PermanentStorageError
 from ingest.service import Ingest
 from ingest.storage.local import LocalStorage
 
-from .images import write_png
+from ..images import write_png
 
 CAMERAS = ("front", "front_left", "front_right", "rear", "rear_left", "rear_right")
 

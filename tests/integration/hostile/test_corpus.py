@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ..images import write_png
+from ...images import write_png
 from .cases import CASES, CSV_HEADER, OK, TMP, Bad, Case
 
 INGEST = str(Path(sys.executable).parent / "ingest")

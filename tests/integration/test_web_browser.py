@@ -16,7 +16,7 @@ import pytest
 import ingest
 from ingest import DatasetVersion, runtime
 
-from .webfixtures import CHROMIUM, CHROMIUM_ARGS, XSS, Example, build_example, live_server
+from ..webfixtures import CHROMIUM, CHROMIUM_ARGS, XSS, Example, build_example, live_server
 
 TOKEN = "browser-test-token"
 

@@ -18,7 +18,7 @@ from ingest.config import Settings
 from ingest.errors import PermanentStorageError, TransientStorageError
 from ingest.remote import PrivateAddressRefused, PublicOnlyResolver, RemoteFetcher
 
-from .s3server import s3_client
+from ..s3server import s3_client
 
 # ---------------------------------------------------------------- the special-purpose table
 

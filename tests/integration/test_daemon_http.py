@@ -7,9 +7,9 @@ import json
 import socket
 from pathlib import Path
 
-from .daemonutil import NDJSON, Daemon, daemon_env, report_heads, wait_jobs, wait_state
-from .faultproxy import FaultProxy
-from .images import write_png
+from ..daemonutil import NDJSON, Daemon, daemon_env, report_heads, wait_jobs, wait_state
+from ..faultproxy import FaultProxy
+from ..images import write_png
 
 MiB = 1024 * 1024
 

