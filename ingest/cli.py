@@ -80,6 +80,12 @@ def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> No
         help="copy https:// and s3:// sources into the storage instead of "
         "registering them by reference",
     )
+    p.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        help="with --copy-remote: also copy from loopback, private and other special-purpose "
+        "addresses (refused by default)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
@@ -233,6 +239,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         storage_url=args.storage_url,
         s3_endpoint_url=args.s3_endpoint_url,
         concurrency=getattr(args, "concurrency", None),
+        allow_private_addresses=1 if getattr(args, "allow_private_addresses", False) else None,
     )
 
 
@@ -338,7 +345,10 @@ def _fail(exc: BaseException, code: int) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from .web.server import run_server
 
-    run_server(args.host, args.port, os.environ.get("INGEST_API_TOKEN") or None, settings)
+    try:
+        run_server(args.host, args.port, os.environ.get("INGEST_API_TOKEN") or None, settings)
+    except OSError as exc:  # a busy port, a name that does not resolve
+        raise ConfigError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
     return 0
 
 

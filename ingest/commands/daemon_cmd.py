@@ -73,7 +73,11 @@ async def cmd_daemon(args: argparse.Namespace, app: Ingest) -> int:
         )
         runner = web.AppRunner(http_app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, args.http_host, args.http_port).start()
+        try:
+            await web.TCPSite(runner, args.http_host, args.http_port).start()
+        except OSError as exc:  # a busy port, a name that does not resolve
+            await runner.cleanup()
+            raise ConfigError(f"cannot serve on {args.http_host}:{args.http_port}: {exc}") from exc
         log.info("http on %s:%s", args.http_host, args.http_port)
     log.info("watching %s; allowed roots: %s", inbox.url, roots or "anywhere")
     try:

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from ..images import write_png
+from .test_pipeline import http_files  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = str(Path(sys.executable).parent / "ingest")
@@ -544,3 +545,36 @@ def test_ctrl_c_commits_what_is_done_reports_the_cut_groups_and_a_rerun_complete
     summary = json.loads(again.stdout)["summary"]
     assert summary["groups_unchanged"] == listed[0]["frames"]
     assert summary["groups_committed"] == 30 - listed[0]["frames"]
+
+
+def test_copy_remote_refuses_private_addresses_unless_allowed(
+    sqlite_url: str, tmp_path: Path, http_files: Any
+) -> None:
+    www, base = http_files
+    write_png(www / "a.png")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "a", "source": f"{base}/a.png"}) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(INGEST_DATABASE_URL=sqlite_url, INGEST_STORAGE_URL=f"file://{tmp_path / 'o'}")
+    args = ["import", str(manifest), *IMPORT_D[2:], "--copy-remote", "--json"]
+    refused = run(args, env)
+    assert refused.returncode == 1 and "loopback" in refused.stderr
+    allowed = run([*args, "--allow-private-addresses"], env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["summary"]["objects_uploaded"] == 1
+
+
+def test_serve_on_a_busy_port_or_a_bad_host_is_a_clear_error(sqlite_url: str) -> None:
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env["INGEST_DATABASE_URL"] = sqlite_url
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        done = run(["serve", "--host", "127.0.0.1", "--port", port], env)
+    assert done.returncode == 2 and "cannot serve on 127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr
+    bad = run(["serve", "--host", "no-such-host.invalid", "--port", "1"], env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
