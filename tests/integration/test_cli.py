@@ -557,6 +557,7 @@ def test_copy_remote_refuses_private_addresses_unless_allowed(
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
     env.update(INGEST_DATABASE_URL=sqlite_url, INGEST_STORAGE_URL=f"file://{tmp_path / 'o'}")
     args = ["import", str(manifest), *IMPORT_D[2:], "--copy-remote", "--json"]
+    args += ["--report", str(tmp_path / "r.jsonl")]
     refused = run(args, env)
     assert refused.returncode == 1 and "loopback" in refused.stderr
     allowed = run([*args, "--allow-private-addresses"], env)
