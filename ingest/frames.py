@@ -176,12 +176,7 @@ class SingleFrame:
 
     @classmethod
     def from_doc(cls, doc: Any, where: str = "frame") -> SingleFrame:
-        if not isinstance(doc, dict):
-            raise ValidationError(where, f"must be an object, got {type(doc).__name__}")
-        unknown = doc.keys() - _FRAME_KEYS
-        if unknown:
-            raise ValidationError(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
-        _check_schema(doc, where)
+        _check_document(doc, where, _FRAME_KEYS)
         if "source" not in doc:
             raise ValidationError(f"{where}.source", "is missing")
         return cls(
@@ -207,6 +202,16 @@ class SingleFrame:
 
     def __repr__(self) -> str:
         return f"SingleFrame(source={self.source!r}, id={self.id!r})"
+
+
+def _check_document(doc: Any, where: str, keys: frozenset[str] | set[str]) -> None:
+    """An object with only known keys and a schema version this code reads."""
+    if not isinstance(doc, dict):
+        raise ValidationError(where, f"must be an object, got {type(doc).__name__}")
+    unknown = doc.keys() - keys
+    if unknown:
+        raise ValidationError(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    _check_schema(doc, where)
 
 
 def _check_schema(doc: dict[str, Any], where: str) -> None:
@@ -300,12 +305,7 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
 
     @classmethod
     def from_doc(cls, doc: Any, where: str = "group") -> FrameGroup:
-        if not isinstance(doc, dict):
-            raise ValidationError(where, f"must be an object, got {type(doc).__name__}")
-        unknown = doc.keys() - _GROUP_KEYS
-        if unknown:
-            raise ValidationError(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
-        _check_schema(doc, where)
+        _check_document(doc, where, _GROUP_KEYS)
         frames = doc.get("frames")
         if not isinstance(frames, dict) or not frames:
             raise ValidationError(f"{where}.frames", "must be a non-empty object name -> frame")

@@ -299,15 +299,22 @@ class S3Storage:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def stat(self, key: str) -> StoredObject | None:
-        full, uri = self._full_key(key), self.uri(key)
-        client = self.client
+    async def _head(self, key: str) -> dict[str, Any] | None:
+        """HeadObject's answer, None when the object does not exist."""
         try:
-            head = await client.head_object(Bucket=self.bucket, Key=full)
+            head: dict[str, Any] = await self.client.head_object(
+                Bucket=self.bucket, Key=self._full_key(key)
+            )
         except Exception as exc:
             if _is_not_found(exc):
                 return None
-            raise translate_error(exc, "HeadObject", uri) from exc
+            raise translate_error(exc, "HeadObject", self.uri(key)) from exc
+        return head
+
+    async def stat(self, key: str) -> StoredObject | None:
+        head = await self._head(key)
+        if head is None:
+            return None
         modified = head.get("LastModified")
         return StoredObject(
             key=key,
@@ -317,15 +324,8 @@ class S3Storage:
 
     async def content_type(self, key: str) -> str | None:
         """The stored Content-Type (None when the object does not exist)."""
-        full, uri = self._full_key(key), self.uri(key)
-        client = self.client
-        try:
-            head = await client.head_object(Bucket=self.bucket, Key=full)
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise translate_error(exc, "HeadObject", uri) from exc
-        value = head.get("ContentType")
+        head = await self._head(key)
+        value = None if head is None else head.get("ContentType")
         return str(value) if value is not None else None
 
     async def delete(self, key: str) -> None:
