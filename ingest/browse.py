@@ -52,8 +52,7 @@ async def page_frames(
 ) -> tuple[list[StoredFrame], str | None]:
     """One page of the version's frames that match the filters (``catalog/search.py`` says
     what each means), and the next page's cursor (None on the last page)."""
-    return await search.page_frames(
-        app.catalog,
+    return await app.catalog.filtered_page(
         version_id,
         context_id=context_id,
         label=label,
@@ -67,21 +66,21 @@ async def list_contexts(
     app: Ingest, version_id: str, *, after: str | None = None, limit: int = 100
 ) -> list[tuple[str, int]]:
     """The version's contexts in order, after ``after``, with their frame counts."""
-    return await search.list_contexts(app.catalog, version_id, after=after, limit=limit)
+    return await app.catalog.list_contexts(version_id, after=after, limit=limit)
 
 
 async def context_neighbours(
     app: Ingest, version_id: str, context_id: str
 ) -> tuple[str | None, str | None]:
     """The contexts just before and just after ``context_id`` in the version."""
-    return await search.context_neighbours(app.catalog, version_id, context_id)
+    return await app.catalog.context_neighbours(version_id, context_id)
 
 
 async def frame_neighbours(
     app: Ingest, version_id: str, frame_id: str
 ) -> tuple[str | None, str | None]:
     """The frames just before and just after ``frame_id`` in its context (timestamp order)."""
-    return await search.frame_neighbours(app.catalog, version_id, frame_id)
+    return await app.catalog.frame_neighbours(version_id, frame_id)
 
 
 async def frame_and_revision(app: Ingest, version_id: str, frame_id: str) -> tuple[Item, str]:

@@ -18,9 +18,8 @@ from typing import Any
 
 import orjson
 
-from .catalog import DatasetRecord, FrameCursor, StoredFrame, VersionRecord, open_catalog
+from .catalog import Catalog, DatasetRecord, FrameCursor, StoredFrame, VersionRecord, open_catalog
 from .catalog.jobs import JobQueue
-from .catalog.sql import SqlCatalog
 from .config import Settings, load_settings
 from .errors import (
     DatasetNotFound,
@@ -49,7 +48,7 @@ class Ingest:
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:
         """``store``: an opened store to use instead of the configured one (the caller's)."""
         self.settings = settings or load_settings()
-        self._catalog: SqlCatalog | None = None
+        self._catalog: Catalog | None = None
         self._store: Storage | None = store
         self._owns_store = store is None
         self._owns_catalog = True
@@ -93,10 +92,10 @@ class Ingest:
 
     def job_queue(self) -> JobQueue:
         """The daemon's job table, in the catalog's database."""
-        return JobQueue(self.catalog.db)
+        return self.catalog.job_queue()
 
     @property
-    def catalog(self) -> SqlCatalog:
+    def catalog(self) -> Catalog:
         if self._catalog is None:
             raise RuntimeError("the application is not open: use `async with Ingest(...)`")
         return self._catalog
@@ -200,15 +199,14 @@ class Ingest:
     ) -> tuple[DatasetRecord, VersionRecord]:
         """The one version lookup: by id, by dataset and name, or the dataset's current one
         (the newest Published, else the newest Draft) when no name is given."""
-        catalog = self.catalog
         if version_id is not None:
-            record = await catalog.get_version(id=version_id)
-            return await catalog.get_dataset(id=record.dataset_id), record
-        dataset = await catalog.get_dataset(name=dataset_name, id=dataset_id)
+            record = await self.catalog.get_version(id=version_id)
+            return await self.catalog.get_dataset(id=record.dataset_id), record
+        dataset = await self.catalog.get_dataset(name=dataset_name, id=dataset_id)
         if version_name is None:
-            return dataset, await catalog.current_version(dataset.id)
+            return dataset, await self.catalog.current_version(dataset.id)
         try:
-            return dataset, await catalog.get_version(dataset_id=dataset.id, name=version_name)
+            return dataset, await self.catalog.get_version(dataset_id=dataset.id, name=version_name)
         except VersionNotFound as exc:
             raise VersionNotFound(
                 f"version {version_name!r} does not exist in dataset {dataset.name!r}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PublishedVersionError
+
+if TYPE_CHECKING:
+    from .jobs import JobQueue
 
 DRAFT = "Draft"
 PUBLISHED = "Published"
@@ -86,7 +89,11 @@ class FrameCursor:
 
 
 class Catalog(Protocol):
+    """Exactly what the application (``service``, ``browse``, ``pipeline``) calls; a unit test
+    keeps the two equal."""
+
     async def close(self) -> None: ...
+    def job_queue(self) -> JobQueue: ...
 
     # datasets
     async def create_dataset(
@@ -109,6 +116,10 @@ class Catalog(Protocol):
     ) -> VersionRecord: ...
     async def list_versions(self, dataset_id: str) -> list[VersionRecord]: ...
     async def publish_version(self, version_id: str) -> VersionRecord: ...
+    async def current_version(self, dataset_id: str) -> VersionRecord: ...
+    async def snapshot_version(
+        self, version_id: str, publish_name: str | None = None, child_name: str | None = None
+    ) -> tuple[VersionRecord, VersionRecord]: ...
     async def set_version_metadata(
         self, version_id: str, metadata: dict[str, Any]
     ) -> VersionRecord: ...
@@ -142,3 +153,24 @@ class Catalog(Protocol):
         after: FrameCursor | None = None,
         page_size: int = 1000,
     ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]: ...
+
+    # browsing (``catalog/search.py``)
+    async def filtered_page(
+        self,
+        version_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        context_id: str | None = None,
+        label: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> tuple[list[StoredFrame], str | None]: ...
+    async def list_contexts(
+        self, version_id: str, *, after: str | None = None, limit: int = 100
+    ) -> list[tuple[str, int]]: ...
+    async def context_neighbours(
+        self, version_id: str, context_id: str
+    ) -> tuple[str | None, str | None]: ...
+    async def frame_neighbours(
+        self, version_id: str, frame_id: str
+    ) -> tuple[str | None, str | None]: ...

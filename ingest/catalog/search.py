@@ -31,7 +31,7 @@ import orjson
 
 from ..errors import FrameNotFound, ValidationError
 from .base import FrameCursor, StoredFrame
-from .sql import SqlCatalog
+from .sqlframes import SqlFrames
 
 MAX_LIMIT = 500
 _CURSOR_TAG = "c1"
@@ -152,85 +152,87 @@ def filter_sql(
 # ---------------------------------------------------------------- queries
 
 
-async def page_frames(
-    catalog: SqlCatalog,
-    version_id: str,
-    *,
-    limit: int = 50,
-    cursor: str | None = None,
-    context_id: str | None = None,
-    label: str | None = None,
-    meta: Mapping[str, str] | None = None,
-) -> tuple[list[StoredFrame], str | None]:
-    """One page of the version's frames that match the filters, and the next page's cursor.
+class SqlSearch(SqlFrames):
+    """Filtered pages and neighbours over a version (``SqlCatalog`` builds on it)."""
 
-    ``cursor`` is a ``next_cursor`` of an earlier page (with the same filters); the version
-    must exist (the caller checks, so an unknown version is not mistaken for an empty one).
-    """
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError("limit", f"must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
-    where, args = filter_sql(catalog.db.dialect, context_id=context_id, label=label, meta=meta)
-    after = decode_cursor(cursor) if cursor is not None else None
-    page = await catalog.page(version_id, conditions=where, args=args, after=after, limit=limit + 1)
-    more = len(page) > limit
-    page = page[:limit]
-    items = [stored for _, stored in page]
-    next_cursor = encode_cursor(page[-1][0]) if more and page else None
-    return items, next_cursor
+    async def filtered_page(
+        self,
+        version_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        context_id: str | None = None,
+        label: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> tuple[list[StoredFrame], str | None]:
+        """One page of the version's frames that match the filters, and the next page's cursor.
 
+        ``cursor`` is a ``next_cursor`` of an earlier page (with the same filters); the version
+        must exist (the caller checks, so an unknown version is not mistaken for an empty one).
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError("limit", f"must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
+        where, args = filter_sql(self.db.dialect, context_id=context_id, label=label, meta=meta)
+        after = decode_cursor(cursor) if cursor is not None else None
+        page = await self.page(
+            version_id, conditions=where, args=args, after=after, limit=limit + 1
+        )
+        more = len(page) > limit
+        page = page[:limit]
+        items = [stored for _, stored in page]
+        next_cursor = encode_cursor(page[-1][0]) if more and page else None
+        return items, next_cursor
 
-async def list_contexts(
-    catalog: SqlCatalog, version_id: str, *, after: str | None = None, limit: int = 100
-) -> list[tuple[str, int]]:
-    """The version's contexts in order, after ``after``, with their frame counts."""
-    limit = max(1, min(limit, 10_000))
-    where = "version_id = ?" + (" AND sort_ctx > ?" if after is not None else "")
-    args: list[Any] = [version_id] + ([after] if after is not None else [])
-    rows = await catalog.db.fetchall(
-        f"SELECT sort_ctx, COUNT(*) FROM version_frames WHERE {where} "
-        "GROUP BY sort_ctx ORDER BY sort_ctx LIMIT ?",
-        (*args, limit),
-    )
-    return [(str(ctx), int(count)) for ctx, count in rows]
+    async def list_contexts(
+        self, version_id: str, *, after: str | None = None, limit: int = 100
+    ) -> list[tuple[str, int]]:
+        """The version's contexts in order, after ``after``, with their frame counts."""
+        limit = max(1, min(limit, 10_000))
+        where = "version_id = ?" + (" AND sort_ctx > ?" if after is not None else "")
+        args: list[Any] = [version_id] + ([after] if after is not None else [])
+        rows = await self.db.fetchall(
+            f"SELECT sort_ctx, COUNT(*) FROM version_frames WHERE {where} "
+            "GROUP BY sort_ctx ORDER BY sort_ctx LIMIT ?",
+            (*args, limit),
+        )
+        return [(str(ctx), int(count)) for ctx, count in rows]
 
+    async def context_neighbours(
+        self, version_id: str, context_id: str
+    ) -> tuple[str | None, str | None]:
+        """The contexts just before and just after ``context_id`` in the version."""
+        prev_row = await self.db.fetchone(
+            "SELECT MAX(sort_ctx) FROM version_frames WHERE version_id = ? AND sort_ctx < ?",
+            (version_id, context_id),
+        )
+        next_row = await self.db.fetchone(
+            "SELECT MIN(sort_ctx) FROM version_frames WHERE version_id = ? AND sort_ctx > ?",
+            (version_id, context_id),
+        )
+        return (
+            prev_row[0] if prev_row else None,
+            next_row[0] if next_row else None,
+        )
 
-async def context_neighbours(
-    catalog: SqlCatalog, version_id: str, context_id: str
-) -> tuple[str | None, str | None]:
-    """The contexts just before and just after ``context_id`` in the version."""
-    prev_row = await catalog.db.fetchone(
-        "SELECT MAX(sort_ctx) FROM version_frames WHERE version_id = ? AND sort_ctx < ?",
-        (version_id, context_id),
-    )
-    next_row = await catalog.db.fetchone(
-        "SELECT MIN(sort_ctx) FROM version_frames WHERE version_id = ? AND sort_ctx > ?",
-        (version_id, context_id),
-    )
-    return (
-        prev_row[0] if prev_row else None,
-        next_row[0] if next_row else None,
-    )
-
-
-async def frame_neighbours(
-    catalog: SqlCatalog, version_id: str, frame_id: str
-) -> tuple[str | None, str | None]:
-    """The frames just before and just after ``frame_id`` in its context (timestamp order)."""
-    row = await catalog.db.fetchone(
-        "SELECT sort_ctx, sort_ts FROM version_frames WHERE version_id = ? AND frame_id = ?",
-        (version_id, frame_id),
-    )
-    if row is None:
-        raise FrameNotFound(f"frame id {frame_id!r} is not in version id {version_id!r}")
-    ctx, ts = row
-    prev_row = await catalog.db.fetchone(
-        "SELECT frame_id FROM version_frames WHERE version_id = ? AND sort_ctx = ? "
-        "AND (sort_ts, frame_id) < (?, ?) ORDER BY sort_ts DESC, frame_id DESC LIMIT 1",
-        (version_id, ctx, ts, frame_id),
-    )
-    next_row = await catalog.db.fetchone(
-        "SELECT frame_id FROM version_frames WHERE version_id = ? AND sort_ctx = ? "
-        "AND (sort_ts, frame_id) > (?, ?) ORDER BY sort_ts, frame_id LIMIT 1",
-        (version_id, ctx, ts, frame_id),
-    )
-    return (prev_row[0] if prev_row else None, next_row[0] if next_row else None)
+    async def frame_neighbours(
+        self, version_id: str, frame_id: str
+    ) -> tuple[str | None, str | None]:
+        """The frames just before and just after ``frame_id`` in its context (timestamp order)."""
+        row = await self.db.fetchone(
+            "SELECT sort_ctx, sort_ts FROM version_frames WHERE version_id = ? AND frame_id = ?",
+            (version_id, frame_id),
+        )
+        if row is None:
+            raise FrameNotFound(f"frame id {frame_id!r} is not in version id {version_id!r}")
+        ctx, ts = row
+        prev_row = await self.db.fetchone(
+            "SELECT frame_id FROM version_frames WHERE version_id = ? AND sort_ctx = ? "
+            "AND (sort_ts, frame_id) < (?, ?) ORDER BY sort_ts DESC, frame_id DESC LIMIT 1",
+            (version_id, ctx, ts, frame_id),
+        )
+        next_row = await self.db.fetchone(
+            "SELECT frame_id FROM version_frames WHERE version_id = ? AND sort_ctx = ? "
+            "AND (sort_ts, frame_id) > (?, ?) ORDER BY sort_ts, frame_id LIMIT 1",
+            (version_id, ctx, ts, frame_id),
+        )
+        return (prev_row[0] if prev_row else None, next_row[0] if next_row else None)

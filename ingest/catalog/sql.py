@@ -24,8 +24,10 @@ from ..errors import (
 )
 from .base import DRAFT, PUBLISHED, DatasetRecord, VersionRecord
 from .db import Database, connect
+from .jobs import JobQueue
 from .schema import migrate
-from .sqlframes import VERSION_COLS, SqlFrames, revision, version_record
+from .search import SqlSearch
+from .sqlframes import VERSION_COLS, revision, version_record
 
 __all__ = ["SqlCatalog", "revision"]
 
@@ -42,9 +44,13 @@ def _check_name(name: Any, what: str) -> str:
     return name
 
 
-class SqlCatalog(SqlFrames):
+class SqlCatalog(SqlSearch):
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def job_queue(self) -> JobQueue:
+        """The daemon's job table, in this database."""
+        return JobQueue(self.db)
 
     @classmethod
     async def open(cls, url: str) -> SqlCatalog:

@@ -102,3 +102,19 @@ def test_public_api_is_pinned() -> None:
                                           "dataset_id"]  # fmt: skip
     for name in ("FrameGroup", "SingleFrame", "Report", "RejectedFrame", "configure"):
         assert name in ingest.__all__
+
+
+def test_the_catalog_protocol_is_exactly_what_the_application_calls() -> None:
+    from ingest.catalog import Catalog
+
+    called = set()
+    for path in [PACKAGE / "service.py", PACKAGE / "browse.py", *_modules("pipeline")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "catalog"
+            ):
+                called.add(node.attr)
+    declared = {name for name in vars(Catalog) if not name.startswith("_")}
+    assert called - {"close"} == declared - {"close"}
