@@ -5,12 +5,14 @@ Nothing here does I/O; every error is an exception the run's boundary turns into
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ..catalog import FrameRow
+from ..documents import FrameDocument
 from ..errors import PermanentStorageError, ValidationError
 from ..frames import (
     FrameGroup,
@@ -41,6 +43,10 @@ class Planned:
 def plan(planned: Planned, copy_remote: bool) -> None:
     """Fill ``planned.doc`` and ``planned.work``; raise ValidationError / FrameFailed."""
     item = planned.item
+    if isinstance(item, FrameDocument):  # decoded and validated by the reader already
+        planned.doc = item.doc
+        planned.work = _work(item.frames(), copy_remote)
+        return
     if not isinstance(item, FrameGroup | SingleFrame):
         raise ValidationError(
             "frame", f"expected a FrameGroup or SingleFrame, got {type(item).__name__}"
@@ -50,6 +56,10 @@ def plan(planned: Planned, copy_remote: bool) -> None:
     ensure_id(item)
     doc = item.to_doc()
     frames = doc["frames"].items() if isinstance(item, FrameGroup) else [(None, doc)]
+    planned.doc, planned.work = doc, _work(frames, copy_remote)
+
+
+def _work(frames: Iterable[Work], copy_remote: bool) -> list[Work]:
     work = []
     for name, frame_doc in frames:
         try:
@@ -57,7 +67,7 @@ def plan(planned: Planned, copy_remote: bool) -> None:
                 work.append((name, frame_doc))
         except PermanentStorageError as exc:  # an unsupported scheme: this frame's fault
             raise FrameFailed(name, frame_doc.get("source"), exc, 0) from exc
-    planned.doc, planned.work = doc, work
+    return work
 
 
 def uris_of(frame_doc: dict[str, Any]) -> list[str]:
@@ -78,10 +88,12 @@ def needs_storage(frame_doc: dict[str, Any], copy_remote: bool) -> bool:
     return False
 
 
-def frame_row(item: Item, doc: dict[str, Any]) -> FrameRow:
+def frame_row(item: Item | FrameDocument, doc: dict[str, Any]) -> FrameRow:
     """The catalog row of ``item`` whose final document (stored sources) is ``doc``."""
     if item.id is None:
         raise ValidationError("frame.id", "is missing")
+    if isinstance(item, FrameDocument):
+        return FrameRow(item.id, item.kind, item.context_id, item.timestamp, orjson.dumps(doc))
     return FrameRow(
         item.id, item_kind(item), item_context_id(item), item_timestamp(item), orjson.dumps(doc)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..documents import FrameDocument
 from ..frames import FrameGroup, SingleFrame
 from ..report import RejectedFrame
 
@@ -32,6 +33,8 @@ def _frames(item: Any) -> list[tuple[str | None, str | None]]:
         return [(name, frame.source) for name, frame in item.items()]
     if isinstance(item, SingleFrame):
         return [(None, item.source)]
+    if isinstance(item, FrameDocument):
+        return [(name, frame.get("source")) for name, frame in item.frames()]
     return [(None, None)]
 
 
@@ -61,7 +64,11 @@ def whole_item(
     item: Any, cls: str, message: str, where: str | None, attempts: int = 0
 ) -> list[RejectedFrame]:
     """Every frame of ``item`` rejected for one reason (interrupted, invalid, unexpected)."""
-    group_id = getattr(item, "id", None) if isinstance(item, FrameGroup | SingleFrame) else None
+    group_id = (
+        getattr(item, "id", None)
+        if isinstance(item, FrameGroup | SingleFrame | FrameDocument)
+        else None
+    )
     return [
         RejectedFrame(group_id, name, source, cls, message, attempts, where)
         for name, source in _frames(item)

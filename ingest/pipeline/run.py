@@ -19,6 +19,7 @@ from typing import Any
 
 from ..catalog import Catalog, WriteResult
 from ..config import Settings
+from ..documents import FrameDocument
 from ..errors import CatalogError, IngestError, PublishedVersionError
 from ..frames import FrameGroup
 from ..report import Located, RejectedFrame, Report
@@ -160,6 +161,8 @@ class PipelineRun:
             self._notify()
             return
         item, where = (entry.item, entry.where) if isinstance(entry, Located) else (entry, None)
+        if isinstance(item, FrameDocument):
+            where = item.where
         await self._slots.acquire()
         planned = Planned(item, where, self._admitted)
         self._admitted += 1
@@ -196,7 +199,10 @@ class PipelineRun:
     def _to_committer(self, planned: Planned, state: GroupState) -> None:
         item = planned.item
         row = frame_row(item, planned.doc or {})
-        frames = len(item) if isinstance(item, FrameGroup) else 1
+        if isinstance(item, FrameDocument):
+            frames = len(item.frames())
+        else:
+            frames = len(item) if isinstance(item, FrameGroup) else 1
         self.committer.put(Commit(item, row, frames, state, planned.where, planned.position))
 
     def _reject(self, planned: Planned, records: list[RejectedFrame]) -> None:

@@ -365,3 +365,28 @@ async def test_rejected_items_come_back_in_input_order(
     report = await _run(alib, version.version_id, items, Store(str(storage_dir)))
     assert report.rejected_items == items
     assert [r.source for r in report.rejected][-1].endswith("slow.png")  # records: as they came
+
+
+async def test_frame_documents_are_planned_stored_and_committed_like_objects(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    """Readers that decode straight to documents (no object model) get the same pipeline."""
+    from ingest.documents import FrameDocument
+
+    version = await DatasetVersion.create_new_dataset_async("Docs")
+    local = str(write_png(tmp_path / "cam" / "1.png"))
+    group = FrameGroup(context_id="drive", timestamp=1.0)
+    group["cam"] = SingleFrame(local)
+    group["ref"] = SingleFrame("https://host/ref.jpg")
+    ingest.frames.ensure_id(group)
+    as_doc = FrameDocument(group.id, "group", "drive", 1.0, group.to_doc(), "m.jsonl:1")
+    missing = FrameDocument("gone", "single", None, None, {**SingleFrame(local).to_doc(),
+                            "source": str(tmp_path / "nope.png")}, "m.jsonl:2")  # fmt: skip
+    report = await _run(
+        alib, version.version_id, [as_doc, missing], CountingStore(str(storage_dir))
+    )
+    assert report.summary.frames_registered == 2 and report.summary.objects_uploaded == 1
+    assert [(r.group_id, r.where) for r in report.rejected] == [("gone", "m.jsonl:2")]
+    stored = await version.get_frame_async(group.id)
+    assert stored["cam"].source.startswith(f"file://{storage_dir}")
+    assert stored["cam"].width and stored["cam"].height  # read from the header
