@@ -548,7 +548,9 @@ def test_ctrl_c_commits_what_is_done_reports_the_cut_groups_and_a_rerun_complete
 
 
 def test_copy_remote_refuses_private_addresses_unless_allowed(
-    sqlite_url: str, tmp_path: Path, http_files: Any
+    sqlite_url: str,
+    tmp_path: Path,
+    http_files: Any,  # noqa: F811 - the fixture
 ) -> None:
     www, base = http_files
     write_png(www / "a.png")
