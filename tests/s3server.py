@@ -1,4 +1,4 @@
-"""A real moto S3 server in a subprocess, plus small sync helpers for tests.
+"""A real moto S3 server in a subprocess, plus small sync helpers for tests (any S3 server).
 
 ``MotoServer`` runs this file as a script: the child starts moto's ``ThreadedMotoServer`` on
 127.0.0.1 with port 0 (the kernel picks a free port, so there is no race), prints
@@ -19,10 +19,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-#: dummy credentials and region for the session; nothing ever reaches AWS
+#: dummy credentials and region for the session; nothing ever reaches AWS. The keys have the
+#: shape of real ones (AWS's documented example pair, 20 and 40 characters): moto takes any,
+#: ``rclone serve s3`` (tests/rclone.py) is started with this pair and checks signatures.
 AWS_TEST_ENV: Mapping[str, str] = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnPxEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "AWS_SECURITY_TOKEN": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -168,9 +170,16 @@ def list_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
 
 
 def list_multipart_uploads(endpoint: str, bucket: str) -> list[dict[str, Any]]:
-    uploads: list[dict[str, Any]] = (
-        s3_client(endpoint).list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-    )
+    from botocore.exceptions import ClientError
+
+    try:
+        uploads: list[dict[str, Any]] = (
+            s3_client(endpoint).list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        )
+    except ClientError as exc:  # rclone serve s3 answers NoSuchUpload when there are none
+        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+        return []
     return uploads
 
 
