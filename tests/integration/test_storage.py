@@ -35,6 +35,7 @@ from ingest.storage.base import MiB
 from ingest.storage.s3 import StorageNotOpenError
 from ingest.storage.s3errors import botocore_is_transient, translate_error
 from tests.faultproxy import FaultProxy
+from tests.s3fixtures import BOTH_S3_SERVERS
 from tests.s3server import list_keys, list_multipart_uploads, s3_client
 
 
@@ -266,6 +267,7 @@ async def test_open_storage_bad_endpoint() -> None:
         await open_storage("s3://bucket", endpoint_url="not a url")
 
 
+@BOTH_S3_SERVERS
 async def test_open_storage_s3(s3_bucket: tuple[str, str]) -> None:
     endpoint, bucket = s3_bucket
     store = await open_storage(
@@ -299,6 +301,7 @@ async def s3(s3_bucket: tuple[str, str]) -> AsyncIterator[S3Storage]:
         yield store
 
 
+@BOTH_S3_SERVERS
 async def test_s3_put_stat_read_list_delete(s3: S3Storage) -> None:
     uri = await s3.put_bytes("cam1/0001.jpg", b"jpegdata", "image/jpeg")
     assert uri == f"s3://{s3.bucket}/runs/1/cam1/0001.jpg"
@@ -336,6 +339,7 @@ async def test_s3_list_paginates(s3: S3Storage, fault_proxy: FaultProxy) -> None
     assert fault_proxy.count("GET") == 3  # 3 + 3 + 1
 
 
+@BOTH_S3_SERVERS
 async def test_s3_put_file_single_request(s3: S3Storage, tmp_path: Path) -> None:
     src = tmp_path / "a.png"
     src.write_bytes(b"\x89PNG" + os.urandom(1000))
@@ -362,6 +366,7 @@ async def test_s3_put_file_multipart(s3: S3Storage, tmp_path: Path) -> None:
     assert list_multipart_uploads(s3.endpoint_url or "", s3.bucket) == []
 
 
+@BOTH_S3_SERVERS
 async def test_s3_put_file_missing_source_is_permanent(s3: S3Storage, tmp_path: Path) -> None:
     for size in (10, 20 * MiB):  # single request and multipart paths
         with pytest.raises(PermanentStorageError, match=r"nope\.jpg") as info:
