@@ -75,6 +75,9 @@ class PipelineRun:
             roots=allowed_roots(settings.allowed_roots),
         )
         self._slots = asyncio.Semaphore(settings.groups_in_flight)
+        # groups storing at once: enough to keep every upload slot busy, few enough that groups
+        # finish (and commit) in about input order instead of all together at the end
+        self._active = asyncio.Semaphore(max(2, settings.concurrency // 2))
         self.committer = Committer(
             catalog,
             version_id,
@@ -181,7 +184,8 @@ class PipelineRun:
     async def _group(self, planned: Planned) -> None:
         state: GroupState | None = None
         try:
-            state = await self.storer.store(planned.work or [])
+            async with self._active:  # groups store in input order, a few at a time
+                state = await self.storer.store(planned.work or [])
             self._to_committer(planned, state)
         except asyncio.CancelledError:
             self._reject(

@@ -52,7 +52,7 @@ def count_groups(database_url: str) -> int:
     return asyncio.run(count())
 
 
-def check_catalog(database_url: str) -> tuple[int, set[str]]:
+def check_catalog(database_url: str, cameras: tuple[str, ...] = CAMERAS) -> tuple[int, set[str]]:
     """Every registered group is whole and points at whole objects; returns (groups, ids)."""
     import asyncio
 
@@ -71,7 +71,7 @@ def check_catalog(database_url: str) -> tuple[int, set[str]]:
     ids = set()
     for frame_id, document in rows:
         group = FrameGroup.from_doc(orjson.loads(document))
-        assert sorted(group) == sorted(CAMERAS), f"partial group {frame_id}: {sorted(group)}"
+        assert sorted(group) == sorted(cameras), f"partial group {frame_id}: {sorted(group)}"
         for frame in group.values():
             path = Path(frame.source.removeprefix("file://"))
             assert path.is_file() and path.stat().st_size > 0, f"{frame.source} missing"
@@ -146,3 +146,59 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_group(
     assert "rejected 0" in done.stdout
     count, ids = check_catalog(database_url)
     assert count == GROUPS and len(ids) == GROUPS
+
+
+STEADY_GROUPS = 1500
+
+
+@pytest.mark.slow
+def test_sigkill_at_35_to_95_percent_of_the_run_finds_committed_groups(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Steady commits: with the default commit settings, a SIGKILL at any moment from 35% to
+    95% of an ``add_frames`` run (by the clock, not at observed progress) finds whole groups
+    committed, and the re-run finishes the rest."""
+    root = tmp_path / "in"
+    cameras = CAMERAS[:5]
+    for i in range(STEADY_GROUPS):
+        for cam in cameras:
+            write_png(root / cam / f"{i:05d}.png", 16, 12)
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER.format(groups=STEADY_GROUPS, cameras=cameras))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    base["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    create = (
+        "from ingest import DatasetVersion as V; V.create_new_dataset('Crash', version_name='v1')"
+    )
+
+    def fresh(name: str) -> dict[str, str]:
+        env = {
+            **base,
+            "INGEST_DATABASE_URL": f"sqlite:///{tmp_path / name}.sqlite3",
+            "INGEST_STORAGE_URL": f"file://{tmp_path / name}-objects",
+        }
+        subprocess.run([sys.executable, "-c", create], env=env, check=True)
+        return env
+
+    started = time.monotonic()  # the whole run, start-up included, is what a user waits for
+    subprocess.run([sys.executable, str(script), str(root)], env=fresh("calibrate"), check=True)
+    whole_run = time.monotonic() - started
+    rng = random.Random(99)
+    for kill in range(3):
+        env = fresh(f"kill{kill}")
+        fraction = rng.uniform(0.35, 0.95)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(root)], env=env, stdout=subprocess.DEVNULL
+        )
+        time.sleep(fraction * whole_run)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        url = env["INGEST_DATABASE_URL"]
+        count = count_groups(url)
+        assert count > 0, f"nothing committed at {fraction:.0%} of a {whole_run:.1f}s run"
+        check_catalog(url, cameras)  # whole groups only
+        done = subprocess.run(
+            [sys.executable, str(script), str(root)], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0 and "rejected 0" in done.stdout, done.stderr
+        assert count_groups(url) == STEADY_GROUPS
