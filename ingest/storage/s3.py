@@ -21,14 +21,17 @@ from typing import Any
 import aioboto3
 import aiofiles
 import aiofiles.os
+import botocore.exceptions as bexc
 from aiobotocore.config import AioConfig
-from aiobotocore.httpsession import AIOHTTPSession
 
 from .base import MiB, StoredObject, storage_error, translate_os_error
 from .s3errors import (
     _is_not_found,
     translate_error,
 )
+from .s3put import LeanPut, SingleAttemptHTTPSession
+
+__all__ = ["S3Storage", "SingleAttemptHTTPSession", "StorageNotOpenError", "translate_error"]
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +51,13 @@ class StorageNotOpenError(RuntimeError):
     """The store was used before ``open()`` or after ``close()`` (a programming error)."""
 
 
-class SingleAttemptHTTPSession(AIOHTTPSession):
-    """aiobotocore's HTTP session without aiohttp's hidden retry.
-
-    aiohttp's ClientSession silently re-sends an idempotent request (PUT, GET, HEAD, DELETE)
-    once when the connection is reset or closed under it; with botocore's retries off, that
-    would still give some attempts two HTTP requests. The pipeline owns retries, so turn it
-    off (``_retry_connection`` is what aiohttp's own test client turns off).
-    """
-
-    async def _get_session(self, proxy_url: Any) -> Any:
-        session = await super()._get_session(proxy_url)
-        if getattr(session, "_retry_connection", False):
-            session._retry_connection = False
-        return session
-
-
 class S3Storage:
-    """Objects are ``s3://bucket/prefix/key``."""
+    """Objects are ``s3://bucket/prefix/key``.
+
+    Single-request uploads take the lean PUT path (``s3put.LeanPut``: botocore's SigV4
+    signer on the client's own aiohttp session) unless ``lean_put=False``; everything else
+    (multipart, head, list, delete, get, presign) goes through aiobotocore.
+    """
 
     def __init__(
         self,
@@ -81,6 +73,8 @@ class S3Storage:
         multipart_concurrency: int = 4,
         list_page_size: int = 1000,
         session: aioboto3.Session | None = None,
+        lean_put: bool = True,
+        addressing_style: str | None = None,
     ) -> None:
         if not bucket or "/" in bucket:
             raise ValueError(f"invalid S3 bucket name {bucket!r}")
@@ -94,11 +88,16 @@ class S3Storage:
         self.multipart_concurrency = max(1, multipart_concurrency)
         self.timeout_s = timeout_s
         self.list_page_size = list_page_size
+        self.lean_put = lean_put
+        # None: path style for custom endpoints (MinIO, moto on 127.0.0.1), botocore's
+        # default (virtual-hosted when the bucket name allows it) for AWS
+        self.addressing_style = addressing_style or ("path" if self.endpoint_url else None)
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._key_base = f"{self.prefix}/" if self.prefix else ""
         self._session = session or aioboto3.Session()
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
+        self._lean: LeanPut | None = None
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r}, endpoint_url={self.endpoint_url!r})"
@@ -113,8 +112,7 @@ class S3Storage:
             read_timeout=self.timeout_s,
             # one HTTP request per call: the pipeline owns retries (see DESIGN "Retries")
             retries={"total_max_attempts": 1, "mode": "standard"},
-            # custom endpoints (MinIO, moto on 127.0.0.1/localhost) want path-style URLs
-            s3={"addressing_style": "path"} if self.endpoint_url else None,
+            s3={"addressing_style": self.addressing_style} if self.addressing_style else None,
             # the flexible-checksum defaults of botocore >= 1.36 break many S3-compatible
             # stores; only send checksums where the API requires them
             request_checksum_calculation="when_required",
@@ -132,14 +130,17 @@ class S3Storage:
                     "s3", endpoint_url=self.endpoint_url, config=self.client_config()
                 )
             )
+            if self.lean_put:  # resolved once: base URL, signing scope, credentials object
+                self._lean = await LeanPut.resolve(self._client, self.bucket)
         except BaseException:
+            self._client = self._lean = None
             await stack.aclose()
             raise
         self._stack = stack
         return self
 
     async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, self._client, self._lean = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -187,8 +188,17 @@ class S3Storage:
 
     async def put_bytes(self, key: str, data: bytes, content_type: str | None) -> str:
         full, uri = self._full_key(key), self.uri(key)
-        extra = {"ContentType": content_type} if content_type else {}
         with self._translated("PutObject", uri):
+            if (lean := self._lean) is not None:
+                try:
+                    await lean.put(full, data, content_type)
+                    return uri
+                except bexc.ClientError as exc:
+                    if not lean.wrong_region(exc):
+                        raise
+                    log.warning("%s: %s; lean PUT path off, botocore redirects", uri, exc)
+                    self._lean = None
+            extra = {"ContentType": content_type} if content_type else {}
             await self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
         return uri
 

@@ -4,7 +4,9 @@ into StorageError, whose ``transient`` flag ``errors.is_transient`` reads."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 from typing import Any, TypeGuard
+from xml.etree import ElementTree
 
 import aiohttp
 import botocore.exceptions as bexc
@@ -111,3 +113,40 @@ def _is_not_found(exc: BaseException) -> bool:
         return False
     code, status, _ = _client_error_parts(exc)
     return code in NOT_FOUND_CODES or status == 404
+
+
+def _error_body_parts(body: bytes) -> tuple[str, str]:
+    """(Code, Message) of an S3 XML error document; empty strings when it is not one."""
+    if not body.strip():
+        return "", ""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return "", ""
+    error = root if root.tag == "Error" else root.find("Error")
+    if error is None:
+        return "", ""
+    return (error.findtext("Code") or "").strip(), (error.findtext("Message") or "").strip()
+
+
+def client_error_from_response(
+    op: str, status: int, headers: dict[str, str], body: bytes, exceptions: Any = None
+) -> bexc.ClientError:
+    """A non-2xx answer to a request sent outside botocore (the lean PUT path) -> the
+    ``ClientError`` botocore would have raised: the S3 XML body's Code and Message, else the
+    status and its reason (as botocore does for an empty body); the modeled subclass (e.g.
+    ``NoSuchBucket``) when ``exceptions`` (a client's ``.exceptions``) knows the code."""
+    code, message = _error_body_parts(body)
+    if not code:
+        code, message = str(status), message or http.client.responses.get(status, "")
+    response: dict[str, Any] = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {
+            "HTTPStatusCode": status,
+            "HTTPHeaders": headers,
+            "RequestId": headers.get("x-amz-request-id", ""),
+        },
+    }
+    cls = exceptions.from_code(code) if exceptions is not None else bexc.ClientError
+    error: bexc.ClientError = cls(response, op)
+    return error

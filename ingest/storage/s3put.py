@@ -1,0 +1,273 @@
+"""The lean PutObject path: one SigV4-signed aiohttp request per object, no botocore pipeline.
+
+A PutObject through aiobotocore costs about 1.3 ms of client CPU (parameter validation,
+serialization, endpoint rules, event hooks, response parsing); the HTTP request itself is a
+small part of it. ``LeanPut`` keeps what matters and drops the rest:
+
+- **Resolved once, by botocore.** At ``open()`` the client's own endpoint rules are evaluated
+  for a PutObject of the bucket (what ``put_object`` does on every call): they decide the
+  base URL (virtual-hosted or path style, as the client's config resolved them; AWS regional
+  hosts, custom endpoints, dotted bucket names) and the signing scope (region, service).
+  ``object_url`` appends a key to that base.
+- **Signed by botocore.** Each PUT is an ``AWSRequest`` signed with ``S3SigV4Auth``, with
+  frozen credentials taken per request from the client's own credentials object
+  (``get_frozen_credentials()``: refreshable credentials refresh themselves when they near
+  expiry, so rotated keys are picked up exactly as botocore would).
+- **Integrity: Content-MD5.** The server recomputes it and refuses a mismatch (BadDigest).
+  AWS, MinIO, Ceph and ``rclone serve s3`` verify it; rclone ignores ``x-amz-checksum-*`` and
+  moto verifies neither, so MD5 is the one checksum every server we run checks. The body is
+  sent as ``UNSIGNED-PAYLOAD``: the MD5 header is itself signed, so a body that does not
+  match the signed digest is refused, and no second hash (SHA-256) is computed per object.
+  A client config with ``s3={"payload_signing_enabled": True}`` gets a signed payload.
+- **Sent on the client's own pooled aiohttp session** (aiobotocore's ``ClientSession``, sized
+  to ``max_pool_connections``, keep-alive, the same connect/read timeouts, aiohttp's silent
+  re-send turned off by ``SingleAttemptHTTPSession``), never following redirects: exactly one
+  HTTP request per call.
+- **Errors look like botocore's**: network failures become the same botocore exceptions
+  aiobotocore raises, a non-2xx answer a ``ClientError`` (the modeled class when there is one)
+  built from the S3 XML error body; ``s3errors.translate_error`` classifies both, once.
+
+``resolve`` returns None when the lean path cannot reproduce what botocore would send (no
+credentials, a signature version other than SigV4, a proxy, S3 Express directory buckets):
+the store then uses ``put_object``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import inspect
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import botocore.exceptions as bexc
+from aiobotocore.httpsession import AIOHTTPSession
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from yarl import URL
+
+from .s3errors import client_error_from_response
+
+log = logging.getLogger(__name__)
+
+#: the key whose PutObject endpoint is resolved at open (any key resolves the same)
+PROBE_KEY = "ingest-lean-put-probe"
+#: at most this much of an error body is read (S3 error documents are a few hundred bytes)
+ERROR_BODY_MAX = 64 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class SingleAttemptHTTPSession(AIOHTTPSession):
+    """aiobotocore's HTTP session without aiohttp's hidden retry.
+
+    aiohttp's ClientSession silently re-sends an idempotent request (PUT, GET, HEAD, DELETE)
+    once when the connection is reset or closed under it; with botocore's retries off, that
+    would still give some attempts two HTTP requests. The pipeline owns retries, so turn it
+    off (``_retry_connection`` is what aiohttp's own test client turns off). The lean PUT
+    path sends on this same session.
+    """
+
+    async def _get_session(self, proxy_url: Any) -> Any:
+        session = await super()._get_session(proxy_url)
+        if getattr(session, "_retry_connection", False):
+            session._retry_connection = False
+        return session
+
+
+def content_md5(data: bytes) -> str:
+    """The Content-MD5 header value of ``data`` (base64 of the binary digest)."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+
+
+def object_url(base_url: str, full_key: str) -> str:
+    """``base_url`` (ends with '/') + the key, percent-encoded as botocore encodes keys."""
+    return base_url + quote(full_key, safe="/~")
+
+
+def host_header(url: str) -> str:
+    """The Host header (and SigV4 ``host``) for ``url``: no default port, IPv6 bracketed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{parts.port}"
+    return host
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how a bucket's PUTs go, as botocore resolved them."""
+
+    base_url: str  # scheme://host[:port]/[bucket/]  (path style has the bucket in the path)
+    region: str
+    service: str
+
+    @classmethod
+    def from_endpoint(cls, endpoint_url: str, signing: dict[str, Any]) -> Target:
+        """From botocore's endpoint resolution of a PutObject: the URL the key is appended
+        to (``https://bucket.s3.eu-west-1.amazonaws.com``, ``http://127.0.0.1:9000/bucket``)
+        and the signing context (region, signing name)."""
+        return cls(endpoint_url.rstrip("/") + "/", signing["region"], signing["signing_name"])
+
+
+@dataclass(frozen=True)
+class _SigningConfig:
+    """What ``S3SigV4Auth`` reads from ``request.context['client_config']``."""
+
+    s3: dict[str, Any] = field(default_factory=dict)
+
+
+class LeanPut:
+    """Signs and sends PutObject requests for one bucket of one open aiobotocore client."""
+
+    def __init__(
+        self,
+        target: Target,
+        credentials: Any,
+        http: aiohttp.ClientSession,
+        *,
+        exceptions: Any = None,
+        payload_signing: bool = False,
+    ) -> None:
+        self.target = target
+        self.host = host_header(target.base_url)
+        self._credentials = credentials
+        self._http = http
+        self._exceptions = exceptions
+        self._signing = _SigningConfig(s3={"payload_signing_enabled": payload_signing})
+
+    @classmethod
+    async def resolve(cls, client: Any, bucket: str) -> LeanPut | None:
+        """The lean path for ``bucket`` on ``client``, or None when it must not be used."""
+        config = client.meta.config
+        credentials = client._get_credentials()
+        reason = None
+        if credentials is None:
+            reason = "no credentials (anonymous requests)"
+        elif (config.signature_version or "s3v4") not in ("s3v4", "v4"):
+            reason = f"signature version {config.signature_version!r}"
+        elif bucket.endswith("--x-s3"):
+            reason = "S3 Express directory bucket (session auth)"
+        else:  # botocore's endpoint rules for a PutObject of this bucket, evaluated once
+            context: dict[str, Any] = {}
+            try:
+                endpoint_url, extra_headers, _ = await client._resolve_endpoint_ruleset(
+                    client.meta.service_model.operation_model("PutObject"),
+                    {"Bucket": bucket, "Key": PROBE_KEY},
+                    context,
+                )
+            except Exception as exc:  # e.g. a bucket name the rules refuse: put_object says
+                endpoint_url, extra_headers = "", {}
+                reason = f"endpoint resolution failed: {exc!r}"
+            http_session = client._endpoint.http_session
+            if reason is not None:
+                pass
+            elif context.get("auth_type", "v4") != "v4" or extra_headers:
+                reason = f"auth {context.get('auth_type')!r}, endpoint headers {extra_headers}"
+            elif http_session._proxy_config.proxy_url_for(endpoint_url):
+                reason = "an HTTP proxy is configured"
+            else:
+                signing = {"region": client.meta.region_name, "signing_name": "s3"}
+                signing.update(context.get("signing") or {})
+                target = Target.from_endpoint(endpoint_url, signing)
+        if reason is not None:
+            log.info("S3 bucket %s: lean PUT path off (%s); using put_object", bucket, reason)
+            return None
+        return cls(
+            target,
+            credentials,
+            await http_session._get_session(None),
+            exceptions=client.exceptions,
+            payload_signing=bool((config.s3 or {}).get("payload_signing_enabled")),
+        )
+
+    def url(self, full_key: str) -> str:
+        return object_url(self.target.base_url, full_key)
+
+    async def frozen_credentials(self) -> Any:
+        """Credentials for one request: refreshable ones refresh themselves near expiry."""
+        frozen = self._credentials.get_frozen_credentials()
+        return await frozen if inspect.isawaitable(frozen) else frozen
+
+    async def prepare(
+        self, full_key: str, data: bytes, content_type: str | None, *, md5: str | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """The URL and signed headers of a PutObject of ``data`` under ``full_key``."""
+        url = self.url(full_key)
+        headers = {"Host": self.host, "Content-MD5": md5 or content_md5(data)}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = AWSRequest(method="PUT", url=url, headers=headers, data=data)
+        request.context["client_config"] = self._signing
+        target = self.target
+        S3SigV4Auth(await self.frozen_credentials(), target.service, target.region).add_auth(
+            request
+        )
+        return url, dict(request.headers.items())
+
+    async def put(self, full_key: str, data: bytes, content_type: str | None) -> None:
+        """One PutObject request. Raises botocore's exceptions, as ``put_object`` would."""
+        url, headers = await self.prepare(full_key, data, content_type)
+        status, resp_headers, body = await self._send(url, headers, data)
+        if not 200 <= status < 300:
+            raise client_error_from_response(
+                "PutObject", status, resp_headers, body, self._exceptions
+            )
+
+    def wrong_region(self, exc: bexc.ClientError) -> bool:
+        """Did S3 answer that the bucket lives in another region than the one we signed for?
+        (botocore follows such redirects inside the call; the store falls back to it.)"""
+        meta = exc.response.get("ResponseMetadata") or {}
+        region = (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region")
+        return (
+            bool(region)
+            and region != self.target.region
+            and meta.get("HTTPStatusCode")
+            in (
+                301,
+                307,
+                400,
+            )
+        )
+
+    async def _send(
+        self, url: str, headers: dict[str, str], data: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request; lower-layer errors mapped as aiobotocore's ``send`` maps them."""
+        try:
+            async with self._http.put(
+                URL(url, encoded=True), data=data, headers=headers, allow_redirects=False
+            ) as resp:
+                status = resp.status
+                if 200 <= status < 300:
+                    body = await resp.read()
+                else:
+                    body = await resp.content.read(ERROR_BODY_MAX)
+                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                return status, resp_headers, body
+        except aiohttp.ClientSSLError as e:
+            raise bexc.SSLError(endpoint_url=url, error=e) from e
+        except (
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientPayloadError,
+            aiohttp.http_exceptions.BadStatusLine,
+        ) as e:
+            raise bexc.ConnectionClosedError(endpoint_url=url, error=e, request=None) from e
+        except aiohttp.ServerTimeoutError as e:
+            if str(e).lower().startswith("connect"):
+                raise bexc.ConnectTimeoutError(endpoint_url=url, error=e) from e
+            raise bexc.ReadTimeoutError(endpoint_url=url, error=e) from e
+        except (aiohttp.ClientConnectorError, aiohttp.ClientConnectionError, socket.gaierror) as e:
+            raise bexc.EndpointConnectionError(endpoint_url=url, error=e) from e
+        except TimeoutError as e:
+            raise bexc.ReadTimeoutError(endpoint_url=url, error=e) from e
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            raise bexc.HTTPClientError(error=e) from e
