@@ -31,6 +31,9 @@ class Settings:
     # Endpoint of any S3-compatible store (MinIO, Ceph, moto...); empty = AWS
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
+    # 1 = single-request uploads are signed and sent directly (botocore's SigV4 signer on the
+    # client's pooled session, Content-MD5); 0 = through botocore's put_object
+    s3_lean_put: int = 1
     # Objects at least this large are uploaded with multipart
     multipart_threshold_mb: int = 16
     # How many times a failed upload is retried before the frame is rejected
@@ -44,6 +47,8 @@ class Settings:
     concurrency: int = 64
     groups_in_flight: int = 1024
     bytes_in_flight_mb: int = 256
+    # Storage worker processes a big run deals its groups to (0 = one per core, 1 = none)
+    workers: int = 0
     # A commit carries up to this many complete groups, or what completed within the interval
     commit_batch_groups: int = 500
     commit_interval_s: float = 0.5
@@ -76,6 +81,8 @@ class Settings:
         for field in ("concurrency", "groups_in_flight", "commit_batch_groups"):
             if getattr(self, field) < 1:
                 raise ConfigError(f"setting {field} must be >= 1, got {getattr(self, field)}")
+        if self.workers < 0:
+            raise ConfigError(f"setting workers must be >= 0, got {self.workers}")
         if self.upload_retries < 0:
             raise ConfigError(f"setting upload_retries must be >= 0, got {self.upload_retries}")
 

@@ -40,10 +40,12 @@ async def open_storage(
     concurrency: int = 64,
     multipart_threshold_mb: int = 16,
     timeout_s: float = 60.0,
+    lean_put: bool = True,
 ) -> Storage:
     """An opened store for ``storage_url``; the caller closes it (``await store.close()``).
 
-    ``concurrency`` sizes the S3 connection pool (one connection per upload in flight).
+    ``concurrency`` sizes the S3 connection pool (one connection per upload in flight);
+    ``lean_put`` turns the lean single-request PUT path on or off (``s3.S3Storage``).
     """
     scheme, bucket, path = parse_storage_url(storage_url)
     if scheme == "file":
@@ -58,6 +60,7 @@ async def open_storage(
         max_pool_connections=max(1, concurrency),
         multipart_threshold=int(multipart_threshold_mb * MiB),
         timeout_s=timeout_s,
+        lean_put=lean_put,
     )
     try:
         return await store.open()
