@@ -36,6 +36,7 @@ __all__ = [
     "derive_id",
     "dumps",
     "ensure_id",
+    "identity_id",
     "item_context_id",
     "item_from_doc",
     "item_kind",
@@ -365,14 +366,20 @@ def derive_id(item: Item) -> str:
     Re-running the same input derives the same ids, so a re-run updates instead of duplicating.
     """
     if isinstance(item, FrameGroup):
-        identity: Any = [
-            "g",
-            item.effective_context_id,
-            item.effective_timestamp,
-            sorted((name, f.source) for name, f in item.items()),
-        ]
+        names_sources = [(name, f.source) for name, f in item.items()]
+        return identity_id(item.effective_context_id, item.effective_timestamp, names_sources)
+    return identity_id(item.context_id, item.timestamp, item.source)
+
+
+def identity_id(
+    context_id: str | None, timestamp: float | None, sources: str | list[tuple[str, str]]
+) -> str:
+    """``derive_id`` from plain values: a single frame's source, or a group's (name, source)
+    pairs (the document decoder ``decode.py`` derives ids with it too)."""
+    if isinstance(sources, str):
+        identity: Any = ["s", context_id, timestamp, sources]
     else:
-        identity = ["s", item.context_id, item.timestamp, item.source]
+        identity = ["g", context_id, timestamp, sorted(sources)]
     return hashlib.blake2b(orjson.dumps(identity), digest_size=16).hexdigest()
 
 

@@ -27,7 +27,8 @@ INT_MAX = 2**63 - 1
 MAX_LINE_BYTES = 32 << 20
 
 # C0 and C1 control characters and DEL (NUL and ESC included): never in an id or a name
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f"  # a regex character class body (also ``decode.py``'s)
+_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
 # 19 digits in a row: maybe an integer orjson turns into a float (>= 2**64 or < -2**63)
 _LONG_DIGITS = re.compile(rb"\d{19}")
 _PATH_SHOWN = 160  # characters of a nested path shown in a message

@@ -22,12 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .decode import decode_line
 from .errors import ValidationError
 from .frames import Item, item_from_doc
 from .idindex import IdIndex
 from .limits import loads, printable
 from .report import RejectedFrame
-from .rowitems import Entry, admit, group_rows, resolve_sources
+from .rowitems import Entry, admit, admit_document, group_rows, resolve_sources
 from .rows import BoundedLines, CsvRows, LineTooLong, ManifestError, parquet_rows
 
 __all__ = ["FORMATS", "Entry", "Header", "Manifest", "ManifestError", "detect_format"]
@@ -141,7 +142,8 @@ def _open_binary(path: str) -> IO[bytes]:
 
 
 class Manifest:
-    """One manifest file, read lazily. Iterating yields ``Located(item, "file:line")`` and
+    """One manifest file, read lazily. Iterating yields ``Located(item, "file:line")``,
+    ``FrameDocument`` s (JSONL lines read by the fast path, ``decode.py``; ``where`` set) and
     rejected records. An id used by an earlier line of the same file
     (explicit or derived) is a ``DuplicateId`` rejection naming that line, and a CSV group whose
     rows are not consecutive a ``NonConsecutiveGroup`` one: the ids seen are kept in an
@@ -230,7 +232,12 @@ class Manifest:
                 if isinstance(raw, LineTooLong):
                     yield _bad(where, f"{raw}; the line is skipped")
                     continue
-                parsed = parse_jsonl_line(raw, where, self.base_dir)
+                text = raw.strip()
+                fast = decode_line(text, where, self.base_dir) if text else None
+                if fast is not None:  # the common case: straight to a validated document
+                    yield from admit_document(*fast, number, self.name, seen)
+                    continue
+                parsed = parse_jsonl_line(text, where, self.base_dir)
                 if isinstance(parsed, Header):
                     yield _bad(where, "a manifest header must be the first line")
                 elif isinstance(parsed, RejectedFrame):

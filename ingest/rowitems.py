@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .documents import FrameDocument
 from .errors import ValidationError
 from .frames import FrameGroup, Item, SingleFrame, ensure_id
 from .idindex import IdIndex
@@ -25,10 +26,11 @@ _JSON_COLUMNS = ("metadata", "annotations", "masks", "group_metadata")
 _INT_COLUMNS = ("width", "height")
 _FLOAT_COLUMNS = ("timestamp", "group_timestamp")
 
-Entry = Located | RejectedFrame
+Entry = Located | RejectedFrame | FrameDocument
 
 
-def _resolve(uri: Any, base_dir: str) -> Any:
+def resolve_uri(uri: Any, base_dir: str) -> Any:
+    """A relative local path made absolute against ``base_dir``; anything else as is."""
     if isinstance(uri, str) and uri and "://" not in uri and not os.path.isabs(uri):
         return os.path.normpath(os.path.join(base_dir, uri))
     return uri
@@ -43,13 +45,13 @@ def resolve_sources(doc: dict[str, Any], base_dir: str) -> None:
             continue
         for field in ("source", "preview_uri"):
             if field in frame:
-                frame[field] = _resolve(frame[field], base_dir)
+                frame[field] = resolve_uri(frame[field], base_dir)
         masks = frame.get("masks")
         if isinstance(masks, dict):
             for mask_id, uri in masks.items():
-                masks[mask_id] = _resolve(uri, base_dir)
+                masks[mask_id] = resolve_uri(uri, base_dir)
         elif isinstance(masks, list):
-            frame["masks"] = [_resolve(uri, base_dir) for uri in masks]
+            frame["masks"] = [resolve_uri(uri, base_dir) for uri in masks]
 
 
 def _cell(row: dict[str, Any], column: str) -> Any:
@@ -109,6 +111,27 @@ def admit(item: Item, where: str, line: int, name: str, seen: IdIndex) -> Iterat
             message,
             0,
             where,
+        )
+
+
+def admit_document(
+    document: FrameDocument, derived: bool, line: int, name: str, seen: IdIndex
+) -> Iterator[Entry]:
+    """``admit`` for a decoded document (``decode.py``): the same rule, the same records."""
+    first = seen.add(document.id, line)
+    if first is None:
+        yield document
+        return
+    message = duplicate_message(document.id, f"{name}:{first}", derived)
+    for frame_name, frame in document.frames():
+        yield RejectedFrame(
+            printable(document.id),
+            frame_name,
+            printable(frame["source"]),
+            "DuplicateId",
+            message,
+            0,
+            document.where,
         )
 
 

@@ -1,0 +1,205 @@
+"""Manifest lines straight from bytes to validated ``FrameDocument`` s (msgspec): the fast path.
+
+The object model (``frames.py``, ``annotation.py``, ``fields.py``, ``limits.py``) stays the
+one definition of what a document may hold and of every error message. This module is a
+faster *acceptor of a subset* of it:
+
+- msgspec Structs mirror the schema and carry the rules a type can say, built from the same
+  constants (``limits``): types, required fields, unknown fields, non-empty strings, 64-bit
+  integers, finite numbers, positive dimensions, confidence in [0, 1], box and ellipse sizes,
+  id and frame-name length and characters;
+- a few lines of Python check what a type cannot (one shape per annotation, labels or a shape,
+  non-negative sizes, even coordinate counts), then build the document exactly as
+  ``to_doc()`` does, and derive the id with ``frames.identity_id``.
+
+Whatever this path does not accept (any error, and the rarer forms it leaves out: nested
+metadata values, nested polygons, escaped NUL bytes, a ``"source"`` count that hints at a
+duplicate key, ``schema_version`` written as ``1.0``) returns ``None``, and the caller reads
+the line through the object model, which accepts it or names the field and the reason. So a
+line gets the same outcome and message on both paths; ``tests/unit/test_decode.py`` checks
+that whatever this path accepts, the object model accepts too, with the same stored bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from .documents import FrameDocument
+from .frames import SCHEMA_VERSION, identity_id
+from .limits import CONTROL_CLASS, INT_MAX, INT_MIN, MAX_ID_LENGTH
+from .rowitems import resolve_uri
+
+__all__ = ["decode_line"]
+
+_FMAX = sys.float_info.max
+Int = Annotated[int, Meta(ge=INT_MIN, le=INT_MAX)]
+Float = Annotated[float, Meta(ge=-_FMAX, le=_FMAX)]  # finite: JSON has no NaN; 1e999 is out
+Num = Int | Float  # an integer stays an integer (msgspec tries int first)
+Text = Annotated[str, Meta(min_length=1)]
+Id = Annotated[
+    str, Meta(min_length=1, max_length=MAX_ID_LENGTH, pattern=f"^[^{CONTROL_CLASS}]*\\Z")
+]
+Name = Annotated[
+    str, Meta(min_length=1, max_length=MAX_ID_LENGTH, pattern=f"^[^/{CONTROL_CLASS}]*\\Z")
+]
+Dimension = Annotated[int, Meta(gt=0, le=INT_MAX)]
+Confidence = Annotated[int, Meta(ge=0, le=1)] | Annotated[float, Meta(ge=0, le=1)]
+# flat metadata only (no nesting to walk): nested values go through the object model
+Metadata = dict[str, str | Int | Float | bool | None]
+
+
+class _Annotation(Struct, forbid_unknown_fields=True, gc=False):
+    labels: list[Text] | Text | None = None
+    confidence: Confidence | None = None
+    metadata: Metadata | None = None
+    box2d_xywh: Annotated[list[Num], Meta(min_length=4, max_length=4)] | None = None
+    poly2d_xy: Annotated[list[Num], Meta(min_length=6)] | None = None  # one flat polygon
+    ellipse2d_xyrrt: Annotated[list[Num], Meta(min_length=5, max_length=5)] | None = None
+    keypoints: list[Num] | None = None
+
+
+class _Frame(Struct, forbid_unknown_fields=True, gc=False):
+    source: Text
+    schema_version: Literal[1] = 1
+    id: Id | None = None
+    width: Dimension | None = None
+    height: Dimension | None = None
+    preview_uri: Text | None = None
+    content_type: Text | None = None
+    context_id: Text | None = None
+    timestamp: Num | None = None
+    metadata: Metadata | None = None
+    masks: dict[Text, Text] | list[Text] | None = None
+    annotations: list[_Annotation] | None = None
+
+
+class _Group(Struct, forbid_unknown_fields=True, gc=False):
+    frames: Annotated[dict[Name, _Frame], Meta(min_length=1)]
+    schema_version: Literal[1] = 1
+    id: Id | None = None
+    context_id: Text | None = None
+    timestamp: Num | None = None
+    metadata: Metadata | None = None
+    annotations: list[_Annotation] | None = None
+
+
+_GROUP = msgspec.json.Decoder(_Group)
+_SINGLE = msgspec.json.Decoder(_Frame)
+
+
+class _NotHere(Exception):
+    """The line is left to the object model (which accepts it or says why not)."""
+
+
+def _annotation(a: _Annotation) -> dict[str, Any]:
+    shape, coords = None, None
+    for name, value in (
+        ("box2d_xywh", a.box2d_xywh),
+        ("poly2d_xy", a.poly2d_xy),
+        ("ellipse2d_xyrrt", a.ellipse2d_xyrrt),
+        ("keypoints", a.keypoints),
+    ):
+        if value is not None:
+            if shape is not None:
+                raise _NotHere
+            shape, coords = name, value
+    labels = a.labels
+    labels = [] if labels is None else [labels] if type(labels) is str else labels
+    doc: dict[str, Any] = {"labels": labels, "confidence": a.confidence}
+    if shape is None:
+        if not labels:
+            raise _NotHere
+    elif shape == "box2d_xywh" or shape == "ellipse2d_xyrrt":
+        if coords[2] < 0 or coords[3] < 0:  # type: ignore[index]
+            raise _NotHere
+        doc[shape] = coords
+    elif shape == "poly2d_xy":
+        if len(coords) % 2:  # type: ignore[arg-type]
+            raise _NotHere
+        doc[shape] = [coords]  # stored as a list of polygons
+    else:
+        if len(coords) % 2:  # type: ignore[arg-type]
+            raise _NotHere
+        doc[shape] = coords
+    doc["metadata"] = {} if a.metadata is None else a.metadata
+    return doc
+
+
+def _frame(f: _Frame, source: str, head: dict[str, Any], base_dir: str) -> dict[str, Any]:
+    """``to_doc()`` of the frame: ``head`` (schema_version, id) then its fields, in order."""
+    doc = head
+    masks = f.masks
+    if masks is None:
+        masks = {}
+    elif type(masks) is list:
+        masks = {str(i): resolve_uri(uri, base_dir) for i, uri in enumerate(masks)}
+    else:
+        masks = {k: resolve_uri(uri, base_dir) for k, uri in masks.items()}  # type: ignore[union-attr]
+    doc["source"] = source
+    doc["width"] = f.width
+    doc["height"] = f.height
+    doc["preview_uri"] = None if f.preview_uri is None else resolve_uri(f.preview_uri, base_dir)
+    doc["content_type"] = f.content_type
+    doc["context_id"] = source if f.context_id is None else f.context_id
+    doc["timestamp"] = f.timestamp
+    doc["metadata"] = {} if f.metadata is None else f.metadata
+    doc["masks"] = masks
+    doc["annotations"] = [] if f.annotations is None else [_annotation(a) for a in f.annotations]
+    return doc
+
+
+def _group(g: _Group, base_dir: str, where: str) -> tuple[FrameDocument, bool]:
+    frames = {
+        name: _frame(
+            f, resolve_uri(f.source, base_dir), {} if f.id is None else {"id": f.id}, base_dir
+        )
+        for name, f in g.frames.items()
+    }
+    context_id, timestamp = g.context_id, g.timestamp
+    if context_id is None:
+        context_id = next(iter(frames.values()))["context_id"]
+    if timestamp is None:
+        timestamp = next(
+            (f["timestamp"] for f in frames.values() if f["timestamp"] is not None), None
+        )
+    fid = g.id
+    if fid is None:
+        fid = identity_id(context_id, timestamp, [(n, f["source"]) for n, f in frames.items()])
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "id": fid,
+        "context_id": g.context_id,
+        "timestamp": g.timestamp,
+        "metadata": {} if g.metadata is None else g.metadata,
+        "annotations": [] if g.annotations is None else [_annotation(a) for a in g.annotations],
+        "frames": frames,
+    }
+    return FrameDocument(fid, "group", context_id, timestamp, doc, where), g.id is None
+
+
+def _single(f: _Frame, base_dir: str, where: str) -> tuple[FrameDocument, bool]:
+    source = resolve_uri(f.source, base_dir)
+    context_id = source if f.context_id is None else f.context_id
+    fid = identity_id(context_id, f.timestamp, source) if f.id is None else f.id
+    doc = _frame(f, source, {"schema_version": SCHEMA_VERSION, "id": fid}, base_dir)
+    return FrameDocument(fid, "single", context_id, f.timestamp, doc, where), f.id is None
+
+
+def decode_line(raw: bytes, where: str, base_dir: str) -> tuple[FrameDocument, bool] | None:
+    """A stripped, non-empty manifest line -> (its document, whether its id was derived),
+    or None: the line is for the object model to read (``manifest.parse_jsonl_line``)."""
+    if b"\\u0000" in raw:  # a NUL somewhere (allowed in metadata, not in a URI): look closer
+        return None
+    try:
+        if b'"frames"' in raw:
+            group = _GROUP.decode(raw)
+            if raw.count(b'"source"') != len(group.frames):  # maybe a duplicate key
+                return None
+            return _group(group, base_dir, where)
+        return _single(_SINGLE.decode(raw), base_dir, where)
+    except (msgspec.MsgspecError, ValueError, RecursionError, _NotHere):
+        return None  # invalid UTF-8 is a UnicodeDecodeError; the object model says why
