@@ -19,6 +19,8 @@ small part of it. ``LeanPut`` keeps what matters and drops the rest:
   sent as ``UNSIGNED-PAYLOAD``: the MD5 header is itself signed, so a body that does not
   match the signed digest is refused, and no second hash (SHA-256) is computed per object.
   A client config with ``s3={"payload_signing_enabled": True}`` gets a signed payload.
+  MD5 is not the cheapest hash (64 KiB: ~0.25 ms, SHA-256 with SHA-NI ~0.04 ms, CRC32
+  ~0.02 ms), but ``x-amz-checksum-*`` and the payload SHA-256 are not checked by rclone.
 - **Sent on the client's own pooled aiohttp session** (aiobotocore's ``ClientSession``, sized
   to ``max_pool_connections``, keep-alive, the same connect/read timeouts, aiohttp's silent
   re-send turned off by ``SingleAttemptHTTPSession``), never following redirects: exactly one
