@@ -13,27 +13,27 @@ The store and the fetcher are opened on first use and shared by every run of the
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 
-from .catalog import Catalog, DatasetRecord, FrameCursor, StoredFrame, VersionRecord, open_catalog
+from .catalog import Catalog, FrameCursor, StoredFrame, open_catalog
 from .catalog.jobs import JobQueue
 from .config import Settings, load_settings
 from .errors import (
-    DatasetNotFound,
     StorageError,
     ValidationError,
-    VersionNotFound,
 )
 from .frames import FrameGroup, Item, SingleFrame, item_from_doc
-from .masks import mask_labels_to_json
 from .pipeline import Input, PipelineRun, frame_row
+from .pipeline.workers import WorkerPool
 from .remote import RemoteFetcher
 from .report import Report
 from .storage.base import Storage
 from .storage.factory import open_storage
+from .usecases import DatasetsAndVersions
 
 
 def item_from_stored(stored: StoredFrame) -> Item:
@@ -42,7 +42,7 @@ def item_from_stored(stored: StoredFrame) -> Item:
     return item
 
 
-class Ingest:
+class Ingest(DatasetsAndVersions):
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:
@@ -52,6 +52,7 @@ class Ingest:
         self._store: Storage | None = store
         self._owns_store = store is None
         self._owns_catalog = True
+        self._pool: WorkerPool | None = None
         self._fetcher: RemoteFetcher | None = None
         self._lock = asyncio.Lock()
         self._runs: set[PipelineRun] = set()
@@ -70,8 +71,10 @@ class Ingest:
         await self.aclose()
 
     async def aclose(self) -> None:
-        fetcher, store, catalog = self._fetcher, self._store, self._catalog
-        self._fetcher = self._catalog = None
+        fetcher, store, catalog, pool = self._fetcher, self._store, self._catalog, self._pool
+        self._fetcher = self._catalog = self._pool = None
+        if pool is not None:
+            await pool.close()
         if self._owns_store:
             self._store = None
         if fetcher is not None:
@@ -112,8 +115,19 @@ class Ingest:
                     concurrency=s.concurrency,
                     multipart_threshold_mb=s.multipart_threshold_mb,
                     timeout_s=s.upload_timeout_s,
+                    lean_put=bool(s.s3_lean_put),
                 )
             return self._store
+
+    def workers(self) -> WorkerPool | None:
+        """The storage worker processes (started by a big run, kept for the next ones); None
+        with one core, ``workers = 1``, or a store handed in by the caller."""
+        count = self.settings.workers or os.cpu_count() or 1
+        if count <= 1 or not self._owns_store:
+            return None
+        if self._pool is None:
+            self._pool = WorkerPool(self.settings, count)
+        return self._pool
 
     async def fetcher(self) -> RemoteFetcher:
         async with self._lock:
@@ -149,149 +163,6 @@ class Ingest:
             sum(r.uploads_in_flight for r in self._runs),
         )
 
-    # ------------------------------------------------------------------ datasets
-
-    async def create_dataset(
-        self,
-        name: str,
-        *,
-        tags: Sequence[str] = (),
-        description: str | None = None,
-        raise_if_exists: bool = False,
-    ) -> DatasetRecord:
-        return await self.catalog.create_dataset(
-            name, tags=list(tags), description=description, raise_if_exists=raise_if_exists
-        )
-
-    async def get_dataset(self, name: str | None = None, id: str | None = None) -> DatasetRecord:
-        return await self.catalog.get_dataset(name=name, id=id)
-
-    async def list_datasets(self) -> list[DatasetRecord]:
-        return await self.catalog.list_datasets()
-
-    async def datasets_with_version_counts(self) -> list[tuple[DatasetRecord, int]]:
-        counts = await self.catalog.version_counts()
-        return [(d, counts.get(d.id, 0)) for d in await self.catalog.list_datasets()]
-
-    async def delete_dataset(
-        self,
-        name: str | None = None,
-        id: str | None = None,
-        *,
-        delete_all_versions: bool = False,
-        force: bool = False,
-    ) -> DatasetRecord:
-        record = await self.catalog.get_dataset(name=name, id=id)
-        await self.catalog.delete_dataset(
-            record.id, delete_all_versions=delete_all_versions, force=force
-        )
-        return record
-
-    # ------------------------------------------------------------------ versions
-
-    async def find_version(
-        self,
-        dataset_name: str | None = None,
-        version_name: str | None = None,
-        *,
-        dataset_id: str | None = None,
-        version_id: str | None = None,
-    ) -> tuple[DatasetRecord, VersionRecord]:
-        """The one version lookup: by id, by dataset and name, or the dataset's current one
-        (the newest Published, else the newest Draft) when no name is given."""
-        if version_id is not None:
-            record = await self.catalog.get_version(id=version_id)
-            return await self.catalog.get_dataset(id=record.dataset_id), record
-        dataset = await self.catalog.get_dataset(name=dataset_name, id=dataset_id)
-        if version_name is None:
-            return dataset, await self.catalog.current_version(dataset.id)
-        try:
-            return dataset, await self.catalog.get_version(dataset_id=dataset.id, name=version_name)
-        except VersionNotFound as exc:
-            raise VersionNotFound(
-                f"version {version_name!r} does not exist in dataset {dataset.name!r}"
-            ) from exc
-
-    async def resolve_version(
-        self, dataset: str | None, version: str | None, *, create: bool = False
-    ) -> VersionRecord:
-        """The target of an import: dataset and version by name, created when ``create``."""
-        if not dataset or not version:
-            raise ValidationError(
-                "target", "name the target with --dataset and --version (or a manifest header)"
-            )
-        try:
-            record = await self.catalog.get_dataset(name=dataset)
-        except DatasetNotFound:
-            if not create:
-                raise DatasetNotFound(
-                    f"dataset {dataset!r} does not exist (pass --create to create it)"
-                ) from None
-            record = await self.catalog.create_dataset(
-                dataset, tags=[], description=None, raise_if_exists=False
-            )
-        try:
-            return await self.catalog.get_version(dataset_id=record.id, name=version)
-        except VersionNotFound:
-            if not create:
-                raise VersionNotFound(
-                    f"version {version!r} does not exist in dataset {dataset!r} "
-                    "(pass --create to create it)"
-                ) from None
-            return await self.catalog.create_version(
-                record.id, version, parent_ids=[], raise_if_exists=False
-            )
-
-    async def create_version(
-        self,
-        dataset: DatasetRecord,
-        name: str,
-        *,
-        parent_names: Sequence[str] = (),
-        raise_if_exists: bool = False,
-    ) -> VersionRecord:
-        """A Draft version inheriting the frames of the versions named ``parent_names``."""
-        if not name:
-            raise ValidationError("version_name", "is required")
-        parents = [
-            (await self.catalog.get_version(dataset_id=dataset.id, name=p)).id for p in parent_names
-        ]
-        return await self.catalog.create_version(
-            dataset.id, name, parent_ids=parents, raise_if_exists=raise_if_exists
-        )
-
-    async def get_version(self, version_id: str) -> VersionRecord:
-        return await self.catalog.get_version(id=version_id)
-
-    async def list_versions(self, dataset_id: str) -> list[VersionRecord]:
-        return await self.catalog.list_versions(dataset_id)
-
-    async def versions_with_frame_counts(self, dataset_id: str) -> list[tuple[VersionRecord, int]]:
-        counts = await self.catalog.frame_counts(dataset_id)
-        return [(v, counts.get(v.id, 0)) for v in await self.catalog.list_versions(dataset_id)]
-
-    async def publish_version(self, version_id: str) -> VersionRecord:
-        return await self.catalog.publish_version(version_id)
-
-    async def snapshot_version(
-        self, version_id: str, publish_name: str | None = None, child_name: str | None = None
-    ) -> tuple[VersionRecord, VersionRecord]:
-        return await self.catalog.snapshot_version(version_id, publish_name, child_name)
-
-    async def set_version_metadata(
-        self, version_id: str, metadata: dict[str, Any]
-    ) -> VersionRecord:
-        return await self.catalog.set_version_metadata(version_id, dict(metadata))
-
-    async def set_mask_labels(
-        self, version_id: str, mask_labels: dict[Any, Sequence[str]]
-    ) -> VersionRecord:
-        entries = mask_labels_to_json(mask_labels)
-        record = await self.catalog.get_version(id=version_id)
-        return await self.catalog.set_version_metadata(
-            version_id, {**record.metadata, "mask_labels": entries}
-        )
-
     # ------------------------------------------------------------------ frames
 
     async def import_items(
@@ -318,6 +189,7 @@ class Ingest:
             copy_remote=copy_remote,
             progress=progress,
             on_upload=on_upload,
+            pool=self.workers(),
         )
         if on_start is not None:
             on_start(run.report)

@@ -1,8 +1,8 @@
 """Storing one group: every frame's objects, first error wins, cleanups already registered.
 
 Like s3transfer's futures: the group's frames run as sibling tasks; the first failure cancels
-the others, the objects the group stored are removed (they were registered for cleanup before
-each PUT), and ``GroupFailed`` carries every frame's failure to the run's boundary.
+the others, and ``GroupFailed`` carries every frame's failure and the keys the group stored
+(registered before each PUT) to the run's boundary, which has them removed.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from .transfer import GroupState, ObjectFailed, Transfers
 
 
 class GroupFailed(Exception):
-    def __init__(self, failures: list[FrameFailed], retries: int) -> None:
+    def __init__(
+        self, failures: list[FrameFailed], retries: int, new_keys: list[str] | None = None
+    ) -> None:
         super().__init__(str(failures[0]))
-        self.failures, self.retries = failures, retries
+        self.failures, self.retries, self.new_keys = failures, retries, new_keys or []
 
 
 class GroupStorer:
@@ -33,11 +35,13 @@ class GroupStorer:
         transfers: Transfers,
         catalog: Catalog,
         *,
+        retries: int,
         copy_remote: bool,
         roots: tuple[str, ...],
     ) -> None:
         self.transfers = transfers
         self.catalog = catalog
+        self.retries = retries
         self.copy_remote = copy_remote
         self.roots = roots
 
@@ -55,8 +59,7 @@ class GroupStorer:
                     e if isinstance(e, FrameFailed) else FrameFailed(None, None, e, 1)
                     for e in group.exceptions
                 ]
-                await self.transfers.cleanup(state.new_keys)
-                raise GroupFailed(failures, state.retries) from None
+                raise GroupFailed(failures, state.retries, state.new_keys) from None
         finally:
             state.close()
         return state
@@ -119,8 +122,8 @@ class GroupStorer:
         if source.kind == LOCAL:
             opened = state.opened[source.path or ""]
             key = object_key(opened.path, opened.size, opened.mtime_ns)
-            return await self.transfers.store(uri, key, opened, state)
-        return await self.transfers.store(uri, remote_key(uri), None, state)
+            return await self.transfers.store(uri, key, opened, state, self.retries)
+        return await self.transfers.store(uri, remote_key(uri), None, state, self.retries)
 
 
 def _slots(frame_doc: dict[str, Any]) -> list[tuple[str, str | None, str]]:

@@ -18,6 +18,9 @@ class FrameFailed(Exception):
 
 
 def error_class(exc: BaseException) -> str:
+    remote = getattr(exc, "error_class", None)  # raised in a storage worker
+    if isinstance(remote, str):
+        return remote
     cause = getattr(exc, "cause_name", None)
     return f"{type(exc).__name__}({cause})" if cause else type(exc).__name__
 

@@ -13,6 +13,7 @@ to finish, commits them, lists the rest as ``Interrupted``, and re-raises ``Canc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
@@ -30,6 +31,7 @@ from .localfile import allowed_roots
 from .plan import Planned, frame_row, plan
 from .rejects import INTERRUPTED, error_class, error_text, from_exception, group_failed, whole_item
 from .transfer import GroupState, Transfers
+from .workers import WORKERS_AFTER_GROUPS, WorkerPool
 
 log = logging.getLogger("ingest.pipeline")
 Entry = Any  # Item | RejectedFrame | Located (or anything: non-frames are rejected)
@@ -51,19 +53,24 @@ class PipelineRun:
         copy_remote: bool = False,
         progress: Callable[[Report], None] | None = None,
         on_upload: Callable[[float, bool], None] | None = None,
+        pool: WorkerPool | None = None,
     ) -> None:
+        """``pool``: storage worker processes to deal groups to once the run is big enough."""
         retries = settings.upload_retries if upload_retries is None else upload_retries
         if retries < 0:
             raise ValueError(f"upload_retries must be >= 0, got {retries}")
         self.catalog = catalog
         self.version_id = version_id
         self.settings = settings
+        self.retries = retries
         self.copy_remote = copy_remote
         self.progress = progress
+        self.on_upload = on_upload
+        self.pool = pool
+        self.open_store = open_store
         self.report = Report()
         self.transfers = Transfers(
             settings=settings,
-            retries=retries,
             open_store=open_store,
             open_fetcher=open_fetcher,
             on_upload=on_upload,
@@ -71,9 +78,12 @@ class PipelineRun:
         self.storer = GroupStorer(
             self.transfers,
             catalog,
+            retries=retries,
             copy_remote=copy_remote,
             roots=allowed_roots(settings.allowed_roots),
         )
+        self._storage_groups = 0
+        self._to_clean: list[str] = []  # keys stored for groups that were then rejected
         self._slots = asyncio.Semaphore(settings.groups_in_flight)
         # groups storing at once: enough to keep every upload slot busy, few enough that groups
         # finish (and commit) in about input order instead of all together at the end
@@ -95,7 +105,8 @@ class PipelineRun:
 
     @property
     def uploads_in_flight(self) -> int:
-        return self.transfers.uploads_in_flight
+        pooled = self.pool.uploads_in_flight if self.pool is not None else 0
+        return self.transfers.uploads_in_flight + pooled
 
     # ------------------------------------------------------------------ orchestration
 
@@ -126,8 +137,26 @@ class PipelineRun:
             for task in (producer, committer, *self._tasks):
                 task.cancel()
             await asyncio.gather(producer, committer, *self._tasks, return_exceptions=True)
+            await asyncio.shield(self._clean_rejected())
             self.report.finish()
         return self.report
+
+    async def _clean_rejected(self) -> None:
+        """Remove what rejected groups stored, unless a committed group (of this run or any
+        other: the catalog's ``objects`` table) references it. Done at the end, when no group
+        of the run can be storing the same object any more (best effort)."""
+        if not self._to_clean:
+            return
+        try:
+            store = await self.open_store()
+            uris = {store.uri(key): key for key in self._to_clean}
+            referenced = await self.catalog.object_sizes(list(uris))
+            for uri, key in uris.items():
+                if uri not in referenced:
+                    with contextlib.suppress(Exception):
+                        await store.delete(key)
+        except Exception as exc:  # ingest gc removes what is left
+            log.warning("could not remove the objects of rejected groups: %s", exc)
 
     async def _wait_groups(self, grace: float | None) -> None:
         """Wait for the group tasks; after ``grace`` seconds cancel those still running."""
@@ -181,11 +210,32 @@ class PipelineRun:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _store(self, planned: Planned) -> GroupState:
+        """Store the group here, or in a storage worker once the run is big enough."""
+        work = planned.work or []
+        self._storage_groups += 1
+        big = self._storage_groups >= WORKERS_AFTER_GROUPS
+        if self.pool is None or not big or not await self.pool.started():
+            return await self.storer.store(work)
+        filled, state, observed = await self.pool.store(
+            work, retries=self.retries, copy_remote=self.copy_remote
+        )
+        for name, frame_doc in filled:  # the worker's copies, with the stored URIs
+            if name is None:
+                planned.doc = frame_doc
+            else:
+                assert planned.doc is not None
+                planned.doc["frames"][name] = frame_doc
+        if self.on_upload is not None:
+            for seconds, ok in observed:
+                self.on_upload(seconds, ok)
+        return state
+
     async def _group(self, planned: Planned) -> None:
         state: GroupState | None = None
         try:
             async with self._active:  # groups store in input order, a few at a time
-                state = await self.storer.store(planned.work or [])
+                state = await self._store(planned)
             self._to_committer(planned, state)
         except asyncio.CancelledError:
             self._reject(
@@ -194,10 +244,11 @@ class PipelineRun:
             raise
         except GroupFailed as failed:
             self.report.summary.retries += failed.retries
+            self._to_clean += failed.new_keys
             self._reject(planned, group_failed(planned.item, failed.failures, planned.where))
         except Exception as exc:
             if state is not None:
-                await self.transfers.cleanup(state.new_keys)
+                self._to_clean += state.new_keys
             self._reject(planned, from_exception(planned.item, exc, planned.where))
 
     def _to_committer(self, planned: Planned, state: GroupState) -> None:
@@ -240,7 +291,7 @@ class PipelineRun:
         self._notify()
 
     async def _refused(self, commit: Commit, error: CatalogError) -> None:
-        await self.transfers.cleanup(commit.state.new_keys)
+        self._to_clean += commit.state.new_keys
         planned = Planned(commit.item, commit.where, commit.position)
         self._reject(planned, from_exception(commit.item, error, commit.where))
 

@@ -1,9 +1,9 @@
-"""Transfers: one object's upload with its retry budget, under the run's shared bounds.
+"""Transfers: one object's upload with its retry budget, under shared bounds.
 
-Bounds shared by every group of a run: frame uploads in flight (``concurrency``) and bytes in
-flight (``bytes_in_flight_mb``). Keys are deterministic, so a re-run finds what an earlier run
-stored (the catalog's ``objects`` table says so, no HEAD request) and uploads nothing twice.
-A rejected group removes the objects it stored unless another group of the run uses them.
+Bounds shared by every group a process stores: frame uploads in flight and bytes in flight.
+Keys are deterministic, so a re-run finds what an earlier run stored (the catalog's ``objects``
+table says so, no HEAD request) and uploads nothing twice. What a rejected group stored is
+listed in ``GroupState.new_keys``; the run removes it at its end (``run.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +59,24 @@ class GroupState:
     retries: int = 0
     new_keys: list[str] = field(default_factory=list)  # cleanups, registered before each PUT
     objects: list[tuple[str, int]] = field(default_factory=list)  # (uri, size) stored or found
-    keys_used: set[str] = field(default_factory=set)
     known: dict[str, int] = field(default_factory=dict)  # sizes the catalog recorded
     opened: dict[str, OpenedFile] = field(default_factory=dict)  # local sources, by path
 
     def close(self) -> None:
         for opened in self.opened.values():
             opened.close()
+
+    def outcome(self) -> GroupState:
+        """What crosses a process boundary: the counts and keys, no file or lookup state."""
+        return GroupState(
+            self.uploaded_frames,
+            self.objects_uploaded,
+            self.objects_existing,
+            self.bytes,
+            self.retries,
+            self.new_keys,
+            self.objects,
+        )
 
 
 class ObjectFailed(Exception):
@@ -76,37 +86,34 @@ class ObjectFailed(Exception):
 
 
 class Transfers:
-    """Object uploads for one run; ``open_store`` / ``open_fetcher`` give the app's seams."""
+    """Object uploads; ``open_store`` / ``open_fetcher`` give the app's seams. ``share``: the
+    fraction of the upload slots and byte budget this process has (1 / storage workers)."""
 
     def __init__(
         self,
         *,
         settings: Settings,
-        retries: int,
         open_store: Callable[[], Awaitable[Storage]],
         open_fetcher: Callable[[], Awaitable[Any]],
         on_upload: Callable[[float, bool], None] | None = None,
+        share: float = 1.0,
     ) -> None:
         self.settings = settings
-        self.retries = retries
         self.open_store = open_store
         self.open_fetcher = open_fetcher
         self.on_upload = on_upload
-        self.frame_slots = asyncio.Semaphore(settings.concurrency)
-        self.bytes = ByteBudget(settings.bytes_in_flight_mb * MiB)
-        # how often each key was used in this run: a rejected group removes an object only
-        # when no other group of the run may reference it
-        self._key_refs: Counter[str] = Counter()
-        self._deleting: dict[str, asyncio.Event] = {}  # keys a rejected group is removing
+        self.slots = max(1, round(settings.concurrency * share))
+        self.frame_slots = asyncio.Semaphore(self.slots)
+        self.bytes = ByteBudget(int(settings.bytes_in_flight_mb * MiB * share))
 
     @property
     def uploads_in_flight(self) -> int:
-        return self.settings.concurrency - self.frame_slots._value
+        return self.slots - self.frame_slots._value
 
-    def _retrying(self) -> AsyncRetrying:
+    def _retrying(self, retries: int) -> AsyncRetrying:
         s = self.settings
         return AsyncRetrying(
-            stop=stop_after_attempt(self.retries + 1),
+            stop=stop_after_attempt(retries + 1),
             wait=wait_random_exponential(
                 multiplier=s.retry_backoff_base_s, max=s.retry_backoff_max_s
             ),
@@ -115,13 +122,13 @@ class Transfers:
         )
 
     async def store(
-        self, uri: str, key: str, opened: OpenedFile | None, state: GroupState
+        self, uri: str, key: str, opened: OpenedFile | None, state: GroupState, retries: int
     ) -> tuple[str, int]:
         """Store the object ``uri`` (a local file already opened, or a remote URI to copy)
-        under ``key``; return its stored URI and the attempts it took."""
+        under ``key`` with ``retries`` retries; return its stored URI and the attempts."""
         attempts = 0
         try:
-            async for attempt in self._retrying():
+            async for attempt in self._retrying(retries):
                 with attempt:
                     attempts += 1
                     if attempts > 1:
@@ -134,7 +141,6 @@ class Transfers:
 
     async def _put(self, uri: str, key: str, opened: OpenedFile | None, state: GroupState) -> str:
         store = await self.open_store()
-        await self._use_key(key, state)
         async with self.frame_slots:
             recorded = state.known.get(store.uri(key))
             if recorded is not None and (opened is None or recorded == opened.size):
@@ -180,32 +186,3 @@ class Transfers:
         key = store.key_of(uri)
         if key is not None and await store.stat(key) is None:
             raise ObjectFailed(uri, PermanentStorageError(f"{uri} is not in the store"), 1)
-
-    async def _use_key(self, key: str, state: GroupState) -> None:
-        if key not in state.keys_used:  # once per group, whatever its retries
-            state.keys_used.add(key)
-            self._key_refs[key] += 1
-        deleting = self._deleting.get(key)
-        if deleting is not None:  # a rejected group is removing it: store it afresh after
-            await deleting.wait()
-
-    async def cleanup(self, keys: list[str]) -> None:
-        """Remove objects this run stored for a group that was then rejected (best effort).
-
-        Only objects no other group of the run used; a group that wants a key while it is
-        being deleted waits for the delete to finish, then stores the object again.
-        """
-        if not keys:
-            return
-        store = await self.open_store()
-        for key in dict.fromkeys(keys):
-            if self._key_refs[key] != 1 or key in self._deleting:
-                continue
-            done = self._deleting[key] = asyncio.Event()
-            try:
-                with contextlib.suppress(Exception):
-                    await store.delete(key)
-            finally:
-                self._key_refs[key] -= 1
-                del self._deleting[key]
-                done.set()

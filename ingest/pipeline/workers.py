@@ -1,0 +1,187 @@
+"""Storage workers: the groups' uploads spread over processes, so every core is busy.
+
+The parent reads the input, plans, commits and reports; each worker process has its own event
+loop, store client, catalog connection (for the stored-object lookup) and a share of the upload
+slots and byte budget, and stores the whole groups it is dealt (``worker_main.py``). Whole
+groups cross the boundary as their frame documents; back come the filled documents, the
+group's counts and keys, or its failures. Workers start after a run has
+``WORKERS_AFTER_GROUPS`` groups with storage work (small runs never pay for them; the groups
+before are stored in the parent, later ones wait for the start, well under a second) and serve
+every later run of the application. Protocol: length-prefixed pickles over the worker's stdin
+and a private reply pipe; a worker exits when its stdin closes (the parent went away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import pickle
+import struct
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from .group import GroupFailed
+from .plan import Work
+from .rejects import FrameFailed
+from .transfer import GroupState
+
+log = logging.getLogger("ingest.pipeline")
+WORKERS_AFTER_GROUPS = 64
+HEADER = struct.Struct("!I")
+
+
+class RemoteError(Exception):
+    """An error raised in a worker, carried back as its class name and message."""
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+def write_frame(writer: asyncio.StreamWriter, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.write(HEADER.pack(len(data)) + data)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+    return pickle.loads(await reader.readexactly(size))
+
+
+@dataclass
+class _Worker:
+    process: asyncio.subprocess.Process
+    writer: asyncio.StreamWriter
+    pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+    frames: int = 0  # frames in flight
+    reader_task: asyncio.Task[None] | None = None
+
+
+class WorkerPool:
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.settings = settings
+        self.count = count
+        self._workers: list[_Worker] = []
+        self._ids = itertools.count()
+        self._starting: asyncio.Task[None] | None = None
+        self.failed: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return len(self._workers) == self.count and self.failed is None
+
+    @property
+    def uploads_in_flight(self) -> int:
+        return sum(w.frames for w in self._workers)
+
+    async def started(self) -> bool:
+        """Start the workers (once; concurrent callers wait for the same start); whether they
+        are ready to take groups (False: they failed to start or one has died)."""
+        if self._starting is None and self.failed is None:
+            self._starting = asyncio.create_task(self._start(), name="ingest-workers-start")
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+        return self.ready
+
+    async def _start(self) -> None:
+        try:
+            workers = await asyncio.gather(*(self._spawn(n) for n in range(self.count)))
+        except Exception as exc:  # the run goes on in-process
+            self.failed = f"{type(exc).__name__}: {exc}"
+            log.warning("storage workers could not start (%s); storing in-process", self.failed)
+            return
+        self._workers = list(workers)
+
+    async def _spawn(self, number: int) -> _Worker:
+        read_fd, write_fd = os.pipe()  # the worker's private reply channel (its stdout: logs)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "ingest.pipeline.worker_main",
+                str(write_fd),
+                stdin=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,),
+            )
+        finally:
+            os.close(write_fd)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=2**30)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        assert process.stdin is not None
+        worker = _Worker(process, process.stdin)
+        write_frame(worker.writer, (self.settings, 1.0 / self.count))
+        hello = await asyncio.wait_for(read_frame(reader), 60)
+        if hello != "ready":
+            raise RuntimeError(f"storage worker {number} did not start: {hello}")
+        worker.reader_task = asyncio.create_task(self._replies(worker, reader))
+        return worker
+
+    async def _replies(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                request_id, reply = await read_frame(reader)
+                future = worker.pending.pop(request_id, None)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            self.failed = f"a storage worker exited ({type(exc).__name__})"
+            for future in worker.pending.values():
+                if not future.done():
+                    future.set_exception(RuntimeError(self.failed))
+            worker.pending.clear()
+
+    async def store(
+        self, work: list[Work], *, retries: int, copy_remote: bool
+    ) -> tuple[list[Work], GroupState, list[tuple[float, bool]]]:
+        """Store one group in the least busy worker: (filled work, state, upload timings)."""
+        worker = min(self._workers, key=lambda w: w.frames)
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        worker.pending[request_id] = future
+        worker.frames += len(work)
+        try:
+            write_frame(worker.writer, ("store", request_id, work, retries, copy_remote))
+            await worker.writer.drain()
+            kind, *rest = await future
+        except asyncio.CancelledError:
+            worker.pending.pop(request_id, None)
+            with contextlib.suppress(Exception):
+                write_frame(worker.writer, ("cancel", request_id))
+            raise
+        finally:
+            worker.frames -= len(work)
+        if kind == "ok":
+            filled, state, observed = rest
+            return filled, state, observed
+        if kind == "failed":
+            failures, retries_done, new_keys = rest
+            frames = [FrameFailed(n, s, RemoteError(c, m), a) for n, s, c, m, a in failures]
+            raise GroupFailed(frames, retries_done, new_keys)
+        error_class, message = rest
+        raise RemoteError(error_class, message)
+
+    async def close(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._starting
+        for worker in self._workers:
+            with contextlib.suppress(Exception):
+                worker.writer.close()  # EOF: the worker finishes and exits
+        for worker in self._workers:
+            try:
+                await asyncio.wait_for(worker.process.wait(), 10)
+            except TimeoutError:
+                worker.process.kill()
+                await worker.process.wait()
+            if worker.reader_task is not None:
+                worker.reader_task.cancel()
+        self._workers = []
