@@ -69,6 +69,12 @@ def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> No
     )
     p.add_argument("--concurrency", type=int, metavar="N", help="frame uploads in flight")
     p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="storage worker processes for a big run (0 = one per core, 1 = none)",
+    )
+    p.add_argument(
         "--report",
         metavar="PATH",
         help="rejected-frame report, .jsonl or .csv (default when something is "
@@ -191,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--create", action="store_true", help="create datasets/versions if missing")
     p.add_argument("--upload-retries", type=int, metavar="N")
     p.add_argument("--concurrency", type=int, metavar="N", help="frame uploads in flight")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="storage worker processes for a big run (0 = one per core, 1 = none)",
+    )
     p.add_argument("--http-host", default="127.0.0.1")
     p.add_argument(
         "--http-port",
@@ -239,6 +251,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         storage_url=args.storage_url,
         s3_endpoint_url=args.s3_endpoint_url,
         concurrency=getattr(args, "concurrency", None),
+        workers=getattr(args, "workers", None),
         allow_private_addresses=1 if getattr(args, "allow_private_addresses", False) else None,
     )
 

@@ -58,3 +58,12 @@ def test_unknown_setting_in_file_is_named(tmp_path: Path) -> None:
     cfg.write_text("[ingest]\nconcurency = 3\n")
     with pytest.raises(ConfigError, match="unknown setting 'concurency'"):
         load_settings(cfg, environ={})
+
+
+@pytest.mark.parametrize("command", [["import", "m.jsonl"], ["daemon", "--inbox", "/tmp/x"]])
+def test_workers_flag_reaches_the_settings(command: list[str]) -> None:
+    from ingest.cli import _settings, build_parser
+
+    args = build_parser().parse_args([*command, "--workers", "3"])
+    assert _settings(args).workers == 3
+    assert _settings(build_parser().parse_args(command)).workers == Settings().workers
