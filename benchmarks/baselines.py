@@ -5,8 +5,8 @@
 - ``boto3-seq``: a sequential ``put_object`` loop; ``boto3-pool``: the same with a
   ThreadPoolExecutor (8 threads, one shared client).
 - ``sql``: a raw SQL ``executemany`` of the rows ``ingest import`` writes for a manifest (the
-  same schema, pragmas and batch size), with the manifest line as the document: a lower bound
-  on catalog cost with no parsing, validation or pipeline.
+  same schema, pragmas, batch size and key order), with the manifest line as the document: a
+  lower bound on catalog cost with no parsing, validation or pipeline.
 
     .venv/bin/python benchmarks/baselines.py boto3-seq --endpoint URL --bucket B --prefix P DIR
     .venv/bin/python benchmarks/baselines.py boto3-pool --threads 8 --endpoint URL ... DIR
@@ -132,6 +132,8 @@ def sql_insert(database: str, manifest: str, batch_groups: int = 500) -> int:
             ctx, ts = doc.get("context_id"), doc.get("timestamp")
             frame_rows.append((rev, fid, "group", ctx, ts, line.decode(), now))
             member_rows.append(("v", fid, rev, ctx or "", -1e300 if ts is None else float(ts)))
+        frame_rows.sort(key=lambda r: r[0])  # in key order, as the catalog writes a batch
+        member_rows.sort(key=lambda r: r[1])
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
