@@ -96,42 +96,53 @@ class _NotHere(Exception):
 
 
 def _annotation(a: _Annotation) -> dict[str, Any]:
-    shape, coords = None, None
-    for name, value in (
-        ("box2d_xywh", a.box2d_xywh),
-        ("poly2d_xy", a.poly2d_xy),
-        ("ellipse2d_xyrrt", a.ellipse2d_xyrrt),
-        ("keypoints", a.keypoints),
-    ):
-        if value is not None:
-            if shape is not None:
-                raise _NotHere
-            shape, coords = name, value
+    """``Annotation.to_doc()``: labels, confidence, the shape if any, metadata."""
     labels = a.labels
     labels = [] if labels is None else [labels] if type(labels) is str else labels
-    doc: dict[str, Any] = {"labels": labels, "confidence": a.confidence}
-    if shape is None:
+    box, poly, ellipse, points = a.box2d_xywh, a.poly2d_xy, a.ellipse2d_xyrrt, a.keypoints
+    shapes = (box is not None) + (poly is not None) + (ellipse is not None) + (points is not None)
+    metadata = {} if a.metadata is None else a.metadata
+    if shapes == 0:
         if not labels:
+            raise _NotHere  # neither a shape nor a label
+        return {"labels": labels, "confidence": a.confidence, "metadata": metadata}
+    if shapes > 1:
+        raise _NotHere  # one shape per annotation
+    if box is not None:
+        if box[2] < 0 or box[3] < 0:
             raise _NotHere
-    elif shape == "box2d_xywh" or shape == "ellipse2d_xyrrt":
-        if coords[2] < 0 or coords[3] < 0:  # type: ignore[index]
+        return {
+            "labels": labels,
+            "confidence": a.confidence,
+            "box2d_xywh": box,
+            "metadata": metadata,
+        }
+    if poly is not None:
+        if len(poly) % 2:
             raise _NotHere
-        doc[shape] = coords
-    elif shape == "poly2d_xy":
-        if len(coords) % 2:  # type: ignore[arg-type]
+        # stored as a list of polygons
+        return {
+            "labels": labels,
+            "confidence": a.confidence,
+            "poly2d_xy": [poly],
+            "metadata": metadata,
+        }
+    if ellipse is not None:
+        if ellipse[2] < 0 or ellipse[3] < 0:
             raise _NotHere
-        doc[shape] = [coords]  # stored as a list of polygons
-    else:
-        if len(coords) % 2:  # type: ignore[arg-type]
-            raise _NotHere
-        doc[shape] = coords
-    doc["metadata"] = {} if a.metadata is None else a.metadata
-    return doc
+        return {
+            "labels": labels,
+            "confidence": a.confidence,
+            "ellipse2d_xyrrt": ellipse,
+            "metadata": metadata,
+        }
+    if len(points) % 2:  # type: ignore[arg-type]
+        raise _NotHere
+    return {"labels": labels, "confidence": a.confidence, "keypoints": points, "metadata": metadata}
 
 
-def _frame(f: _Frame, source: str, head: dict[str, Any], base_dir: str) -> dict[str, Any]:
-    """``to_doc()`` of the frame: ``head`` (schema_version, id) then its fields, in order."""
-    doc = head
+def _frame(f: _Frame, source: str, base_dir: str) -> dict[str, Any]:
+    """``SingleFrame.to_doc()`` without schema_version and id: its fields, in order."""
     masks = f.masks
     if masks is None:
         masks = {}
@@ -139,26 +150,28 @@ def _frame(f: _Frame, source: str, head: dict[str, Any], base_dir: str) -> dict[
         masks = {str(i): resolve_uri(uri, base_dir) for i, uri in enumerate(masks)}
     else:
         masks = {k: resolve_uri(uri, base_dir) for k, uri in masks.items()}  # type: ignore[union-attr]
-    doc["source"] = source
-    doc["width"] = f.width
-    doc["height"] = f.height
-    doc["preview_uri"] = None if f.preview_uri is None else resolve_uri(f.preview_uri, base_dir)
-    doc["content_type"] = f.content_type
-    doc["context_id"] = source if f.context_id is None else f.context_id
-    doc["timestamp"] = f.timestamp
-    doc["metadata"] = {} if f.metadata is None else f.metadata
-    doc["masks"] = masks
-    doc["annotations"] = [] if f.annotations is None else [_annotation(a) for a in f.annotations]
-    return doc
+    return {
+        "source": source,
+        "width": f.width,
+        "height": f.height,
+        "preview_uri": None if f.preview_uri is None else resolve_uri(f.preview_uri, base_dir),
+        "content_type": f.content_type,
+        "context_id": source if f.context_id is None else f.context_id,
+        "timestamp": f.timestamp,
+        "metadata": {} if f.metadata is None else f.metadata,
+        "masks": masks,
+        "annotations": [] if f.annotations is None else [_annotation(a) for a in f.annotations],
+    }
+
+
+def _member(f: _Frame, base_dir: str) -> dict[str, Any]:
+    """A frame of a group (its id, if given, first)."""
+    doc = _frame(f, resolve_uri(f.source, base_dir), base_dir)
+    return doc if f.id is None else {"id": f.id, **doc}
 
 
 def _group(g: _Group, base_dir: str, where: str) -> tuple[FrameDocument, bool]:
-    frames = {
-        name: _frame(
-            f, resolve_uri(f.source, base_dir), {} if f.id is None else {"id": f.id}, base_dir
-        )
-        for name, f in g.frames.items()
-    }
+    frames = {name: _member(f, base_dir) for name, f in g.frames.items()}
     context_id, timestamp = g.context_id, g.timestamp
     if context_id is None:
         context_id = next(iter(frames.values()))["context_id"]
@@ -185,7 +198,7 @@ def _single(f: _Frame, base_dir: str, where: str) -> tuple[FrameDocument, bool]:
     source = resolve_uri(f.source, base_dir)
     context_id = source if f.context_id is None else f.context_id
     fid = identity_id(context_id, f.timestamp, source) if f.id is None else f.id
-    doc = _frame(f, source, {"schema_version": SCHEMA_VERSION, "id": fid}, base_dir)
+    doc = {"schema_version": SCHEMA_VERSION, "id": fid, **_frame(f, source, base_dir)}
     return FrameDocument(fid, "single", context_id, f.timestamp, doc, where), f.id is None
 
 
