@@ -16,8 +16,10 @@ from typing import Any
 BEGIN, END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
 TITLES = {
     "local": "(a) local storage + SQLite",
+    "local_small": "(a) local storage + SQLite, small import",
     "s3_sqlite": "(b) S3 + SQLite",
     "s3_postgres": "(b) S3 + PostgreSQL",
+    "s3_sqlite_moto": "(b) S3 on moto + SQLite",
     "byref": "(c) by reference (no upload) + SQLite",
     "faults": "(d) S3 + SQLite, 2% transient / 0.5% permanent faults",
 }
@@ -55,6 +57,25 @@ def summary_table(results: dict[str, Any]) -> str:
             f"| {TITLES.get(name, name)} | {_n(s['frames'])} | {_n(s['bytes'] / 1e6, 1)} "
             f"| {_n(s['frames_per_s'])} | {_n(s['mb_per_s'], 1)} "
             f"| {_n(s['cpu_ms_per_frame'], 3)} | {_n(s['peak_rss_mb'], 1)} | {base or '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def steady_table(results: dict[str, Any]) -> str:
+    """Start-up apart from the steady state, and the commit timeline, per scenario."""
+    lines = [
+        "| scenario | frames | start-up s (1 group) | start-up CPU s | steady frames/s "
+        "| CPU ms/frame, start-up excluded | first commit s | max gap between commits s "
+        "| commits seen |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in results["scenarios"].items():
+        su = s.get("startup") or {}
+        lines.append(
+            f"| {TITLES.get(name, name)} | {_n(s['frames'])} | {_n(su.get('wall_s'), 3)} "
+            f"| {_n(su.get('cpu_s'), 3)} | {_n(s.get('steady_frames_per_s'))} "
+            f"| {_n(s.get('cpu_ms_per_frame_steady'), 3)} | {_n(s.get('first_commit_s'), 2)} "
+            f"| {_n(s.get('max_commit_gap_s'), 2)} | {_n(s.get('commits_seen'))} |"
         )
     return "\n".join(lines)
 
@@ -116,6 +137,9 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
     m = results["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
     s3 = results.get("s3", {})
+    s3_servers = f"{s3.get('server', '-')} at {s3.get('endpoint', '-')}"
+    if results.get("s3_moto"):
+        s3_servers += f"; `s3_sqlite_moto`: moto at {results['s3_moto']['endpoint']}"
     analysis = ""
     if BEGIN in keep_from and END in keep_from:
         analysis = keep_from.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
@@ -130,7 +154,7 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
         f"{m.get('platform')}",
         f"- Python {m.get('python')}, SQLite {m.get('sqlite')}; {versions}",
         f"- Date: {m.get('date')}; code: {m.get('commit', '-')}",
-        f"- S3: {s3.get('server', '-')} at {s3.get('endpoint', '-')}, on the same machine",
+        f"- S3: {s3_servers}, on the same machine",
         f"- Fixed cost of one `ingest import` (interpreter, imports, catalog open; 1 group): "
         f"{results.get('ingest_startup_s', '-')} s, included in every ingest figure",
         "",
@@ -143,6 +167,16 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
         "## Summary",
         "",
         summary_table(results),
+        "",
+        "## Start-up, steady state and commits",
+        "",
+        "Start-up: `ingest import` of the workload's first group alone (same command, fresh "
+        "catalog and store). Steady state: the full run minus the start-up run, in wall time, "
+        "CPU and frames. Commits: the catalog polled every 50 ms from the harness "
+        "(`SELECT COUNT(*) FROM version_frames`); first commit = from process start to the "
+        "first non-zero count; max gap = longest time between two count changes.",
+        "",
+        steady_table(results),
         "",
         "## Targets",
         "",

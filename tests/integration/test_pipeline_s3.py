@@ -180,11 +180,13 @@ def test_rerun_uploads_nothing_new(
     _configure(database_url, any_s3_lib[1], fault_proxy.endpoint)
     version = DatasetVersion.create_new_dataset("Again")
     assert version.add_frames(groups_of(tmp_path, 3)) == []
-    assert fault_proxy.count("PUT") == 18
+    # rclone serve s3 now and then answers a PUT into a new folder with a 500 (retried)
+    puts = 18 + version.last_report.summary.retries  # type: ignore[union-attr]
+    assert fault_proxy.count("PUT") == puts
     before = fault_proxy.count()
-    assert before == 18  # one request per object: no HEAD before each PUT
+    assert before == puts  # one request per object: no HEAD before each PUT
     assert version.add_frames(groups_of(tmp_path, 3)) == []
-    assert fault_proxy.count("PUT") == 18  # no new upload
+    assert fault_proxy.count("PUT") == puts  # no new upload
     summary = version.last_report.summary  # type: ignore[union-attr]
     assert summary.groups_committed == 0 and summary.groups_unchanged == 3
     assert fault_proxy.count() == before  # the catalog knows what is stored: no request
