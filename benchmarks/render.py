@@ -21,7 +21,7 @@ TITLES = {
     "s3_postgres": "(b) S3 + PostgreSQL",
     "s3_sqlite_moto": "(b) S3 on moto + SQLite",
     "byref": "(c) by reference (no upload) + SQLite",
-    "faults": "(d) S3 + SQLite, 2% transient / 0.5% permanent faults",
+    "faults": "(d) S3 (moto) + SQLite, 2% transient / 0.5% permanent faults",
 }
 BASELINE_TITLES = {
     "cp_r": "`cp -r`",
