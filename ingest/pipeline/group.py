@@ -108,7 +108,7 @@ class GroupStorer:
             raise FrameFailed(name, frame_doc["source"], exc, max(attempts_max, 1)) from exc
         opened = state.opened.get(source.path or "") if source.kind == LOCAL else None
         if opened is not None:  # checked and opened: its header can be read safely
-            fill_from_header(frame_doc, opened.read_path, opened.path)
+            fill_from_header(frame_doc, opened.fd, opened.path)
         state.uploaded_frames += 1
 
     async def _object(self, uri: str, state: GroupState) -> tuple[str, int]:
@@ -135,11 +135,13 @@ def _slots(frame_doc: dict[str, Any]) -> list[tuple[str, str | None, str]]:
     return slots
 
 
-def fill_from_header(frame_doc: dict[str, Any], opened_path: str, path: str) -> None:
+def fill_from_header(frame_doc: dict[str, Any], fd: int, path: str) -> None:
     """Width, height (image header) and content type of a local source, where not given."""
     if frame_doc["width"] is None or frame_doc["height"] is None:
         try:
-            width, height = imagesize.get(opened_path)
+            with open(fd, "rb", closefd=False) as fh:  # the checked file, not the path
+                fh.seek(0)
+                width, height = imagesize.get(fh)
         except (OSError, ValueError):
             width = height = -1
         if int(width) > 0 and int(height) > 0:

@@ -3,8 +3,9 @@
 A symlink swapped between a check and a copy must not put a file from outside the allowed
 roots into the store: the path is resolved, its final component opened with ``O_NOFOLLOW``
 (a symlink swapped in fails the open), and the allowed roots and the file type are checked on
-the open descriptor (``/proc/self/fd``, ``fstat``). Readers then read ``/proc/self/fd/N``: the
-very file that passed the checks. ``O_NONBLOCK`` keeps a FIFO from blocking the open.
+the open descriptor (``/proc/self/fd``, ``fstat``). The store then copies from that descriptor
+(positional reads): the very file that passed the checks. ``O_NONBLOCK`` keeps a FIFO from
+blocking the open.
 """
 
 from __future__ import annotations
@@ -25,11 +26,6 @@ class OpenedFile:
     fd: int
     size: int
     mtime_ns: int
-
-    @property
-    def read_path(self) -> str:
-        """A path that reads the opened file, whatever ``path`` points at now."""
-        return f"/proc/self/fd/{self.fd}"
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -152,7 +152,7 @@ class Transfers:
                 state.new_keys.append(key)  # cleanup registered before there is anything
                 async with self.bytes.hold(size):
                     stored = await self._observed(
-                        store.put_file(key, opened.read_path, size, guess_content_type(uri))
+                        store.put_file(key, opened.fd, size, guess_content_type(uri))
                     )
             else:
                 fetcher = await self.open_fetcher()

@@ -9,6 +9,7 @@ error carries ``cause_name`` (the class name of the lower-layer exception, also 
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast, runtime_checkable
@@ -45,12 +46,14 @@ class Storage(Protocol):
         """The key of a URI of this store, or None when the URI is not in this store."""
         ...
 
-    async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
-        """Store the local file ``path`` (``size`` bytes) under ``key``; return its URI.
+    async def put_file(
+        self, key: str, source: str | int, size: int, content_type: str | None
+    ) -> str:
+        """Store a local file (``size`` bytes) under ``key``; return its URI. ``source`` is a
+        path, or a file descriptor the caller opened (read from offset 0 with positional
+        reads; the caller keeps and closes it).
 
         Never leaves a partial object under ``key`` (temp name + rename, or S3 semantics).
-        ``size`` only chooses the strategy (single request or multipart); the bytes stored
-        are the file's bytes.
         """
         ...
 
@@ -155,3 +158,23 @@ def translate_os_error(exc: OSError, what: str) -> StorageError:
         message += f" [{code}]"
     message += f": {reason}"
     return storage_error(os_error_is_transient(exc), message, cause=exc, code=code)
+
+
+def read_whole(source: str | int, size: int) -> bytes:
+    """The ``size`` bytes of a path or an open file descriptor (from offset 0)."""
+    if isinstance(source, str):
+        with open(source, "rb") as fh:
+            return fh.read()
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(source, size - offset, offset)
+        if not chunk:
+            raise OSError(f"the file shrank while being read ({offset} of {size} bytes)")
+        chunks.append(chunk)
+        offset += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def source_path(source: str | int) -> str:
+    """A path that reads ``source`` (an open descriptor reads through /proc)."""
+    return source if isinstance(source, str) else f"/proc/self/fd/{source}"

@@ -24,7 +24,7 @@ import aiofiles.os
 import botocore.exceptions as bexc
 from aiobotocore.config import AioConfig
 
-from .base import MiB, StoredObject, storage_error, translate_os_error
+from .base import MiB, StoredObject, read_whole, source_path, storage_error, translate_os_error
 from .s3errors import (
     _is_not_found,
     translate_error,
@@ -40,11 +40,6 @@ MAX_PARTS = 10_000
 
 # files up to this size are read in the event loop's thread (cheaper than a thread hop)
 INLINE_READ_MAX = 256 * 1024
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
 
 
 class StorageNotOpenError(RuntimeError):
@@ -202,13 +197,20 @@ class S3Storage:
             await self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
         return uri
 
-    async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
+    async def put_file(
+        self, key: str, source: str | int, size: int, content_type: str | None
+    ) -> str:
         if 0 < self.multipart_threshold <= size:
-            return await self._put_multipart(key, path, content_type)
+            return await self._put_multipart(key, source_path(source), content_type)
         try:  # one read below the multipart threshold: inline when small (no thread hop)
-            data = _read(path) if size <= INLINE_READ_MAX else await asyncio.to_thread(_read, path)
+            small = size <= INLINE_READ_MAX
+            data = (
+                read_whole(source, size)
+                if small
+                else await asyncio.to_thread(read_whole, source, size)
+            )
         except OSError as exc:
-            raise translate_os_error(exc, f"read source {path}") from exc
+            raise translate_os_error(exc, f"read source {source_path(source)}") from exc
         return await self.put_bytes(key, data, content_type)
 
     def part_size(self, size: int) -> int:

@@ -71,7 +71,7 @@ async def test_unexpected_store_errors_never_leak_a_slot(alib: str, tmp_path: Pa
     and the run ends although there are far more groups than slots."""
 
     class Broken(LocalStorage):
-        async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
             raise RuntimeError("the store's own bug")
 
     version = await DatasetVersion.create_new_dataset_async("Slots")

@@ -126,7 +126,7 @@ class CountingStore(LocalStorage):
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.puts: Counter[str] = Counter()
 
-    async def put_file(self, key: str, path: str, size: int, content_type: str | None) -> str:
+    async def put_file(self, key: str, path: str | int, size: int, content_type: str | None) -> str:
         name = key_name(key)  # path names the opened file (/proc/self/fd/N), the key the source
         self.puts[name] += 1
         pending = self.script.get(name)
@@ -228,7 +228,7 @@ async def test_cancel_commits_in_flight_groups_and_never_a_partial_one(
     )
 
     class SlowStore(CountingStore):
-        async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
             await asyncio.sleep(0.05)
             return await super().put_file(key, path, size, ct)
 
@@ -330,7 +330,7 @@ async def test_an_object_reused_while_a_rejected_group_deletes_it_is_stored_agai
     shared = write_png(tmp_path / "calib" / "preview.png")
 
     class SlowStore(CountingStore):
-        async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
             if key.endswith("1.png"):
                 await asyncio.sleep(0.1)  # B reaches the shared preview while A deletes it
             return await super().put_file(key, path, size, ct)
@@ -355,7 +355,7 @@ async def test_rejected_items_come_back_in_input_order(
     version = await DatasetVersion.create_new_dataset_async("Order")
 
     class Store(CountingStore):
-        async def put_file(self, key: str, path: str, size: int, ct: str | None) -> str:
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
             if key.endswith("slow.png"):
                 await asyncio.sleep(0.2)  # fails last, although it came first
             raise PermanentStorageError(f"no: {path}")

@@ -7,7 +7,6 @@ import asyncio
 import errno
 import hashlib
 import os
-import shutil
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -146,14 +145,13 @@ async def test_local_failure_mid_copy_leaves_no_object(
 
     calls = 0
 
-    def failing_copy(src_path: str, dst_path: str) -> str:
+    def failing_copy(out: int, src: int, offset: int, count: int) -> int:
         nonlocal calls
         calls += 1
-        with open(dst_path, "wb") as dst:  # two chunks are already in the temp file
-            dst.write(b"x" * 2048)
-        raise OSError(err, os.strerror(err), str(dst_path))
+        os.write(out, b"x" * 2048)  # two chunks are already in the temp file
+        raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(shutil, "copyfile", failing_copy)
+    monkeypatch.setattr(os, "sendfile", failing_copy)
     with pytest.raises(expected) as info:
         await store.put_file("cam1/new.bin", str(src), 10 * 1024, None)
     # OSError(EAGAIN, ...) is built as a BlockingIOError
@@ -178,18 +176,17 @@ async def test_local_cancelled_mid_copy_leaves_no_object(
     store = LocalStorage(str(tmp_path / "objects"), chunk_size=1024, inline_max=0)
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(10 * 1024))
-    real_copy = shutil.copyfile
+    real_copy = os.sendfile
     started = threading.Event()
     release = threading.Event()
 
-    def slow_copy(src_path: str, dst_path: str) -> str:
-        with open(dst_path, "wb") as dst:
-            dst.write(b"x" * 1024)
+    def slow_copy(out: int, src: int, offset: int, count: int) -> int:
+        os.write(out, b"x" * 1024)
         started.set()
         release.wait(10)
-        return real_copy(src_path, dst_path)
+        return real_copy(out, src, offset, count)
 
-    monkeypatch.setattr(shutil, "copyfile", slow_copy)
+    monkeypatch.setattr(os, "sendfile", slow_copy)
     task = asyncio.create_task(store.put_file("a/b.bin", str(src), 10 * 1024, None))
     await asyncio.to_thread(started.wait, 10)
     assert len(temp_files(store.root)) == 1  # the partial copy lives under a temp name
