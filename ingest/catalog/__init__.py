@@ -14,9 +14,10 @@ from .base import (
 from .sql import SqlCatalog
 
 
-async def open_catalog(database_url: str) -> SqlCatalog:
-    """Open (and migrate) the catalog at ``sqlite:///PATH`` or ``postgresql://...``."""
-    return await SqlCatalog.open(database_url)
+async def open_catalog(database_url: str, *, migrate: bool = True) -> SqlCatalog:
+    """Open (and migrate) the catalog at ``sqlite:///PATH`` or ``postgresql://...``.
+    ``migrate=False``: the caller knows it is migrated (a storage worker of an open app)."""
+    return await SqlCatalog.open(database_url, migrate=migrate)
 
 
 __all__ = [

@@ -25,7 +25,7 @@ from ..errors import (
 from .base import DRAFT, PUBLISHED, DatasetRecord, VersionRecord
 from .db import Database, connect
 from .jobs import JobQueue
-from .schema import migrate
+from .schema import migrate as migrate_schema
 from .search import SqlSearch
 from .sqlframes import VERSION_COLS, revision, version_record
 
@@ -53,10 +53,11 @@ class SqlCatalog(SqlSearch):
         return JobQueue(self.db)
 
     @classmethod
-    async def open(cls, url: str) -> SqlCatalog:
+    async def open(cls, url: str, *, migrate: bool = True) -> SqlCatalog:
         db = await connect(url)
         try:
-            await migrate(db)
+            if migrate:
+                await migrate_schema(db)
         except BaseException:
             await db.close()
             raise

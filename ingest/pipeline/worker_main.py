@@ -33,7 +33,7 @@ async def serve(reply_fd: int) -> None:
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     settings, share = await read_frame(reader)
     assert isinstance(settings, Settings)
-    catalog = await open_catalog(settings.database_url)
+    catalog = await open_catalog(settings.database_url, migrate=False)  # the parent did
     store = await open_storage(
         settings.storage_url,
         endpoint_url=settings.s3_endpoint_url or None,
