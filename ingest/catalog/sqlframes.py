@@ -195,9 +195,8 @@ class SqlFrames:
                     )
                 )
             if frame_rows:
-                # in key order: the hot indexes are keyed by hashes (rev, frame id), and a
-                # batch inserted in order visits each index page once, in one sweep (a third
-                # less time than random order at a million frames on SQLite)
+                # in key order: the hot indexes are keyed by hashes (rev, frame id); a batch
+                # in order visits each of their pages once, in one sweep
                 frame_rows.sort(key=itemgetter(0))
                 member_rows.sort(key=itemgetter(1))
                 await conn.executemany(
