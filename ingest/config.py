@@ -50,7 +50,7 @@ class Settings:
     # Storage worker processes a big run deals its groups to (0 = one per core, 1 = none)
     workers: int = 0
     # A commit carries up to this many complete groups, or what completed within the interval
-    commit_batch_groups: int = 500
+    commit_batch_groups: int = 2000
     commit_interval_s: float = 0.5
     # Grace period for in-flight groups on cancellation (Ctrl-C, SIGTERM)
     shutdown_grace_s: float = 30.0

@@ -106,6 +106,9 @@ class SqliteDatabase(_SqliteConn):
             conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # 64 MiB of page cache (default 2 MiB): the hash-keyed indexes of a large version
+            # are written at random places, and each miss is a read back from the OS
+            conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
 
