@@ -64,12 +64,14 @@ class Committer:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         limit = self.settings.commit_batch_groups
+        interval = 0.0  # the first group is committed at once: a run shows progress early
         while True:
             first = await self.queue.get()
             if first is None:
                 return
             batch, stop = [first], False
-            deadline = loop.time() + self.settings.commit_interval_s
+            deadline = loop.time() + interval
+            interval = self.settings.commit_interval_s
             while len(batch) < limit:
                 try:
                     entry = self.queue.get_nowait()

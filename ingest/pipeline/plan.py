@@ -44,8 +44,13 @@ def plan(planned: Planned, copy_remote: bool) -> None:
     """Fill ``planned.doc`` and ``planned.work``; raise ValidationError / FrameFailed."""
     item = planned.item
     if isinstance(item, FrameDocument):  # decoded and validated by the reader already
-        planned.doc = item.doc
-        planned.work = _work(item.frames(), copy_remote)
+        planned.doc, planned.work = item.doc, _work(item.frames(), copy_remote)
+        if planned.work:  # storing fills in stored URIs: on a copy, the item keeps its sources
+            planned.doc = orjson.loads(orjson.dumps(item.doc))
+            frames = (
+                planned.doc["frames"].items() if item.kind == "group" else [(None, planned.doc)]
+            )
+            planned.work = _work(frames, copy_remote)
         return
     if not isinstance(item, FrameGroup | SingleFrame):
         raise ValidationError(

@@ -21,7 +21,7 @@ from typing import Any
 from ..catalog import Catalog, WriteResult
 from ..config import Settings
 from ..documents import FrameDocument
-from ..errors import CatalogError, IngestError, PublishedVersionError
+from ..errors import CatalogError, IngestError
 from ..frames import FrameGroup
 from ..report import Located, RejectedFrame, Report
 from ..storage.base import Storage
@@ -111,11 +111,8 @@ class PipelineRun:
     # ------------------------------------------------------------------ orchestration
 
     async def run(self, items: Input) -> Report:
-        version = await self.catalog.get_version(id=self.version_id)
-        if version.is_published:
-            raise PublishedVersionError(
-                f"version {version.name!r} is Published and read-only; frames cannot be added"
-            )
+        """Run over ``items`` (the application checked that the version is a Draft; the
+        catalog refuses a commit into a Published one)."""
         committer = asyncio.create_task(self.committer.run(), name="ingest-committer")
         producer = asyncio.create_task(self._produce(items), name="ingest-producer")
         try:

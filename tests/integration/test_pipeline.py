@@ -382,11 +382,17 @@ async def test_frame_documents_are_planned_stored_and_committed_like_objects(
     as_doc = FrameDocument(group.id, "group", "drive", 1.0, group.to_doc(), "m.jsonl:1")
     missing = FrameDocument("gone", "single", None, None, {**SingleFrame(local).to_doc(),
                             "source": str(tmp_path / "nope.png")}, "m.jsonl:2")  # fmt: skip
-    report = await _run(
-        alib, version.version_id, [as_doc, missing], CountingStore(str(storage_dir))
-    )
-    assert report.summary.frames_registered == 2 and report.summary.objects_uploaded == 1
-    assert [(r.group_id, r.where) for r in report.rejected] == [("gone", "m.jsonl:2")]
+    broken = FrameGroup()
+    broken["cam"] = SingleFrame(local)
+    broken["bad"] = SingleFrame(str(write_png(tmp_path / "cam" / "bad.png")))
+    ingest.frames.ensure_id(broken)
+    half = FrameDocument(broken.id, "group", None, None, broken.to_doc(), "m.jsonl:3")
+    store = CountingStore(str(storage_dir), {"bad.png": [PermanentStorageError("refused")]})
+    report = await _run(alib, version.version_id, [as_doc, missing, half], store)
+    assert report.summary.frames_registered == 2
+    assert [(r.group_id, r.where) for r in report.rejected][0] == ("gone", "m.jsonl:2")
+    sibling = next(r for r in report.rejected if r.error_class == "GroupRejected")
+    assert sibling.source == local  # as given, not the stored copy's URI
     stored = await version.get_frame_async(group.id)
     assert stored["cam"].source.startswith(f"file://{storage_dir}")
     assert stored["cam"].width and stored["cam"].height  # read from the header
