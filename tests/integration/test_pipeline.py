@@ -390,7 +390,8 @@ async def test_frame_documents_are_planned_stored_and_committed_like_objects(
     store = CountingStore(str(storage_dir), {"bad.png": [PermanentStorageError("refused")]})
     report = await _run(alib, version.version_id, [as_doc, missing, half], store)
     assert report.summary.frames_registered == 2
-    assert [(r.group_id, r.where) for r in report.rejected][0] == ("gone", "m.jsonl:2")
+    first = report.rejected[0]
+    assert (first.group_id, first.where) == ("gone", "m.jsonl:2")
     sibling = next(r for r in report.rejected if r.error_class == "GroupRejected")
     assert sibling.source == local  # as given, not the stored copy's URI
     stored = await version.get_frame_async(group.id)
