@@ -73,7 +73,7 @@ def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> No
         "--workers",
         type=int,
         metavar="N",
-        help="storage worker processes for a big run (0 = one per core, 1 = none)",
+        help="storage worker processes for a big run (0 = auto, 1 = none)",
     )
     p.add_argument(
         "--report",
@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         metavar="N",
-        help="storage worker processes for a big run (0 = one per core, 1 = none)",
+        help="storage worker processes for a big run (0 = auto, 1 = none)",
     )
     p.add_argument("--http-host", default="127.0.0.1")
     p.add_argument(

@@ -121,8 +121,13 @@ class Ingest(DatasetsAndVersions):
 
     def workers(self) -> WorkerPool | None:
         """The storage worker processes (started by a big run, kept for the next ones); None
-        with one core, ``workers = 1``, or a store handed in by the caller."""
-        count = self.settings.workers or os.cpu_count() or 1
+        with one worker (``workers = 1``, or auto on an S3 store or one core) or a store
+        handed in by the caller."""
+        count = self.settings.workers
+        if count == 0:  # auto: measured, copies to a local store gain from more cores; an S3
+            # client mostly waits, and a second process only adds its start-up and pool
+            local = self.settings.storage_url.startswith("file:")
+            count = (os.cpu_count() or 1) if local else 1
         if count <= 1 or not self._owns_store:
             return None
         if self._pool is None:

@@ -67,3 +67,18 @@ def test_workers_flag_reaches_the_settings(command: list[str]) -> None:
     args = build_parser().parse_args([*command, "--workers", "3"])
     assert _settings(args).workers == 3
     assert _settings(build_parser().parse_args(command)).workers == Settings().workers
+
+
+def test_auto_workers_follow_the_store() -> None:
+    import os
+
+    from ingest.service import Ingest
+
+    local = Ingest(Settings(database_url="sqlite:///x", storage_url="file:///tmp/x"))
+    s3 = Ingest(Settings(database_url="sqlite:///x", storage_url="s3://bucket/p"))
+    forced = Ingest(Settings(database_url="sqlite:///x", storage_url="s3://b/p", workers=3))
+    cores = os.cpu_count() or 1
+    assert (local.workers() is None) == (cores <= 1)
+    assert s3.workers() is None
+    pool = forced.workers()
+    assert pool is not None and pool.count == 3
