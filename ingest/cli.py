@@ -58,10 +58,8 @@ def _common(top: bool) -> argparse.ArgumentParser:
     return common
 
 
-def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> None:
-    p.add_argument("--dataset", required=dataset_required, help="target dataset")
-    p.add_argument("--version", required=dataset_required, help="target version (a Draft)")
-    p.add_argument("--create", action="store_true", help="create the dataset/version if missing")
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """How a run stores: retries, uploads in flight, worker processes (import and daemon)."""
     p.add_argument(
         "--upload-retries",
         type=int,
@@ -75,6 +73,13 @@ def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> No
         metavar="N",
         help="storage worker processes for a big run (0 = auto, 1 = none)",
     )
+
+
+def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> None:
+    p.add_argument("--dataset", required=dataset_required, help="target dataset")
+    p.add_argument("--version", required=dataset_required, help="target version (a Draft)")
+    p.add_argument("--create", action="store_true", help="create the dataset/version if missing")
+    _run_options(p)
     p.add_argument(
         "--report",
         metavar="PATH",
@@ -196,14 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", help="default target version")
     p.add_argument("--create", action="store_true", help="create datasets/versions if missing")
-    p.add_argument("--upload-retries", type=int, metavar="N")
-    p.add_argument("--concurrency", type=int, metavar="N", help="frame uploads in flight")
-    p.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="storage worker processes for a big run (0 = auto, 1 = none)",
-    )
+    _run_options(p)
     p.add_argument("--http-host", default="127.0.0.1")
     p.add_argument(
         "--http-port",
