@@ -339,11 +339,23 @@ class S3Target:
 
     @staticmethod
     def remove(client: Any, bucket: str) -> None:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
-            if keys:
-                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-        client.delete_bucket(Bucket=bucket)
+        """Empty and delete the bucket (best effort: rclone's folder backend can still report
+        BucketNotEmpty for a moment, for the empty folders the deleted keys leave behind)."""
+        from botocore.exceptions import ClientError
+
+        for attempt in range(5):
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+                if keys:
+                    client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            try:
+                client.delete_bucket(Bucket=bucket)
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "BucketNotEmpty":
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        print(f"    (bucket {bucket} left behind: the server says it is not empty)", flush=True)
 
 
 # ------------------------------------------------------------------ summarising
