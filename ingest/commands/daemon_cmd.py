@@ -46,6 +46,12 @@ async def cmd_daemon(args: argparse.Namespace, app: Ingest) -> int:
     roots = os.pathsep.join(args.allowed_root or []) or settings.allowed_roots
     if not roots and isinstance(inbox, LocalInbox):
         roots = str(inbox.root)  # by default only files next to the manifests
+    elif not roots:
+        await inbox.close()
+        raise ConfigError(
+            f"an S3 inbox ({args.inbox}) has no folder to confine local sources to: name the "
+            "folders they may come from with --allowed-root (or allowed_roots)"
+        )
     private = 1 if args.allow_private_addresses else settings.allow_private_addresses
     app = app.derive(allowed_roots=roots, allow_private_addresses=private)
     worker = Worker(

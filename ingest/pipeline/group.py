@@ -45,9 +45,10 @@ class GroupStorer:
         self.copy_remote = copy_remote
         self.roots = roots
 
-    async def store(self, work: list[Work]) -> GroupState:
-        """Store the objects of ``work`` (frame documents are filled in with stored URIs)."""
-        state = GroupState()
+    async def store(self, work: list[Work], state: GroupState | None = None) -> GroupState:
+        """Store the objects of ``work`` (frame documents are filled in with stored URIs).
+        ``state``: the caller's, so it knows what was stored even if this is cancelled."""
+        state = GroupState() if state is None else state
         try:
             await self._open_and_look_up(work, state)
             try:

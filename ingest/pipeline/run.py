@@ -213,7 +213,12 @@ class PipelineRun:
         self._storage_groups += 1
         big = self._storage_groups >= WORKERS_AFTER_GROUPS
         if self.pool is None or not big or not await self.pool.started():
-            return await self.storer.store(work)
+            state = GroupState()
+            try:
+                return await self.storer.store(work, state)
+            except asyncio.CancelledError:  # what it stored is removed at the end of the run
+                self._to_clean += state.new_keys
+                raise
         filled, state, observed = await self.pool.store(
             work, retries=self.retries, copy_remote=self.copy_remote
         )
@@ -244,8 +249,8 @@ class PipelineRun:
             self._to_clean += failed.new_keys
             self._reject(planned, group_failed(planned.item, failed.failures, planned.where))
         except Exception as exc:
-            if state is not None:
-                self._to_clean += state.new_keys
+            self._to_clean += state.new_keys if state is not None else []
+            self._to_clean += getattr(exc, "new_keys", [])  # from a storage worker
             self._reject(planned, from_exception(planned.item, exc, planned.where))
 
     def _to_committer(self, planned: Planned, state: GroupState) -> None:

@@ -7,6 +7,7 @@ parent drains and then closes stdin, which ends the worker.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import sys
@@ -19,7 +20,7 @@ from ..storage.factory import open_storage
 from .group import GroupFailed, GroupStorer
 from .localfile import allowed_roots
 from .rejects import error_class, error_text
-from .transfer import Transfers
+from .transfer import GroupState, Transfers
 from .workers import read_frame, write_frame
 
 
@@ -56,14 +57,15 @@ async def serve(reply_fd: int) -> None:
             fetcher = RemoteFetcher(settings)
         return fetcher
 
-    observed: list[tuple[float, bool]] = []
+    # each request's own upload timings (a context variable: a request's frame tasks inherit it)
+    observed: contextvars.ContextVar[list[tuple[float, bool]]] = contextvars.ContextVar("observed")
     tasks: dict[int, asyncio.Task[None]] = {}
     roots = allowed_roots(settings.allowed_roots)
     transfers = Transfers(  # this process's share of the upload slots and byte budget
         settings=settings,
         open_store=open_store,
         open_fetcher=open_fetcher,
-        on_upload=lambda seconds, ok: observed.append((seconds, ok)),
+        on_upload=lambda seconds, ok: observed.get().append((seconds, ok)),
         share=share,
     )
 
@@ -71,10 +73,12 @@ async def serve(reply_fd: int) -> None:
         storer = GroupStorer(
             transfers, catalog, retries=retries, copy_remote=copy_remote, roots=roots
         )
-        start = len(observed)
+        timings: list[tuple[float, bool]] = []
+        observed.set(timings)
+        state = GroupState()
         try:
-            state = await storer.store(work)
-            reply: Any = ("ok", work, state.outcome(), observed[start:])
+            await storer.store(work, state)
+            reply: Any = ("ok", work, state.outcome(), timings)
         except GroupFailed as failed:
             failures = [
                 (f.name, f.source, error_class(f.error), error_text(f.error), f.attempts)
@@ -84,7 +88,7 @@ async def serve(reply_fd: int) -> None:
         except asyncio.CancelledError:
             return
         except Exception as exc:
-            reply = ("error", error_class(exc), error_text(exc))
+            reply = ("error", error_class(exc), error_text(exc), state.new_keys)
         finally:
             tasks.pop(request_id, None)
         write_frame(writer, (request_id, reply))

@@ -36,11 +36,13 @@ HEADER = struct.Struct("!I")
 
 
 class RemoteError(Exception):
-    """An error raised in a worker, carried back as its class name and message."""
+    """An error raised in a worker, carried back as its class name and message (and the keys
+    the group had stored, for the run's cleanup)."""
 
-    def __init__(self, error_class: str, message: str) -> None:
+    def __init__(self, error_class: str, message: str, new_keys: list[str] | None = None) -> None:
         super().__init__(message)
         self.error_class = error_class
+        self.new_keys = new_keys or []
 
 
 def write_frame(writer: asyncio.StreamWriter, message: Any) -> None:
@@ -60,6 +62,7 @@ class _Worker:
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     frames: int = 0  # frames in flight
     reader_task: asyncio.Task[None] | None = None
+    transport: asyncio.BaseTransport | None = None
 
 
 class WorkerPool:
@@ -89,16 +92,21 @@ class WorkerPool:
         return self.ready
 
     async def _start(self) -> None:
-        try:
-            workers = await asyncio.gather(*(self._spawn(n) for n in range(self.count)))
-        except Exception as exc:  # the run goes on in-process
-            self.failed = f"{type(exc).__name__}: {exc}"
+        spawned = await asyncio.gather(
+            *(self._spawn(n) for n in range(self.count)), return_exceptions=True
+        )
+        started = [w for w in spawned if isinstance(w, _Worker)]
+        errors = [e for e in spawned if not isinstance(e, _Worker)]
+        if errors:  # the run goes on in-process; none of the workers is kept
+            self.failed = f"{type(errors[0]).__name__}: {errors[0]}"
             log.warning("storage workers could not start (%s); storing in-process", self.failed)
+            await self._stop(started)
             return
-        self._workers = list(workers)
+        self._workers = started
 
     async def _spawn(self, number: int) -> _Worker:
         read_fd, write_fd = os.pipe()  # the worker's private reply channel (its stdout: logs)
+        reply_pipe = os.fdopen(read_fd, "rb", buffering=0)
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -108,19 +116,28 @@ class WorkerPool:
                 stdin=asyncio.subprocess.PIPE,
                 pass_fds=(write_fd,),
             )
+        except BaseException:
+            reply_pipe.close()
+            raise
         finally:
             os.close(write_fd)
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=2**30)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
-        )
         assert process.stdin is not None
         worker = _Worker(process, process.stdin)
-        write_frame(worker.writer, (self.settings, 1.0 / self.count))
-        hello = await asyncio.wait_for(read_frame(reader), 60)
-        if hello != "ready":
-            raise RuntimeError(f"storage worker {number} did not start: {hello}")
+        try:
+            loop = asyncio.get_running_loop()
+            reader = asyncio.StreamReader(limit=2**30)
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), reply_pipe
+            )
+            worker.transport = transport
+            write_frame(worker.writer, (self.settings, 1.0 / self.count))
+            hello = await asyncio.wait_for(read_frame(reader), 60)
+            if hello != "ready":
+                raise RuntimeError(f"storage worker {number} did not start: {hello}")
+        except BaseException:
+            reply_pipe.close()
+            await self._stop([worker])
+            raise
         worker.reader_task = asyncio.create_task(self._replies(worker, reader))
         return worker
 
@@ -132,10 +149,11 @@ class WorkerPool:
                 if future is not None and not future.done():
                     future.set_result(reply)
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            self.failed = f"a storage worker exited ({type(exc).__name__})"
+            message = f"a storage worker exited ({type(exc).__name__})"
+            self.failed = self.failed or message  # later groups are stored in-process
             for future in worker.pending.values():
                 if not future.done():
-                    future.set_exception(RuntimeError(self.failed))
+                    future.set_exception(RuntimeError(message))
             worker.pending.clear()
 
     async def store(
@@ -165,23 +183,30 @@ class WorkerPool:
             failures, retries_done, new_keys = rest
             frames = [FrameFailed(n, s, RemoteError(c, m), a) for n, s, c, m, a in failures]
             raise GroupFailed(frames, retries_done, new_keys)
-        error_class, message = rest
-        raise RemoteError(error_class, message)
+        error_class, message, new_keys = rest
+        raise RemoteError(error_class, message, new_keys)
 
     async def close(self) -> None:
         if self._starting is not None:
             self._starting.cancel()
             with contextlib.suppress(BaseException):
                 await self._starting
-        for worker in self._workers:
+        workers, self._workers = self._workers, []
+        await self._stop(workers)
+
+    @staticmethod
+    async def _stop(workers: list[_Worker]) -> None:
+        """Close the workers' stdin (they finish and exit), kill those that do not."""
+        for worker in workers:
+            if worker.reader_task is not None:
+                worker.reader_task.cancel()  # an exit on purpose is not a failure
             with contextlib.suppress(Exception):
-                worker.writer.close()  # EOF: the worker finishes and exits
-        for worker in self._workers:
+                worker.writer.close()
+        for worker in workers:
             try:
                 await asyncio.wait_for(worker.process.wait(), 10)
             except TimeoutError:
                 worker.process.kill()
                 await worker.process.wait()
-            if worker.reader_task is not None:
-                worker.reader_task.cancel()
-        self._workers = []
+            if worker.transport is not None:
+                worker.transport.close()

@@ -160,11 +160,17 @@ def translate_os_error(exc: OSError, what: str) -> StorageError:
     return storage_error(os_error_is_transient(exc), message, cause=exc, code=code)
 
 
-def read_whole(source: str | int, size: int) -> bytes:
-    """The ``size`` bytes of a path or an open file descriptor (from offset 0)."""
+def read_whole(source: str | int, size: int, close: bool = False) -> bytes:
+    """The ``size`` bytes of a path or an open file descriptor (from offset 0); ``close``:
+    close the descriptor after."""
     if isinstance(source, str):
         with open(source, "rb") as fh:
             return fh.read()
+    if close:
+        try:
+            return read_whole(source, size)
+        finally:
+            os.close(source)
     chunks, offset = [], 0
     while offset < size:
         chunk = os.pread(source, size - offset, offset)

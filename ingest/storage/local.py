@@ -198,14 +198,27 @@ class LocalStorage:
         if size <= self.inline_max:
             self._put_file_sync(source, size, final, gate)
             return final.as_uri()
+        # the thread reads its own duplicate of a caller's descriptor: after a cancel it may run
+        # on while the caller closes its own
+        owned = os.dup(source) if isinstance(source, int) else source
         try:
-            await asyncio.to_thread(self._put_file_sync, source, size, final, gate)
+            await asyncio.to_thread(self._put_file_sync, owned, size, final, gate, True)
         except asyncio.CancelledError:
             gate.cancel()
             raise
         return final.as_uri()
 
-    def _put_file_sync(self, source: str | int, size: int, final: Path, gate: _Gate) -> None:
+    def _put_file_sync(
+        self, source: str | int, size: int, final: Path, gate: _Gate, owns_fd: bool = False
+    ) -> None:
+        """Copy ``source`` to ``final`` (``owns_fd``: close the descriptor ``source`` after)."""
+        try:
+            self._copy_and_rename(source, size, final, gate)
+        finally:
+            if owns_fd and isinstance(source, int):
+                os.close(source)
+
+    def _copy_and_rename(self, source: str | int, size: int, final: Path, gate: _Gate) -> None:
         parent = os.path.dirname(final)
         if parent not in self._dirs:
             try:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -25,10 +26,7 @@ import botocore.exceptions as bexc
 from aiobotocore.config import AioConfig
 
 from .base import MiB, StoredObject, read_whole, source_path, storage_error, translate_os_error
-from .s3errors import (
-    _is_not_found,
-    translate_error,
-)
+from .s3errors import _is_not_found, translate_error
 from .s3put import LeanPut, SingleAttemptHTTPSession
 
 __all__ = ["S3Storage", "SingleAttemptHTTPSession", "StorageNotOpenError", "translate_error"]
@@ -203,12 +201,11 @@ class S3Storage:
         if 0 < self.multipart_threshold <= size:
             return await self._put_multipart(key, source_path(source), content_type)
         try:  # one read below the multipart threshold: inline when small (no thread hop)
-            small = size <= INLINE_READ_MAX
-            data = (
-                read_whole(source, size)
-                if small
-                else await asyncio.to_thread(read_whole, source, size)
-            )
+            if size <= INLINE_READ_MAX:
+                data = read_whole(source, size)
+            else:  # the thread reads (and closes) its own duplicate of a caller's descriptor
+                own = os.dup(source) if isinstance(source, int) else source
+                data = await asyncio.to_thread(read_whole, own, size, True)
         except OSError as exc:
             raise translate_os_error(exc, f"read source {source_path(source)}") from exc
         return await self.put_bytes(key, data, content_type)

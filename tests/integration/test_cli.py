@@ -581,3 +581,10 @@ def test_serve_on_a_busy_port_or_a_bad_host_is_a_clear_error(sqlite_url: str) ->
     assert "Traceback" not in done.stderr
     bad = run(["serve", "--host", "no-such-host.invalid", "--port", "1"], env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_daemon_on_an_s3_inbox_needs_allowed_roots(sqlite_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(INGEST_DATABASE_URL=sqlite_url, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
+    done = run(["daemon", "--inbox", "s3://bucket/inbox/", "--http-port", "0"], env)
+    assert done.returncode == 2 and "--allowed-root" in done.stderr, done.stderr

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,14 +52,18 @@ async def test_a_big_run_deals_its_groups_to_worker_processes(
     version = await DatasetVersion.create_new_dataset_async("Workers")
     items = groups(tmp_path / "in", 60)
     settings = ingest.get_settings().replace(workers=2)
+    timings: list[tuple[float, bool]] = []
     async with Ingest(settings) as app:
-        report = await app.import_items(version.version_id, items)
+        report = await app.import_items(
+            version.version_id, items, on_upload=lambda s, ok: timings.append((s, ok))
+        )
         pool = app.workers()
         assert pool is not None and pool.ready  # started once the run had 8 groups
         pids = [w.process.pid for w in pool._workers]
         assert len(set(pids)) == 2 and os.getpid() not in pids
     s = report.summary
     assert (s.groups_committed, s.frames_registered, s.objects_uploaded) == (60, 180, 180)
+    assert len(timings) == 180 and all(ok for _, ok in timings)  # each upload observed once
     for item in items[::7]:
         stored = await version.get_frame_async(item.id)
         for name in ("a", "b", "c"):
@@ -114,3 +119,29 @@ async def test_a_worker_that_dies_fails_only_its_groups_and_the_run_goes_on(
     assert s.frames_registered + s.frames_rejected == 12
     assert 0 < s.frames_rejected < 12, [(r.error_class, r.message) for r in report.rejected]
     assert {r.message for r in report.rejected} == {"a storage worker exited (IncompleteReadError)"}
+
+
+async def test_workers_that_started_are_stopped_when_another_fails_to_start(
+    alib: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.pipeline.workers import WorkerPool
+
+    real_spawn = WorkerPool._spawn
+    started: list[Any] = []
+
+    async def spawn(self: WorkerPool, number: int) -> Any:
+        if number == 1:
+            await asyncio.sleep(0.5)  # the first worker is up by then
+            raise RuntimeError("no more connections")
+        worker = await real_spawn(self, number)
+        started.append(worker)
+        return worker
+
+    monkeypatch.setattr(WorkerPool, "_spawn", spawn)
+    settings = ingest.get_settings().replace(workers=2)
+    async with Ingest(settings) as app:
+        pool = app.workers()
+        assert pool is not None
+        assert not await pool.started()
+        assert pool.failed == "RuntimeError: no more connections"
+        assert len(started) == 1 and started[0].process.returncode is not None  # stopped
