@@ -6,11 +6,11 @@ import re
 
 from ..errors import ValidationError
 from ..frames import check_frame_name
+from ..limits import CONTROL_CLASS, MAX_ID_LENGTH
 
 _VERSION_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
-# printable text: no C0/C1 control characters, no DEL
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-MAX_ID = 512
+# printable text: no C0/C1 control characters, no DEL (the limits every id is built within)
+_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
 
 #: the ``{name}`` segment of a media URL when the frame is a SingleFrame (not a group)
 SINGLE = "_"
@@ -24,8 +24,8 @@ def version_id(value: str) -> str:
 
 
 def text_id(value: str, field: str) -> str:
-    """Frame ids and dataset names: 1..512 characters, no control characters."""
-    if not value or len(value) > MAX_ID or _CONTROL.search(value):
+    """Frame ids and dataset names: 1..``MAX_ID_LENGTH`` characters, no control characters."""
+    if not value or len(value) > MAX_ID_LENGTH or _CONTROL.search(value):
         raise ValidationError(field, f"is not a valid {field.replace('_', ' ')}: {value[:80]!r}")
     return value
 
