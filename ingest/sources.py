@@ -6,7 +6,9 @@ import hashlib
 import mimetypes
 import os
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .errors import PermanentStorageError
@@ -82,3 +84,20 @@ def remote_key(uri: str) -> str:
 
 def guess_content_type(name: str) -> str | None:
     return mimetypes.guess_type(name)[0]
+
+
+def object_slots(frame_doc: dict[str, Any]) -> list[tuple[str, str | None, str]]:
+    """(field, mask id, URI) of every object one frame document names: source, preview,
+    masks."""
+    slots: list[tuple[str, str | None, str]] = [("source", None, frame_doc["source"])]
+    if frame_doc.get("preview_uri"):
+        slots.append(("preview_uri", None, frame_doc["preview_uri"]))
+    slots += [("masks", mask_id, uri) for mask_id, uri in (frame_doc.get("masks") or {}).items()]
+    return slots
+
+
+def document_uris(doc: dict[str, Any]) -> Iterator[str]:
+    """Every object URI a frame or group document references."""
+    for frame in doc["frames"].values() if "frames" in doc else [doc]:
+        for _, _, uri in object_slots(frame):
+            yield uri

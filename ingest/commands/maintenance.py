@@ -6,24 +6,14 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from ..catalog import VersionRecord
 from ..service import Ingest
+from ..sources import document_uris
 from . import EXIT_OK, EXIT_REJECTED, echo
-
-
-def document_uris(doc: dict[str, Any]) -> Iterator[str]:
-    """Every object URI a frame document references: sources, previews, masks."""
-    frames = doc["frames"].values() if "frames" in doc else [doc]
-    for frame in frames:
-        yield frame["source"]
-        if frame.get("preview_uri"):
-            yield frame["preview_uri"]
-        yield from (frame.get("masks") or {}).values()
 
 
 async def _scope(app: Ingest, dataset: str | None, version: str | None) -> list[VersionRecord]:

@@ -8,17 +8,26 @@ the others, and ``GroupFailed`` carries every frame's failure and the keys the g
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import imagesize
 
 from ..catalog import Catalog
 from ..errors import IngestError
-from ..sources import LOCAL, classify, guess_content_type, object_key, remote_key
-from .localfile import open_source
-from .plan import Work, uris_of
+from ..sources import LOCAL, classify, guess_content_type, object_key, object_slots, remote_key
+from .localfile import OpenedFile, open_source
+from .plan import Work
 from .rejects import FrameFailed
 from .transfer import GroupState, ObjectFailed, Transfers
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one object of the group goes, worked out once per group."""
+
+    key: str | None  # None: already in the store (an export imported back)
+    opened: OpenedFile | None = None  # a local source, opened and checked
 
 
 class GroupFailed(Exception):
@@ -50,11 +59,11 @@ class GroupStorer:
         ``state``: the caller's, so it knows what was stored even if this is cancelled."""
         state = GroupState() if state is None else state
         try:
-            await self._open_and_look_up(work, state)
+            targets = await self._targets(work, state)
             try:
                 async with asyncio.TaskGroup() as frames:
                     for name, frame_doc in work:
-                        frames.create_task(self._frame(name, frame_doc, state))
+                        frames.create_task(self._frame(name, frame_doc, targets, state))
             except BaseExceptionGroup as group:
                 failures = [
                     e if isinstance(e, FrameFailed) else FrameFailed(None, None, e, 1)
@@ -65,39 +74,53 @@ class GroupStorer:
             state.close()
         return state
 
-    async def _open_and_look_up(self, work: list[Work], state: GroupState) -> None:
-        """Open the group's local files (checked once, see ``localfile``) and ask the catalog,
-        in one query, which of the group's objects an earlier run stored already."""
+    async def _targets(self, work: list[Work], state: GroupState) -> dict[str, _Target]:
+        """Each object URI of the group that needs storage work -> its target: the local
+        files opened (and checked, see ``localfile``) once, the keys derived once, and, in one
+        query, the sizes of those an earlier run stored already (``state.known``)."""
         store = await self.transfers.open_store()
-        uris = []
+        targets: dict[str, _Target] = {}
         for name, frame_doc in work:
-            for uri in uris_of(frame_doc):
+            for _, _, uri in object_slots(frame_doc):
+                if uri in targets:
+                    continue
                 try:
                     source = classify(uri)
                     if source.kind != LOCAL and not self.copy_remote:
-                        continue
+                        continue  # registered by reference
                     if store.key_of(uri) is not None:
-                        continue  # in the store already: checked when the frame is stored
-                    if source.kind == LOCAL:
+                        targets[uri] = _Target(None)
+                    elif source.kind == LOCAL:
                         path = source.path or ""
                         opened = state.opened.get(path)
                         if opened is None:
                             opened = state.opened[path] = open_source(path, self.roots)
                         key = object_key(path, opened.size, opened.mtime_ns)
+                        targets[uri] = _Target(key, opened)
                     else:
-                        key = remote_key(uri)
+                        targets[uri] = _Target(remote_key(uri))
                 except IngestError as exc:
                     raise GroupFailed([FrameFailed(name, uri, exc, 1)], 0) from exc
-                uris.append(store.uri(key))
-        if uris:
-            state.known = await self.catalog.object_sizes(uris)
+        keys = [t.key for t in targets.values() if t.key is not None]
+        if keys:
+            state.known = await self.catalog.object_sizes([store.uri(k) for k in keys])
+        return targets
 
-    async def _frame(self, name: str | None, frame_doc: dict[str, Any], state: GroupState) -> None:
+    async def _frame(
+        self,
+        name: str | None,
+        frame_doc: dict[str, Any],
+        targets: dict[str, _Target],
+        state: GroupState,
+    ) -> None:
         attempts_max = 0
-        source = classify(frame_doc["source"])
+        source = targets.get(frame_doc["source"])
         try:
-            for field_name, mask_id, uri in _slots(frame_doc):
-                stored, attempts = await self._object(uri, state)
+            for field_name, mask_id, uri in object_slots(frame_doc):
+                target = targets.get(uri)
+                if target is None:
+                    continue  # by reference
+                stored, attempts = await self._object(uri, target, state)
                 attempts_max = max(attempts_max, attempts)
                 if mask_id is None:
                     frame_doc[field_name] = stored
@@ -107,33 +130,15 @@ class GroupStorer:
             raise FrameFailed(name, exc.uri, exc.error, exc.attempts) from exc.error
         except IngestError as exc:
             raise FrameFailed(name, frame_doc["source"], exc, max(attempts_max, 1)) from exc
-        opened = state.opened.get(source.path or "") if source.kind == LOCAL else None
-        if opened is not None:  # checked and opened: its header can be read safely
-            fill_from_header(frame_doc, opened.fd, opened.path)
+        if source is not None and source.opened is not None:  # checked and opened: its
+            fill_from_header(frame_doc, source.opened.fd, source.opened.path)  # header is safe
         state.uploaded_frames += 1
 
-    async def _object(self, uri: str, state: GroupState) -> tuple[str, int]:
-        source = classify(uri)
-        if source.kind != LOCAL and not self.copy_remote:
-            return uri, 0
-        store = await self.transfers.open_store()
-        if store.key_of(uri) is not None:
+    async def _object(self, uri: str, target: _Target, state: GroupState) -> tuple[str, int]:
+        if target.key is None:
             await self.transfers.check_stored(uri)
             return uri, 0
-        if source.kind == LOCAL:
-            opened = state.opened[source.path or ""]
-            key = object_key(opened.path, opened.size, opened.mtime_ns)
-            return await self.transfers.store(uri, key, opened, state, self.retries)
-        return await self.transfers.store(uri, remote_key(uri), None, state, self.retries)
-
-
-def _slots(frame_doc: dict[str, Any]) -> list[tuple[str, str | None, str]]:
-    """(field, mask id, uri) of every object a frame document names."""
-    slots: list[tuple[str, str | None, str]] = [("source", None, frame_doc["source"])]
-    if frame_doc.get("preview_uri") is not None:
-        slots.append(("preview_uri", None, frame_doc["preview_uri"]))
-    slots += [("masks", mask_id, uri) for mask_id, uri in frame_doc.get("masks", {}).items()]
-    return slots
+        return await self.transfers.store(uri, target.key, target.opened, state, self.retries)
 
 
 def fill_from_header(frame_doc: dict[str, Any], fd: int, path: str) -> None:

@@ -23,7 +23,7 @@ from ..frames import (
     item_kind,
     item_timestamp,
 )
-from ..sources import LOCAL, classify, is_remote
+from ..sources import LOCAL, classify, is_remote, object_slots
 from .rejects import FrameFailed
 
 Work = tuple[str | None, dict[str, Any]]  # (frame name, frame document to fill in)
@@ -38,30 +38,31 @@ class Planned:
     position: int  # in the input: rejected items are returned in input order
     doc: dict[str, Any] | None = None
     work: list[Work] | None = None
+    frames: int = 0  # frames of the item
 
 
 def plan(planned: Planned, copy_remote: bool) -> None:
-    """Fill ``planned.doc`` and ``planned.work``; raise ValidationError / FrameFailed."""
+    """Fill ``planned.doc``, ``.work`` and ``.frames``; raise ValidationError / FrameFailed."""
     item = planned.item
     if isinstance(item, FrameDocument):  # decoded and validated by the reader already
-        planned.doc, planned.work = item.doc, _work(item.frames(), copy_remote)
-        if planned.work:  # storing fills in stored URIs: on a copy, the item keeps its sources
-            planned.doc = orjson.loads(orjson.dumps(item.doc))
-            frames = (
-                planned.doc["frames"].items() if item.kind == "group" else [(None, planned.doc)]
+        doc, group = item.doc, item.kind == "group"
+        if _work(_frames(doc, group), copy_remote):  # stored URIs go in a copy: the item
+            doc = orjson.loads(orjson.dumps(doc))  # keeps its sources for the report
+    else:
+        if not isinstance(item, FrameGroup | SingleFrame):
+            raise ValidationError(
+                "frame", f"expected a FrameGroup or SingleFrame, got {type(item).__name__}"
             )
-            planned.work = _work(frames, copy_remote)
-        return
-    if not isinstance(item, FrameGroup | SingleFrame):
-        raise ValidationError(
-            "frame", f"expected a FrameGroup or SingleFrame, got {type(item).__name__}"
-        )
-    if isinstance(item, FrameGroup) and not len(item):
-        raise ValidationError("frames", "a FrameGroup needs at least one frame")
-    ensure_id(item)
-    doc = item.to_doc()
-    frames = doc["frames"].items() if isinstance(item, FrameGroup) else [(None, doc)]
-    planned.doc, planned.work = doc, _work(frames, copy_remote)
+        if isinstance(item, FrameGroup) and not len(item):
+            raise ValidationError("frames", "a FrameGroup needs at least one frame")
+        ensure_id(item)
+        doc, group = item.to_doc(), isinstance(item, FrameGroup)
+    frames = _frames(doc, group)
+    planned.doc, planned.work, planned.frames = doc, _work(frames, copy_remote), len(frames)
+
+
+def _frames(doc: dict[str, Any], group: bool) -> list[Work]:
+    return list(doc["frames"].items()) if group else [(None, doc)]
 
 
 def _work(frames: Iterable[Work], copy_remote: bool) -> list[Work]:
@@ -75,17 +76,8 @@ def _work(frames: Iterable[Work], copy_remote: bool) -> list[Work]:
     return work
 
 
-def uris_of(frame_doc: dict[str, Any]) -> list[str]:
-    """The object URIs of one frame document: source, preview, masks."""
-    uris = [frame_doc["source"]]
-    if frame_doc.get("preview_uri") is not None:
-        uris.append(frame_doc["preview_uri"])
-    uris.extend(frame_doc.get("masks", {}).values())
-    return uris
-
-
 def needs_storage(frame_doc: dict[str, Any], copy_remote: bool) -> bool:
-    for uri in uris_of(frame_doc):
+    for _, _, uri in object_slots(frame_doc):
         if is_remote(uri) and not copy_remote:
             continue
         if copy_remote or classify(uri).kind == LOCAL:  # raises on a bad scheme

@@ -22,7 +22,6 @@ from ..catalog import Catalog, WriteResult
 from ..config import Settings
 from ..documents import FrameDocument
 from ..errors import CatalogError, IngestError
-from ..frames import FrameGroup
 from ..report import Located, RejectedFrame, Report
 from ..storage.base import Storage
 from .commit import Commit, Committer
@@ -254,13 +253,10 @@ class PipelineRun:
             self._reject(planned, from_exception(planned.item, exc, planned.where))
 
     def _to_committer(self, planned: Planned, state: GroupState) -> None:
-        item = planned.item
-        row = frame_row(item, planned.doc or {})
-        if isinstance(item, FrameDocument):
-            frames = len(item.frames())
-        else:
-            frames = len(item) if isinstance(item, FrameGroup) else 1
-        self.committer.put(Commit(item, row, frames, state, planned.where, planned.position))
+        row = frame_row(planned.item, planned.doc or {})
+        self.committer.put(
+            Commit(planned.item, row, planned.frames, state, planned.where, planned.position)
+        )
 
     def _reject(self, planned: Planned, records: list[RejectedFrame]) -> None:
         self.report.reject(records, planned.item, planned.position)

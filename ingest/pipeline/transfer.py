@@ -141,12 +141,13 @@ class Transfers:
 
     async def _put(self, uri: str, key: str, opened: OpenedFile | None, state: GroupState) -> str:
         store = await self.open_store()
+        uri_in_store = store.uri(key)
         async with self.frame_slots:
-            recorded = state.known.get(store.uri(key))
+            recorded = state.known.get(uri_in_store)
             if recorded is not None and (opened is None or recorded == opened.size):
                 state.objects_existing += 1
-                state.objects.append((store.uri(key), recorded))
-                return store.uri(key)
+                state.objects.append((uri_in_store, recorded))
+                return uri_in_store
             if opened is not None:
                 size = opened.size
                 state.new_keys.append(key)  # cleanup registered before there is anything
