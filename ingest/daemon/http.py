@@ -16,13 +16,13 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import re
 from typing import NoReturn
 
 from aiohttp import web
 from yarl import URL
 
+from ..addresses import ip_literal
 from .inbox import PATTERNS, BodyTooLarge, NameTaken
 from .worker import Worker
 
@@ -59,13 +59,7 @@ def _host_ok(host: str | None, allowed: frozenset[str]) -> bool:
     if not host:
         return False
     name = _normal(host)
-    if name in allowed:
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
+    return name in allowed or ip_literal(name) is not None
 
 
 def check_request(request: web.Request) -> None:
