@@ -48,10 +48,6 @@ def _refusal(host: str, addresses: list[str]) -> PrivateAddressRefused:
     )
 
 
-def _public_ip(ip: IPAddress) -> bool:
-    return is_public(ip)
-
-
 class PublicOnlyResolver:
     """An aiohttp resolver that keeps only the addresses ``allowed`` accepts (public ones).
 
@@ -59,7 +55,7 @@ class PublicOnlyResolver:
     resolves to 127.0.0.1) are refused too. ``inner``: the resolver asked (aiohttp's default).
     """
 
-    def __init__(self, inner: Any = None, allowed: AddressPolicy = _public_ip) -> None:
+    def __init__(self, inner: Any = None, allowed: AddressPolicy = is_public) -> None:
         if inner is None:
             from aiohttp.resolver import DefaultResolver
 
@@ -141,7 +137,7 @@ class RemoteFetcher:
         self.settings = settings
         self.limit = max(1, settings.max_remote_object_mb) * 1024 * 1024
         self._resolver = resolver
-        self._allowed: AddressPolicy = address_allowed or _public_ip
+        self._allowed: AddressPolicy = address_allowed or is_public
         self._session: Any = None
         self._buckets: dict[str, Any] = {}
         self._lock = asyncio.Lock()
