@@ -108,37 +108,18 @@ def _annotation(a: _Annotation) -> dict[str, Any]:
         return {"labels": labels, "confidence": a.confidence, "metadata": metadata}
     if shapes > 1:
         raise _NotHere  # one shape per annotation
+    coords: Any
     if box is not None:
-        if box[2] < 0 or box[3] < 0:
-            raise _NotHere
-        return {
-            "labels": labels,
-            "confidence": a.confidence,
-            "box2d_xywh": box,
-            "metadata": metadata,
-        }
-    if poly is not None:
-        if len(poly) % 2:
-            raise _NotHere
-        # stored as a list of polygons
-        return {
-            "labels": labels,
-            "confidence": a.confidence,
-            "poly2d_xy": [poly],
-            "metadata": metadata,
-        }
-    if ellipse is not None:
-        if ellipse[2] < 0 or ellipse[3] < 0:
-            raise _NotHere
-        return {
-            "labels": labels,
-            "confidence": a.confidence,
-            "ellipse2d_xyrrt": ellipse,
-            "metadata": metadata,
-        }
-    if len(points) % 2:  # type: ignore[arg-type]
-        raise _NotHere
-    return {"labels": labels, "confidence": a.confidence, "keypoints": points, "metadata": metadata}
+        key, coords, bad = "box2d_xywh", box, box[2] < 0 or box[3] < 0
+    elif ellipse is not None:
+        key, coords, bad = "ellipse2d_xyrrt", ellipse, ellipse[2] < 0 or ellipse[3] < 0
+    elif poly is not None:
+        key, coords, bad = "poly2d_xy", [poly], len(poly) % 2 == 1  # stored as a list of polygons
+    else:
+        key, coords, bad = "keypoints", points, len(points) % 2 == 1  # type: ignore[arg-type]
+    if bad:
+        raise _NotHere  # negative sizes, an odd coordinate count
+    return {"labels": labels, "confidence": a.confidence, key: coords, "metadata": metadata}
 
 
 def _frame(f: _Frame, source: str, base_dir: str) -> dict[str, Any]:
