@@ -29,9 +29,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import FrameNotFound, ValidationError
+from ..errors import ValidationError
 from .base import FrameCursor, StoredFrame
-from .sqlframes import SqlFrames
+from .sqlframes import SqlFrames, frame_not_found
 
 MAX_LIMIT = 500
 _CURSOR_TAG = "c1"
@@ -223,7 +223,7 @@ class SqlSearch(SqlFrames):
             (version_id, frame_id),
         )
         if row is None:
-            raise FrameNotFound(f"frame id {frame_id!r} is not in version id {version_id!r}")
+            raise frame_not_found(version_id, frame_id)
         ctx, ts = row
         prev_row = await self.db.fetchone(
             "SELECT frame_id FROM version_frames WHERE version_id = ? AND sort_ctx = ? "

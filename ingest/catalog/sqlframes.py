@@ -24,6 +24,11 @@ from .db import Conn, Database
 _CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
 
 VERSION_COLS = "id, dataset_id, name, state, metadata, parents, created_at, published_at"
+#: a frame document under its revision; a document already stored (same rev) is kept
+_INSERT_FRAME = (
+    "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rev) DO NOTHING"
+)
 
 
 def revision(document: bytes) -> str:
@@ -34,6 +39,26 @@ def version_record(row: Sequence[Any]) -> VersionRecord:
     """A ``versions`` row (``VERSION_COLS``) as a record."""
     return VersionRecord(
         row[0], row[1], row[2], row[3], orjson.loads(row[4]), orjson.loads(row[5]), row[6], row[7]
+    )
+
+
+def _frame_values(rev: str, row: FrameRow, now: float) -> tuple[Any, ...]:
+    """The parameters of ``_INSERT_FRAME`` for ``row``."""
+    return (rev, row.id, row.kind, row.context_id, row.timestamp, row.document.decode(), now)
+
+
+def _sort_key(row: FrameRow) -> tuple[str, float]:
+    """(sort_ctx, sort_ts) of ``row`` in ``version_frames``: the same on SQLite and PostgreSQL."""
+    return row.context_id or "", NO_TIMESTAMP if row.timestamp is None else float(row.timestamp)
+
+
+def frame_not_found(version_id: str, frame_id: str) -> FrameNotFound:
+    return FrameNotFound(f"frame id {frame_id!r} is not in version id {version_id!r}")
+
+
+def _missing(version_id: str, frame_ids: Sequence[str]) -> FrameNotFound:
+    return FrameNotFound(
+        f"frame id(s) {', '.join(map(repr, frame_ids[:10]))} not in version id {version_id!r}"
     )
 
 
@@ -83,30 +108,11 @@ class SqlFrames:
         try:
             async with self.db.transaction() as conn:
                 await self._draft(conn, version_id)
-                await conn.execute(
-                    "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rev) DO NOTHING",
-                    (
-                        rev,
-                        row.id,
-                        row.kind,
-                        row.context_id,
-                        row.timestamp,
-                        row.document.decode(),
-                        now,
-                    ),
-                )
+                await conn.execute(_INSERT_FRAME, _frame_values(rev, row, now))
                 changed = await conn.execute(
                     "UPDATE version_frames SET rev = ?, sort_ctx = ?, sort_ts = ? "
                     "WHERE version_id = ? AND frame_id = ? AND rev = ?",
-                    (
-                        rev,
-                        row.context_id or "",
-                        NO_TIMESTAMP if row.timestamp is None else float(row.timestamp),
-                        version_id,
-                        row.id,
-                        expected_rev,
-                    ),
+                    (rev, *_sort_key(row), version_id, row.id, expected_rev),
                 )
                 if not changed:
                     await self._require_frame(conn, version_id, row.id)
@@ -137,7 +143,7 @@ class SqlFrames:
             (version_id, frame_id),
         )
         if found is None:
-            raise FrameNotFound(f"frame id {frame_id!r} is not in version id {version_id!r}")
+            raise frame_not_found(version_id, frame_id)
 
     async def write_frames(
         self,
@@ -165,10 +171,7 @@ class SqlFrames:
             if must_exist:
                 missing = [fid for fid in latest if fid not in existing]
                 if missing:
-                    raise FrameNotFound(
-                        f"frame id(s) {', '.join(map(repr, missing[:10]))} not in version "
-                        f"id {version_id!r}"
-                    )
+                    raise _missing(version_id, missing)
             frame_rows = []
             member_rows = []
             for fid, row in latest.items():
@@ -182,28 +185,14 @@ class SqlFrames:
                 else:
                     result.updated += 1
                     result.replaced_revs.append(old)
-                frame_rows.append(
-                    (rev, fid, row.kind, row.context_id, row.timestamp, row.document.decode(), now)
-                )
-                member_rows.append(
-                    (
-                        version_id,
-                        fid,
-                        rev,
-                        row.context_id or "",
-                        NO_TIMESTAMP if row.timestamp is None else float(row.timestamp),
-                    )
-                )
+                frame_rows.append(_frame_values(rev, row, now))
+                member_rows.append((version_id, fid, rev, *_sort_key(row)))
             if frame_rows:
                 # in key order: the hot indexes are keyed by hashes (rev, frame id); a batch
                 # in order visits each of their pages once, in one sweep
                 frame_rows.sort(key=itemgetter(0))
                 member_rows.sort(key=itemgetter(1))
-                await conn.executemany(
-                    "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rev) DO NOTHING",
-                    frame_rows,
-                )
+                await conn.executemany(_INSERT_FRAME, frame_rows)
                 await conn.executemany(
                     "INSERT INTO version_frames (version_id, frame_id, rev, sort_ctx, sort_ts) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (version_id, frame_id) DO UPDATE SET "
@@ -276,7 +265,7 @@ class SqlFrames:
             (version_id, frame_id),
         )
         if row is None:
-            raise FrameNotFound(f"frame id {frame_id!r} is not in version id {version_id!r}")
+            raise frame_not_found(version_id, frame_id)
         return StoredFrame(row[0], row[1], row[2].encode(), row[3])
 
     async def delete_frames(self, version_id: str, frame_ids: Sequence[str]) -> int:
@@ -286,10 +275,7 @@ class SqlFrames:
             existing = await self._revs(conn, version_id, ids)
             missing = [fid for fid in ids if fid not in existing]
             if missing:
-                raise FrameNotFound(
-                    f"frame id(s) {', '.join(map(repr, missing[:10]))} not in version "
-                    f"id {version_id!r}"
-                )
+                raise _missing(version_id, missing)
             await conn.executemany(
                 "DELETE FROM version_frames WHERE version_id = ? AND frame_id = ?",
                 [(version_id, fid) for fid in ids],
