@@ -32,7 +32,7 @@ from .pipeline.workers import WorkerPool
 from .remote import RemoteFetcher
 from .report import Report
 from .storage.base import Storage
-from .storage.factory import open_storage
+from .storage.factory import open_configured_storage
 from .usecases import DatasetsAndVersions
 
 
@@ -107,16 +107,7 @@ class Ingest(DatasetsAndVersions):
         """The configured store, opened once (its pool sized to ``concurrency``)."""
         async with self._lock:
             if self._store is None:
-                s = self.settings
-                self._store = await open_storage(
-                    s.storage_url,
-                    endpoint_url=s.s3_endpoint_url or None,
-                    region=s.s3_region,
-                    concurrency=s.concurrency,
-                    multipart_threshold_mb=s.multipart_threshold_mb,
-                    timeout_s=s.upload_timeout_s,
-                    lean_put=bool(s.s3_lean_put),
-                )
+                self._store = await open_configured_storage(self.settings)
             return self._store
 
     def workers(self) -> WorkerPool | None:

@@ -16,7 +16,7 @@ from typing import Any
 from ..catalog import open_catalog
 from ..config import Settings
 from ..runtime import new_event_loop
-from ..storage.factory import open_storage
+from ..storage.factory import open_configured_storage
 from .group import GroupFailed, GroupStorer
 from .localfile import allowed_roots
 from .rejects import error_class, error_text
@@ -35,14 +35,8 @@ async def serve(reply_fd: int) -> None:
     settings, share = await read_frame(reader)
     assert isinstance(settings, Settings)
     catalog = await open_catalog(settings.database_url, migrate=False)  # the parent did
-    store = await open_storage(
-        settings.storage_url,
-        endpoint_url=settings.s3_endpoint_url or None,
-        region=settings.s3_region,
-        concurrency=max(1, round(settings.concurrency * share)),
-        multipart_threshold_mb=settings.multipart_threshold_mb,
-        timeout_s=settings.upload_timeout_s,
-        lean_put=bool(settings.s3_lean_put),
+    store = await open_configured_storage(
+        settings, concurrency=max(1, round(settings.concurrency * share))
     )
     fetcher: Any = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
+from ..config import Settings
 from ..errors import ConfigError
 from .base import MiB, Storage
 from .local import LocalStorage
@@ -68,3 +69,20 @@ async def open_storage(
         raise ConfigError(
             f"storage URL {storage_url!r} with S3 endpoint {endpoint_url!r}: {exc}"
         ) from exc
+
+
+async def open_configured_storage(
+    settings: Settings, *, url: str | None = None, concurrency: int | None = None
+) -> Storage:
+    """``open_storage`` with the store settings of ``settings``: the configured store, or the
+    store at ``url`` on the same endpoint; ``concurrency`` overrides the pool size."""
+    s = settings
+    return await open_storage(
+        url or s.storage_url,
+        endpoint_url=s.s3_endpoint_url or None,
+        region=s.s3_region,
+        concurrency=s.concurrency if concurrency is None else concurrency,
+        multipart_threshold_mb=s.multipart_threshold_mb,
+        timeout_s=s.upload_timeout_s,
+        lean_put=bool(s.s3_lean_put),
+    )
