@@ -8,7 +8,6 @@ from typing import Any
 
 from .errors import ValidationError
 from .fields import check_labels, check_metadata, finite_numbers, is_number
-from .limits import check_json_value
 
 SHAPES = ("box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints")
 _ANNOTATION_KEYS = frozenset({"labels", "confidence", "metadata", *SHAPES})
@@ -115,14 +114,7 @@ class Annotation:
                 f"{where}.confidence", f"must be a number in [0, 1], got {confidence!r}"
             )
         self.confidence = confidence
-        if metadata is None:
-            self.metadata = {}
-        elif type(metadata) is dict and all(type(k) is str for k in metadata):
-            if metadata:
-                check_json_value(metadata, f"{where}.metadata")
-            self.metadata = metadata
-        else:
-            self.metadata = check_metadata(metadata, where, "metadata")
+        self.metadata = check_metadata(metadata, where, "metadata")
 
     @property
     def is_frame_label(self) -> bool:
