@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from ..storage.base import ObjectNotFoundError
 from ..storage.factory import parse_storage_url
 from ..storage.s3 import S3Storage
-from ..storage.s3errors import NOT_FOUND_CODES, translate_error
+from ..storage.s3errors import translate_error
 from .inbox import (
     OUTCOMES,
     Arrival,
@@ -33,12 +34,9 @@ from .inbox import (
     report_name,
 )
 
-
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    error = response.get("Error") or {}
-    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-    return str(error.get("Code") or status or "")
+#: S3 codes of a conditional request (If-Match / If-None-Match) that did not hold
+_PRECONDITION_FAILED = frozenset({"412", "PreconditionFailed"})
+_NAME_TAKEN = _PRECONDITION_FAILED | {"ConditionalRequestConflict"}
 
 
 def _etag(value: str) -> str:
@@ -73,9 +71,10 @@ class S3Inbox:
         try:
             head = await self._call("head_object", name)
         except Exception as exc:
-            if _code(exc) in NOT_FOUND_CODES:
+            error = translate_error(exc, "HeadObject", f"{self.url}/{name}")
+            if isinstance(error, ObjectNotFoundError):
                 return None
-            raise translate_error(exc, "HeadObject", f"{self.url}/{name}") from exc
+            raise error from exc
         return _etag(head["ETag"])
 
     async def scan(self) -> list[Arrival]:
@@ -169,8 +168,9 @@ class S3Inbox:
                     CopySourceIfMatch=f'"{content}"',
                 )
             except Exception as exc:
-                if _code(exc) not in ("412", "PreconditionFailed"):
-                    raise translate_error(exc, "CopyObject", f"{self.url}/{name}") from exc
+                error = translate_error(exc, "CopyObject", f"{self.url}/{name}")
+                if error.code not in _PRECONDITION_FAILED:
+                    raise error from exc
             else:
                 await self.store.delete(name)
         self._verified.pop(name, None)
@@ -201,9 +201,10 @@ class S3Inbox:
             try:
                 resp = await self._call("put_object", name, Body=spooled, IfNoneMatch="*")
             except Exception as exc:
-                if _code(exc) in ("412", "PreconditionFailed", "ConditionalRequestConflict"):
+                error = translate_error(exc, "PutObject", f"{self.url}/{name}")
+                if error.code in _NAME_TAKEN:
                     raise NameTaken(name) from exc
-                raise translate_error(exc, "PutObject", f"{self.url}/{name}") from exc
+                raise error from exc
             finally:
                 spooled.close()
             self.settling.trust(name, (size, _etag(resp["ETag"])))
