@@ -98,13 +98,8 @@ def check_text(value: Any, where: str, field: str = "", *, optional: bool = True
 
 def check_id_field(value: Any, where: str, field: str = "id") -> str | None:
     """An optional id: a non-empty string within ``limits.MAX_ID_LENGTH``, no control chars."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValidationError(
-            field_path(where, field), f"must be a non-empty string, got {value!r}"
-        )
-    return check_id(value, field_path(where, field))
+    text = check_text(value, where, field)
+    return text if text is None else check_id(text, field_path(where, field))
 
 
 def check_uri_field(
@@ -117,8 +112,7 @@ def check_uri_field(
 def check_frame_name(name: Any, where: str = "frame name") -> str:
     """A frame name is a non-empty string without '/' (names become object key parts), within
     the id limits (``limits.check_id``: URL segments of the web app)."""
-    if not isinstance(name, str) or not name:
-        raise ValidationError(where, f"must be a non-empty string, got {name!r}")
+    check_text(name, where, optional=False)
     if "/" in name:
         raise ValidationError(where, f"must not contain '/', got {name!r}")
     return check_id(name, where)
