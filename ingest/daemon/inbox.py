@@ -86,6 +86,20 @@ def report_name(name: str, job: str) -> str:
     return f"{finished_name(name, job)}.report.jsonl"
 
 
+async def spool(body: AsyncIterator[bytes], fh: Any, limit: int, name: str) -> int:
+    """Write a submitted manifest ``body`` to ``fh`` (chunk by chunk, in a thread): its size.
+    BodyTooLarge past ``limit`` bytes, ValueError when it is empty."""
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(name)
+        await asyncio.to_thread(fh.write, chunk)
+    if size == 0:
+        raise ValueError("empty manifest")
+    return size
+
+
 def read_sidecar(data: bytes | None, name: str) -> dict[str, str]:
     if data is None:
         return {}
@@ -286,15 +300,8 @@ class LocalInbox:
         tmp = self.root / f".{name}.{uuid.uuid4().hex}.upload"
         fh = await asyncio.to_thread(open, tmp, "wb")
         try:
-            size = 0
-            async for chunk in body:
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(name)
-                await asyncio.to_thread(fh.write, chunk)
+            await spool(body, fh, limit, name)
             await asyncio.to_thread(fh.close)
-            if size == 0:
-                raise ValueError("empty manifest")
             try:
                 await asyncio.to_thread(os.link, tmp, self.root / name)
             except FileExistsError as exc:

@@ -25,13 +25,13 @@ from ..storage.s3errors import translate_error
 from .inbox import (
     OUTCOMES,
     Arrival,
-    BodyTooLarge,
     NameTaken,
     Settling,
     finished_name,
     is_manifest_name,
     read_sidecar,
     report_name,
+    spool,
 )
 
 #: S3 codes of a conditional request (If-Match / If-None-Match) that did not hold
@@ -188,15 +188,8 @@ class S3Inbox:
             raise NameTaken(name)
         fd, path = tempfile.mkstemp(dir=self._tmp.name, suffix=".upload")
         try:
-            size = 0
             with os.fdopen(fd, "wb") as fh:
-                async for chunk in body:
-                    size += len(chunk)
-                    if size > limit:
-                        raise BodyTooLarge(name)
-                    await asyncio.to_thread(fh.write, chunk)
-            if size == 0:
-                raise ValueError("empty manifest")
+                size = await spool(body, fh, limit, name)
             spooled = await asyncio.to_thread(Path(path).open, "rb")
             try:
                 resp = await self._call("put_object", name, Body=spooled, IfNoneMatch="*")
