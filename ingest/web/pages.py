@@ -12,6 +12,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from .. import browse
+from ..annotation import SHAPES
 from ..catalog import StoredFrame
 from ..errors import ValidationError
 from ..frames import FrameGroup, item_context_id, item_timestamp
@@ -87,10 +88,7 @@ def _annotation_labels(annotations: list[dict[str, Any]]) -> tuple[list[str], in
     frame_labels: list[str] = []
     rois = 0
     for annotation in annotations:
-        if any(
-            shape in annotation
-            for shape in ("box2d_xywh", "poly2d_xy", "ellipse2d_xyrrt", "keypoints")
-        ):
+        if any(shape in annotation for shape in SHAPES):
             rois += 1
         else:
             frame_labels += [str(label) for label in annotation.get("labels") or []]
