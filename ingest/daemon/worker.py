@@ -17,7 +17,6 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -363,9 +362,7 @@ class Worker:
         return counts
 
 
-async def run_until_signalled(
-    worker: Worker, extra: Callable[[], Awaitable[None]] | None = None
-) -> None:
+async def run_until_signalled(worker: Worker) -> None:
     """Run the worker; SIGTERM/SIGINT stop it gracefully, a second one exits at once."""
     import signal
 
