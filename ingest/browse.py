@@ -148,8 +148,7 @@ async def locate_object(app: Ingest, uri: str) -> ObjectLocation:
     storage = await app.store()
     if scheme == "s3":
         return ObjectLocation(url=await presigned_url(storage, uri))
-    key = storage.key_of(uri) if isinstance(storage, LocalStorage) else None
-    if key is None or not isinstance(storage, LocalStorage):
+    if not isinstance(storage, LocalStorage) or (key := storage.key_of(uri)) is None:
         raise _not_in_store(storage, uri)
     path = os.path.join(str(storage.root), *key.split("/"))
     if not await asyncio.to_thread(os.path.isfile, path):
@@ -170,8 +169,7 @@ async def presigned_url(storage: Storage, uri: str, expires_s: int = PRESIGN_EXP
     signed path)."""
     from .storage.s3 import S3Storage  # loads aioboto3: only for s3:// URIs
 
-    key = storage.key_of(uri) if isinstance(storage, S3Storage) else None
-    if key is None or not isinstance(storage, S3Storage):
+    if not isinstance(storage, S3Storage) or (key := storage.key_of(uri)) is None:
         raise _not_in_store(storage, uri)
     if any(segment in ("", ".", "..") for segment in key.split("/")):
         raise ObjectNotServed(f"{uri[:200]}: not a plain object key; not served")
