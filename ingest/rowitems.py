@@ -86,9 +86,20 @@ def _text(value: Any) -> str | None:
     return printable(value) if isinstance(value, str) and value else None
 
 
-def duplicate_message(item_id: str, first: str, derived: bool) -> str:
+def _duplicates(
+    item_id: str,
+    derived: bool,
+    first: str,
+    frames: Iterable[tuple[str | None, Any]],
+    where: str | None,
+) -> Iterator[RejectedFrame]:
+    """One ``DuplicateId`` rejection per (frame name, source) of an item whose id the line
+    ``first`` used already."""
+    shown = printable(item_id)
     why = " (derived from context, timestamp and sources: the same frames)" if derived else ""
-    return f"duplicate id {printable(item_id)!r}{why}: first at {first}; this one is rejected"
+    message = f"duplicate id {shown!r}{why}: first at {first}; this one is rejected"
+    for frame_name, source in frames:
+        yield RejectedFrame(shown, frame_name, printable(source), "DuplicateId", message, 0, where)
 
 
 def admit(item: Item, where: str, line: int, name: str, seen: IdIndex) -> Iterator[Entry]:
@@ -100,18 +111,12 @@ def admit(item: Item, where: str, line: int, name: str, seen: IdIndex) -> Iterat
     if first is None:
         yield Located(item, where)
         return
-    message = duplicate_message(item_id, f"{name}:{first}", derived)
-    frames = list(item.items()) if isinstance(item, FrameGroup) else [(None, item)]
-    for frame_name, frame in frames:
-        yield RejectedFrame(
-            printable(item_id),
-            frame_name,
-            printable(frame.source),
-            "DuplicateId",
-            message,
-            0,
-            where,
-        )
+    sources: list[tuple[str | None, str]]
+    if isinstance(item, FrameGroup):
+        sources = [(frame_name, frame.source) for frame_name, frame in item.items()]
+    else:
+        sources = [(None, item.source)]
+    yield from _duplicates(item_id, derived, f"{name}:{first}", sources, where)
 
 
 def admit_document(
@@ -122,17 +127,8 @@ def admit_document(
     if first is None:
         yield document
         return
-    message = duplicate_message(document.id, f"{name}:{first}", derived)
-    for frame_name, frame in document.frames():
-        yield RejectedFrame(
-            printable(document.id),
-            frame_name,
-            printable(frame["source"]),
-            "DuplicateId",
-            message,
-            0,
-            document.where,
-        )
+    sources = [(frame_name, frame["source"]) for frame_name, frame in document.frames()]
+    yield from _duplicates(document.id, derived, f"{name}:{first}", sources, document.where)
 
 
 class _Block:
