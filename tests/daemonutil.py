@@ -17,6 +17,7 @@ from typing import Any
 from ingest.catalog import open_catalog
 from ingest.catalog.jobs import JobQueue
 
+from .envs import clean_env
 from .pg import free_port
 
 INGEST = str(Path(sys.executable).parent / "ingest")
@@ -24,10 +25,7 @@ CAMERAS = ("front", "left", "rear")
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
-def daemon_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(values)
-    return env
+daemon_env = clean_env
 
 
 class Daemon:

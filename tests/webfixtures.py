@@ -11,7 +11,6 @@ SingleFrame; a Published version; and frames that reference remote (https, s3) o
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import struct
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from ingest import DatasetVersion, FrameGroup, SingleFrame
 
+from .envs import clean_env
 from .images import write_png
 
 XSS = '<script>window.__xss = 1</script><img src=x id="xss-img">'
@@ -286,8 +286,7 @@ def free_port() -> int:
 def live_server(database_url: str, storage_url: str, token: str | None) -> Iterator[str]:
     """Run ``run_server`` in a subprocess on a free loopback port; yield its base URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(INGEST_DATABASE_URL=database_url, INGEST_STORAGE_URL=storage_url)
+    env = clean_env(INGEST_DATABASE_URL=database_url, INGEST_STORAGE_URL=storage_url)
     code = (
         "import sys; from ingest.web.server import run_server; "
         "run_server('127.0.0.1', int(sys.argv[1]), sys.argv[2] or None)"

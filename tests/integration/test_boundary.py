@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from ingest import DatasetVersion, FrameGroup, SingleFrame
 from ingest.service import Ingest
 from ingest.storage.local import LocalStorage
 
+from ..envs import clean_env
 from ..images import write_png
 
 INGEST = str(Path(sys.executable).parent / "ingest")
@@ -109,8 +109,7 @@ def test_watchdog_thousands_of_hostile_lines_end(
         lines.append(_line(i, root, kind))
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("\n".join(lines) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(
+    env = clean_env(
         INGEST_DATABASE_URL=sqlite_url,
         INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
         INGEST_GROUPS_IN_FLIGHT="16",

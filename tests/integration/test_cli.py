@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ..envs import clean_env
 from ..images import write_png
 from .test_pipeline import http_files  # noqa: F401 - fixture
 
@@ -30,7 +31,7 @@ def run(
 
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    base = clean_env()
     return {
         **base,
         "INGEST_DATABASE_URL": database_url,
@@ -44,7 +45,7 @@ def test_readme_first_command_imports_the_example_drive(tmp_path: Path) -> None:
     first = next(line for line in readme.splitlines() if line.startswith("./scripts/"))
     command = first.split("#")[0].strip()
     assert command == "./scripts/demo.sh"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env = clean_env()
     env["XDG_DATA_HOME"] = str(tmp_path)  # the embedded defaults live under it
     done = subprocess.run(
         command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
@@ -438,8 +439,7 @@ def test_end_to_end_on_postgresql_and_s3(
     from ..s3server import list_keys
 
     endpoint, bucket = s3_bucket
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(
+    env = clean_env(
         INGEST_DATABASE_URL=create_database(pg_admin_url),
         INGEST_STORAGE_URL=f"s3://{bucket}/drive",
         INGEST_S3_ENDPOINT_URL=endpoint,
@@ -496,8 +496,7 @@ def test_ctrl_c_commits_what_is_done_reports_the_cut_groups_and_a_rerun_complete
     import time
 
     _, bucket = s3_bucket
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(
+    env = clean_env(
         INGEST_DATABASE_URL=sqlite_url,
         INGEST_STORAGE_URL=f"s3://{bucket}/x",
         INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
@@ -556,8 +555,7 @@ def test_copy_remote_refuses_private_addresses_unless_allowed(
     write_png(www / "a.png")
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"id": "a", "source": f"{base}/a.png"}) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(INGEST_DATABASE_URL=sqlite_url, INGEST_STORAGE_URL=f"file://{tmp_path / 'o'}")
+    env = clean_env(INGEST_DATABASE_URL=sqlite_url, INGEST_STORAGE_URL=f"file://{tmp_path / 'o'}")
     args = ["import", str(manifest), *IMPORT_D[2:], "--copy-remote", "--json"]
     args += ["--report", str(tmp_path / "r.jsonl")]
     refused = run(args, env)
@@ -570,7 +568,7 @@ def test_copy_remote_refuses_private_addresses_unless_allowed(
 def test_serve_on_a_busy_port_or_a_bad_host_is_a_clear_error(sqlite_url: str) -> None:
     import socket
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env = clean_env()
     env["INGEST_DATABASE_URL"] = sqlite_url
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -584,7 +582,8 @@ def test_serve_on_a_busy_port_or_a_bad_host_is_a_clear_error(sqlite_url: str) ->
 
 
 def test_daemon_on_an_s3_inbox_needs_allowed_roots(sqlite_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(INGEST_DATABASE_URL=sqlite_url, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
+    env = clean_env(
+        INGEST_DATABASE_URL=sqlite_url, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y"
+    )
     done = run(["daemon", "--inbox", "s3://bucket/inbox/", "--http-port", "0"], env)
     assert done.returncode == 2 and "--allowed-root" in done.stderr, done.stderr

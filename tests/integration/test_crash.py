@@ -15,6 +15,7 @@ import pytest
 
 from ingest.frames import FrameGroup
 
+from ..envs import clean_env
 from ..images import write_png
 
 CAMERAS = ("front", "front_left", "front_right", "rear", "rear_left", "rear_right")
@@ -165,7 +166,7 @@ def test_sigkill_at_35_to_95_percent_of_the_run_finds_committed_groups(
             write_png(root / cam / f"{i:05d}.png", 16, 12)
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(groups=STEADY_GROUPS, cameras=cameras))
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    base = clean_env()
     base["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     create = (
         "from ingest import DatasetVersion as V; V.create_new_dataset('Crash', version_name='v1')"

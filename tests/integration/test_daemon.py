@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -23,6 +22,7 @@ from ..daemonutil import (
     report_heads,
     wait_jobs,
 )
+from ..envs import clean_env
 from ..faultproxy import FaultProxy
 from ..images import write_png
 from ..pg import create_database, free_port
@@ -51,8 +51,7 @@ def fleet_env(
 ) -> Iterator[tuple[dict[str, str], Path, str]]:
     _, bucket = s3_bucket
     database_url = create_database(pg_admin_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(
+    env = clean_env(
         INGEST_DATABASE_URL=database_url,
         INGEST_STORAGE_URL=f"s3://{bucket}/fleet",
         INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
@@ -164,8 +163,7 @@ def test_sigterm_drains_then_the_job_finishes_on_restart(fleet_env) -> None:
 def test_http_submit_safety_and_readiness(sqlite_url: str, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(
+    env = clean_env(
         INGEST_DATABASE_URL=sqlite_url,
         INGEST_STORAGE_URL=f"file://{tmp_path}/objects",
         INGEST_API_TOKEN="s3cret",
@@ -239,8 +237,7 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
         )
 
     drop("g1")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(
+    env = clean_env(
         INGEST_DATABASE_URL=sqlite_url,
         INGEST_STORAGE_URL=f"s3://{bucket}/objects",
         INGEST_S3_ENDPOINT_URL=endpoint,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ..envs import clean_env
 from ..webfixtures import CHROMIUM, CHROMIUM_ARGS, free_port
 from .test_web_browser import _need_browser
 
@@ -24,8 +24,7 @@ INGEST = str(Path(sys.executable).parent / "ingest")
 @pytest.fixture
 def example_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     _need_browser()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(
+    env = clean_env(
         INGEST_DATABASE_URL=f"sqlite:///{tmp_path}/c.sqlite3",
         INGEST_STORAGE_URL=f"file://{tmp_path}/objects",
     )

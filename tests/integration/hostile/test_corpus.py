@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ...envs import clean_env
 from ...images import write_png
 from .cases import CASES, CSV_HEADER, OK, TMP, Bad, Case
 
@@ -86,7 +87,7 @@ def run_batch(batch: Batch, env: dict[str, str], report: Path) -> None:
 def batches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Batch]:
     folder = tmp_path_factory.mktemp("hostile")
     prepare_sources(folder)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env = clean_env()
     env |= {
         "INGEST_DATABASE_URL": f"sqlite:///{folder / 'catalog.sqlite3'}",
         "INGEST_STORAGE_URL": f"file://{folder / 'objects'}",
