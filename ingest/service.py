@@ -245,13 +245,11 @@ class Ingest(DatasetsAndVersions):
                 break
         return page
 
-    async def iter_frames(
+    def iter_frames(
         self, version_id: str, *, context_id: str | None = None, page_size: int = 1000
     ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]:
-        async for entry in self.catalog.iter_frames(
-            version_id, context_id=context_id, page_size=page_size
-        ):
-            yield entry
+        """A version's frames in (context_id, timestamp, id) order, fetched page by page."""
+        return self.catalog.iter_frames(version_id, context_id=context_id, page_size=page_size)
 
     def iter_all_documents(self) -> AsyncIterator[bytes]:
         """Every frame document of every version (for ``gc``)."""
