@@ -160,21 +160,19 @@ class Manifest:
         self._lines: BoundedLines | None = None
         self._csv: CsvRows | None = None
         self._peeked: list[tuple[int, bytes | LineTooLong]] = []
+        if self.format != "jsonl" and path != "-" and not os.path.isfile(path):
+            raise ManifestError(f"manifest {path} does not exist or is not a file")
         if self.format == "jsonl":
             self._fh = _open_binary(path)
             self._lines = BoundedLines(self._fh)
             self._peek_header()
         elif self.format == "csv":
-            if path != "-" and not os.path.isfile(path):
-                raise ManifestError(f"manifest {path} does not exist or is not a file")
             self._fh = _open_binary(path)
             try:
                 self._csv = CsvRows(self._fh, self.name)
             except BaseException:
                 self.close()
                 raise
-        elif path != "-" and not os.path.isfile(path):
-            raise ManifestError(f"manifest {path} does not exist or is not a file")
 
     def _numbered(self) -> Iterator[tuple[int, bytes | LineTooLong]]:
         assert self._lines is not None
