@@ -3,7 +3,7 @@ label; and the ``add_annotation`` method frames and groups share (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .errors import ValidationError
@@ -168,8 +168,9 @@ def annotations_from(value: Any, where: str) -> list[Annotation]:
     """``where`` names the owner; ``<where>.annotations[i]`` is built on error only."""
     if value is None:
         return []
-    if not isinstance(value, list | tuple):
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
         raise ValidationError(f"{where}.annotations", f"must be a list, got {type(value).__name__}")
+    value = list(value)  # any iterable of annotations (a generator too) is taken once
     try:
         return [Annotation.from_doc(a, where) for a in value]
     except ValidationError:  # redo with each annotation's own position in the messages

@@ -130,9 +130,7 @@ class SingleFrame:
         self.height = check_dimension(height, where, "height")
         self.preview_uri = check_uri_field(preview_uri, where, "preview_uri")
         self.metadata = check_metadata(metadata, where, "metadata")
-        self.annotations = annotations_from(
-            list(annotations) if annotations is not None else None, where
-        )
+        self.annotations = annotations_from(annotations, where)
         self.masks = _masks(mask_source, masks_source, where)
         self.context_id: str = (
             check_text(context_id, where, "context_id") or self.source  # type: ignore[assignment]
@@ -245,9 +243,7 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
         self.metadata = check_metadata(metadata, where, "metadata")
         self.context_id = check_text(context_id, where, "context_id")
         self.timestamp = check_timestamp(timestamp, where, "timestamp")
-        self.annotations = annotations_from(
-            list(annotations) if annotations is not None else None, where
-        )
+        self.annotations = annotations_from(annotations, where)
         for name, frame in (frames or {}).items():
             self._set(name, frame, where)
 

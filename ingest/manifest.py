@@ -126,6 +126,8 @@ def parse_jsonl_line(raw: bytes, where: str, base_dir: str) -> Item | RejectedFr
         return item_from_doc(doc)
     except ValidationError as exc:
         return _bad(where, str(exc), doc, "ValidationError")
+    except Exception as exc:  # a line no check foresaw: rejected at its file:line all the same
+        return _bad(where, f"{type(exc).__name__}: {exc}", doc, type(exc).__name__)
 
 
 def _open_binary(path: str) -> IO[bytes]:

@@ -136,6 +136,12 @@ case("jsonl group metadata nested 300", J, [j(group("deep-g", metadata=nested(30
 case("jsonl annotation metadata nested 300", J,
      [j(single("deep-a", annotations=[{"labels": ["x"], "metadata": nested(300)}]))],
      [Bad("ValidationError", "annotations[0].metadata")])  # fmt: skip
+for _value, _kind in ((5, "int"), ("abc", "str"), ({"labels": ["x"]}, "dict")):
+    case(f"jsonl annotations given as a bare {_kind}", J,
+         [j(single(f"ann-{_kind}", annotations=_value))],
+         [Bad("ValidationError", f"annotations: must be a list, got {_kind}")])  # fmt: skip
+case("jsonl group annotations given as an int", J, [j(group("ann-g", annotations=7))],
+     [Bad("ValidationError", "annotations: must be a list, got int")])  # fmt: skip
 _deep = b"[" * 1000 + b"]" * 1000
 case("jsonl 1000-deep group line with 'source'", J,
      [b'{"id": "deep-src", "frames": {"a": {"source": "x"}}, "metadata": {"k": ' + _deep
