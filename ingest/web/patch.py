@@ -30,6 +30,7 @@ import orjson
 
 from ..errors import ValidationError
 from ..frames import FrameGroup, Item, item_from_doc
+from ..limits import loads
 
 PARTIAL = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -41,9 +42,9 @@ MAX_BODY_DEPTH = 200
 
 def parse_body(raw: bytes) -> Any:
     """The JSON of a request body; ValidationError (400) for invalid or too deeply nested JSON."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+    try:  # integers beyond 64 bits stay exact, so validation refuses them by name
+        value = loads(raw)
+    except ValueError as exc:
         raise ValidationError("body", f"is not valid JSON: {exc}") from None
     if nesting_depth(value, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
         raise ValidationError("body", f"is nested more than {MAX_BODY_DEPTH} levels deep")

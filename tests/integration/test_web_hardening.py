@@ -182,6 +182,19 @@ async def test_deeply_nested_metadata_is_a_400(
     assert resp.status == 200, await resp.text()
 
 
+async def test_an_integer_past_64_bits_in_a_patch_is_refused_not_rounded(
+    client: TestClient,  # noqa: F811
+    example: Example,  # noqa: F811
+) -> None:
+    url = frames_url(example.draft_id, "solo-0")
+    before = await (await client.get(url)).json()
+    raw = b'{"metadata": {"big": 1180591620717411303424}}'  # 2**70
+    headers = {**AUTH, "Content-Type": "application/json"}
+    error = await error_of(await client.patch(url, data=raw, headers=headers), 400)
+    assert error["type"] == "ValidationError" and "metadata" in error["message"]
+    assert await (await client.get(url)).json() == before  # nothing stored, nothing rounded
+
+
 # ---------------------------------------------------------------- media on an S3 store
 
 
