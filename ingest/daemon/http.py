@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import NoReturn
 
@@ -23,6 +22,7 @@ from aiohttp import web
 from yarl import URL
 
 from ..addresses import ip_literal
+from ..httpauth import bearer_ok
 from .inbox import PATTERNS, BodyTooLarge, NameTaken
 from .worker import Worker
 
@@ -92,10 +92,7 @@ def check_request(request: web.Request) -> None:
         )
     token = request.app[TOKEN]
     if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
+        if not bearer_ok(request.headers.get("Authorization", ""), token):
             _refuse(web.HTTPUnauthorized, "Authorization: Bearer <INGEST_API_TOKEN> required")
 
 

@@ -15,7 +15,6 @@ Security:
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from aiohttp import web
 from .. import runtime
 from ..config import Settings
 from ..errors import IngestError
+from ..httpauth import bearer_ok
 from ..service import Ingest
 from . import media, pages, rest
 from .common import (
@@ -119,10 +119,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
                 "this server has no API token and only answers requests for a loopback host",
             )
     elif request.method not in SAFE_METHODS:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), access.token.encode()
-        ):
+        if not bearer_ok(request.headers.get("Authorization", ""), access.token):
             raise ApiError(
                 401,
                 "Unauthorized",
