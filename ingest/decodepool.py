@@ -26,6 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import orjson
 
+from .catalog.sqlframes import revision
 from .decode import decode_line
 from .documents import FrameDocument
 from .rows import LineTooLong
@@ -38,8 +39,8 @@ LOCAL_CHUNKS = 4  # decoded in the parent while the processes start
 AHEAD = 8  # chunks read ahead (decoding or decoded) beyond the one being handed out
 
 Numbered = tuple[int, bytes | LineTooLong]
-#: (id, kind, context_id, timestamp, encoded document, id derived, by reference, frames)
-Decoded = tuple[str, str, str | None, float | None, bytes, bool, bool, int]
+#: (id, kind, context_id, timestamp, encoded document, id derived, by reference, frames, rev)
+Decoded = tuple[str, str, str | None, float | None, bytes, bool, bool, int, str]
 Result = tuple[FrameDocument, bool] | None
 
 
@@ -69,9 +70,9 @@ def decode_chunk(lines: list[tuple[int, bytes]], name: str, base_dir: str) -> li
         frames = doc.frames()
         remote = all(is_remote(uri) for _, f in frames for _, _, uri in object_slots(f))
         encoded = orjson.dumps(doc.doc)
-        out.append(
-            (doc.id, doc.kind, doc.context_id, doc.timestamp, encoded, derived, remote, len(frames))
-        )
+        rev = revision(encoded)  # here, not in the parent's catalog code
+        fields = doc.id, doc.kind, doc.context_id, doc.timestamp, encoded, derived, remote
+        out.append((*fields, len(frames), rev))
     return out
 
 
@@ -131,8 +132,8 @@ class DecoderPool:
 
 
 def _document(fields: Decoded, name: str, number: int) -> tuple[FrameDocument, bool]:
-    fid, kind, context_id, timestamp, encoded, derived, remote, frames = fields
+    fid, kind, context_id, timestamp, encoded, derived, remote, frames, rev = fields
     where = f"{name}:{number}"
-    return FrameDocument(fid, kind, context_id, timestamp, None, where, encoded, remote, frames), (
-        derived
-    )
+    document = FrameDocument(fid, kind, context_id, timestamp, None, where, encoded, remote)
+    document.frame_count, document.rev = frames, rev
+    return document, derived

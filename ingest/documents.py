@@ -26,6 +26,7 @@ class FrameDocument:
     encoded: bytes | None = None  # ``orjson.dumps(doc)``, when ``doc`` was not kept
     by_reference: bool = False  # every source is a URL: nothing to store (unless copied)
     frame_count: int = 0  # frames of the document, with ``encoded``
+    rev: str | None = None  # the revision (catalog ``revision``) of ``encoded``
 
     def document(self) -> dict[str, Any]:
         if self.doc is None:

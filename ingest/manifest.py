@@ -134,7 +134,10 @@ def _open_binary(path: str) -> IO[bytes]:
     if path == "-":
         return sys.stdin.buffer
     try:
-        return open(path, "rb")
+        # 1 MiB reads (default 8 KiB: a read every two or three lines): each read lets go of
+        # the GIL, and taking it back from the catalog and decoder-feeding threads can take
+        # up to the switch interval
+        return open(path, "rb", buffering=1 << 20)
     except FileNotFoundError as exc:
         raise ManifestError(f"manifest {path} does not exist") from exc
     except IsADirectoryError as exc:

@@ -94,9 +94,11 @@ def frame_row(item: Item | FrameDocument, doc: dict[str, Any] | None) -> FrameRo
     if item.id is None:
         raise ValidationError("frame.id", "is missing")
     if isinstance(item, FrameDocument):
-        encoded = orjson.dumps(doc) if doc is not None else item.encoded
-        assert encoded is not None
-        return FrameRow(item.id, item.kind, item.context_id, item.timestamp, encoded)
+        if doc is not None:
+            return FrameRow(item.id, item.kind, item.context_id, item.timestamp, orjson.dumps(doc))
+        assert item.encoded is not None
+        ctx, ts = item.context_id, item.timestamp
+        return FrameRow(item.id, item.kind, ctx, ts, item.encoded, item.rev)
     assert doc is not None
     return FrameRow(
         item.id, item_kind(item), item_context_id(item), item_timestamp(item), orjson.dumps(doc)

@@ -10,6 +10,7 @@ import os
 import orjson
 import pytest
 
+from ingest.catalog.sqlframes import revision
 from ingest.decode import decode_line
 from ingest.documents import FrameDocument
 from ingest.frames import FrameGroup
@@ -219,5 +220,6 @@ def test_decoder_processes_give_the_same_entries(tmp_path: os.PathLike, monkeypa
     crossed = [e for e in pooled if isinstance(e, FrameDocument) and e.encoded is not None]
     by_reference = [e for e in crossed if e.by_reference]
     assert len(by_reference) >= 40 and all(e.doc is None for e in by_reference)  # never built
+    assert all(e.rev == revision(e.encoded) for e in crossed)  # the catalog's, computed there
     assert not crossed[-1].by_reference  # a local source: planned (and stored) in the parent
     assert any(r[0] == "rejected" and r[2] == "DuplicateId" for r in here)
