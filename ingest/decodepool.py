@@ -128,7 +128,9 @@ class DecoderPool:
                 yield number, raw, None if fields is None else _document(fields, name, number)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the processes and reap them (so their CPU is counted as this process's
+        children's); a chunk being decoded finishes first (milliseconds)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _document(fields: Decoded, name: str, number: int) -> tuple[FrameDocument, bool]:
