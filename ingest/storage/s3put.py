@@ -233,12 +233,10 @@ class LeanPut:
                 URL(url, encoded=True), data=data, headers=headers, allow_redirects=False
             ) as resp:
                 status = resp.status
-                if 200 <= status < 300:
-                    body = await resp.read()
-                else:
-                    body = await resp.content.read(ERROR_BODY_MAX)
-                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-                return status, resp_headers, body
+                if 200 <= status < 300:  # nothing of a success is used: no headers copied
+                    return status, {}, await resp.read()
+                body = await resp.content.read(ERROR_BODY_MAX)
+                return status, {k.lower(): v for k, v in resp.headers.items()}, body
         except aiohttp.ClientSSLError as e:
             raise bexc.SSLError(endpoint_url=url, error=e) from e
         except (
