@@ -25,6 +25,7 @@ from .fields import (
     check_timestamp,
     check_uri_field,
 )
+from .localsource import LocalSources
 from .masks import masks_from
 
 __all__ = [
@@ -70,7 +71,7 @@ _GROUP_KEYS = frozenset(
 )
 
 
-class SingleFrame(Annotations):
+class SingleFrame(Annotations, LocalSources):
     """One sensor's frame: a source (image or video) plus preview, masks, annotations, metadata.
 
     ``context_id`` defaults to the source URI. ``frame.meta`` is ``frame.metadata``.

@@ -27,6 +27,19 @@ def mask_labels_to_json(mask_labels: dict[Any, Sequence[str]]) -> list[dict[str,
     return out
 
 
+#: the key of the version metadata's ``mask_labels`` object that holds the entries (docs:
+#: ``{'_all_': [{'value': [0, 0, 0], 'labels': ['background']}, ...]}``)
+ALL_MASKS = "_all_"
+
+
+def mask_label_entries(stored: Any) -> list[Any]:
+    """The entries of a stored ``mask_labels`` value: ``{"_all_": [...]}``, or the bare list
+    stored before it took the reference's shape."""
+    if isinstance(stored, dict):
+        stored = stored.get(ALL_MASKS)
+    return stored if isinstance(stored, list) else []
+
+
 def masks_from(mask_source: Any, masks_source: Any, owner: str) -> dict[str, str]:
     """A frame's masks, id -> URI: ``masks_source`` (a dict, or a list: ids "00", "01", ...)
     plus ``mask_source`` (id "semantic")."""
