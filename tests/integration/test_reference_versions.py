@@ -78,7 +78,7 @@ def test_delete_version_deletes_drafts_only(lib: str) -> None:
     DatasetVersion.create_new_dataset("D").add_frames([_group(1)])
     gone = DatasetVersion.create_version(dataset_name="D", version_name="VersionToDelete")
     gone.add_frames([_group(2)])
-    myDataset = Dataset.get(dataset_name="D")  # noqa: N806 - the docs' name
+    myDataset = Dataset.get(dataset_name="D")
     myDataset.delete_version(version_name="VersionToDelete")
     assert [v.version_name for v in DatasetVersion.get_versions("D")] == ["Current"]
     DatasetVersion.get_version("D", "Current").publish_version()
