@@ -83,7 +83,9 @@ def test_design_reference_example_runs_as_written(ref: Path) -> None:
 
 # ------------------------------------------------------------------ annotations.md
 
-FRAME = "frame = SingleFrame(source='https://allegro-datasets.s3.amazonaws.com/tutorials/000012.jpg')\n"
+FRAME = (
+    "frame = SingleFrame(source='https://allegro-datasets.s3.amazonaws.com/tutorials/000012.jpg')\n"
+)
 
 
 def test_annotations_adding_a_frame_object(ref: Path) -> None:
@@ -319,7 +321,9 @@ def test_single_frames_adding_singleframes_to_a_dataset_version(ref: Path) -> No
         "myDatasetversion = DatasetVersion.create_new_dataset(dataset_name='MyDataset')\n",
     )
     (stored,) = ns["myDatasetversion"].iter_frames()
-    assert stored.metadata == {"alive": "yes"} and stored.source == "s3://my/bucket/path_to_file.jpg"
+    assert (
+        stored.metadata == {"alive": "yes"} and stored.source == "s3://my/bucket/path_to_file.jpg"
+    )
 
 
 STORED_SINGLE = """
