@@ -5,9 +5,9 @@ dialect. Applied migrations are recorded in ``schema_migrations``; migrating tak
 (PostgreSQL advisory lock, SQLite ``BEGIN IMMEDIATE``), so concurrent workers are safe.
 
 Tables:
-- datasets: name unique, tags, description.
+- datasets: name unique, tags, description, project.
 - versions: per dataset, unique name; state Draft/Published; metadata (mask_labels...);
-  parents (JSON list of version ids).
+  parents (JSON list of version ids); comment.
 - frames: immutable revisions of a frame's document, keyed by ``row_id`` (a sequence: SQLite
   ``AUTOINCREMENT``, PostgreSQL ``BIGSERIAL``; never reused, so a row id names one revision
   forever). ``rev`` (a hash of the document) is the revision's ETag; it is not indexed: nothing
@@ -131,6 +131,11 @@ MIGRATIONS: list[list[str]] = [
         "(version_id, sort_ctx, sort_ts, frame_id)",
         # orphan checks (is a frames row still referenced?): integer keys, appended in order
         "CREATE INDEX version_frames_row ON version_frames (frame_row)",
+    ],
+    [
+        # the reference SDK's dataset_project= and create_snapshot(child_comment=...)
+        "ALTER TABLE datasets ADD COLUMN project {text}",
+        "ALTER TABLE versions ADD COLUMN comment {text}",
     ],
 ]
 
