@@ -2,6 +2,7 @@
 
 from .api import Dataset, DatasetVersion
 from .config import Settings, load_settings
+from .dataview import DataView, IterationOrder
 from .errors import (
     AlreadyExistsError,
     CatalogError,
@@ -18,6 +19,7 @@ from .errors import (
     VersionNotFound,
 )
 from .frames import Annotation, FrameGroup, SingleFrame
+from .query import QueryError
 from .report import RejectedFrame, Report
 from .runtime import aclose, configure, get_settings
 
@@ -27,14 +29,17 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "Dataset",
+    "DataView",
     "DatasetNotFound",
     "DatasetVersion",
     "FrameGroup",
     "FrameNotFound",
     "IngestError",
+    "IterationOrder",
     "NotFoundError",
     "PermanentStorageError",
     "PublishedVersionError",
+    "QueryError",
     "RejectedFrame",
     "Report",
     "Settings",

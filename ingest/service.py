@@ -33,6 +33,7 @@ from .remote import RemoteFetcher
 from .report import Report
 from .storage.base import Storage
 from .storage.factory import open_configured_storage
+from .querycases import Queries
 from .usecases import DatasetsAndVersions
 
 
@@ -42,7 +43,7 @@ def item_from_stored(stored: StoredFrame) -> Item:
     return item
 
 
-class Ingest(DatasetsAndVersions):
+class Ingest(DatasetsAndVersions, Queries):
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:

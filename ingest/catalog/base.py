@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import PublishedVersionError
 
 if TYPE_CHECKING:
+    from ..query import FrameFilter
     from .jobs import JobQueue
 
 DRAFT = "Draft"
@@ -154,6 +155,28 @@ class Catalog(Protocol):
         page_size: int = 1000,
     ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]: ...
 
+    # queries (``catalog/queries.py``)
+    async def query_count(self, version_id: str, filters: Sequence[FrameFilter]) -> int: ...
+    async def query_page(
+        self,
+        version_id: str,
+        filters: Sequence[FrameFilter],
+        *,
+        after: FrameCursor | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[FrameCursor, StoredFrame]]: ...
+    async def query_ids(
+        self,
+        version_id: str,
+        filters: Sequence[FrameFilter],
+        *,
+        after: str | None = None,
+        limit: int = 10_000,
+    ) -> list[str]: ...
+    async def frames_by_id(
+        self, version_id: str, frame_ids: Sequence[str]
+    ) -> list[StoredFrame]: ...
+
     # browsing (``catalog/search.py``)
     async def filtered_page(
         self,
@@ -164,6 +187,7 @@ class Catalog(Protocol):
         context_id: str | None = None,
         label: str | None = None,
         meta: Mapping[str, str] | None = None,
+        query: FrameFilter | None = None,
     ) -> tuple[list[StoredFrame], str | None]: ...
     async def list_contexts(
         self, version_id: str, *, after: str | None = None, limit: int = 100

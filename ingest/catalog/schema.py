@@ -14,15 +14,21 @@ Tables:
 - jobs: the daemon's work queue, one row per manifest, claimed with leases.
 - version_frames: membership (version, frame id) -> rev, plus the sort keys; a child version
   gets a copy of its parents' membership rows, so edits in the child never show in the parent.
+- frame_units, frame_labels, frame_meta: what queries search, per revision (``frameindex``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
-from .db import Database
+from . import frameindex
+from .db import Conn, Database
 
-MIGRATIONS: list[list[str]] = [
+#: a step is a statement, or a function run in the migration's transaction (a backfill)
+Step = str | Callable[[Conn], Awaitable[None]]
+
+MIGRATIONS: list[list[Step]] = [
     [
         """CREATE TABLE datasets (
             id {text} PRIMARY KEY,
@@ -89,12 +95,19 @@ MIGRATIONS: list[list[str]] = [
         # less to maintain on every insert
         "DROP INDEX IF EXISTS frames_id",
     ],
+    # query index tables (catalog/frameindex.py), filled from the frames already stored
+    [*frameindex.SCHEMA, frameindex.backfill],
 ]
 
 _DIALECT = {
     # "C" collation: byte order, the same as SQLite's BINARY, so both sort alike
-    "postgresql": {"real": "DOUBLE PRECISION", "text": 'TEXT COLLATE "C"', "json": "TEXT"},
-    "sqlite": {"real": "REAL", "text": "TEXT", "json": "TEXT"},
+    "postgresql": {
+        "real": "DOUBLE PRECISION",
+        "text": 'TEXT COLLATE "C"',
+        "json": "TEXT",
+        "without_rowid": "",
+    },
+    "sqlite": {"real": "REAL", "text": "TEXT", "json": "TEXT", "without_rowid": " WITHOUT ROWID"},
 }
 
 
@@ -114,7 +127,10 @@ async def migrate(db: Database) -> int:
             if number <= current:
                 continue
             for statement in statements:
-                await conn.execute(statement.format(**subst))
+                if callable(statement):
+                    await statement(conn)
+                else:
+                    await conn.execute(statement.format(**subst))
             await conn.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (number, time.time()),

@@ -22,6 +22,7 @@ from ..errors import (
     ValidationError,
     VersionNotFound,
 )
+from . import frameindex
 from .base import DRAFT, PUBLISHED, DatasetRecord, VersionRecord
 from .db import Database, connect
 from .jobs import JobQueue
@@ -147,6 +148,7 @@ class SqlCatalog(SqlSearch):
             )
             await conn.execute("DELETE FROM versions WHERE dataset_id = ?", (dataset_id,))
             await conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
+            await frameindex.prune(conn)
             await conn.execute(
                 "DELETE FROM frames WHERE NOT EXISTS "
                 "(SELECT 1 FROM version_frames vf WHERE vf.rev = frames.rev)"

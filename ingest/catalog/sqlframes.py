@@ -20,6 +20,7 @@ import orjson
 from ..errors import FrameNotFound, VersionNotFound
 from .base import NO_TIMESTAMP, FrameCursor, FrameRow, StoredFrame, VersionRecord, WriteResult
 from .db import Conn, Database
+from .frameindex import drop_orphan_rows, index_documents
 
 _CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
 
@@ -109,6 +110,7 @@ class SqlFrames:
             async with self.db.transaction() as conn:
                 await self._draft(conn, version_id)
                 await conn.execute(_INSERT_FRAME, _frame_values(rev, row, now))
+                await index_documents(conn, [(rev, row.document)])
                 changed = await conn.execute(
                     "UPDATE version_frames SET rev = ?, sort_ctx = ?, sort_ts = ? "
                     "WHERE version_id = ? AND frame_id = ? AND rev = ?",
@@ -174,6 +176,7 @@ class SqlFrames:
                     raise _missing(version_id, missing)
             frame_rows = []
             member_rows = []
+            documents = []
             for fid, row in latest.items():
                 rev = revision(row.document)
                 old = existing.get(fid)
@@ -186,6 +189,7 @@ class SqlFrames:
                     result.updated += 1
                     result.replaced_revs.append(old)
                 frame_rows.append(_frame_values(rev, row, now))
+                documents.append((rev, row.document))
                 member_rows.append((version_id, fid, rev, *_sort_key(row)))
             if frame_rows:
                 # in key order: the hot indexes are keyed by hashes (rev, frame id); a batch
@@ -193,6 +197,7 @@ class SqlFrames:
                 frame_rows.sort(key=itemgetter(0))
                 member_rows.sort(key=itemgetter(1))
                 await conn.executemany(_INSERT_FRAME, frame_rows)
+                await index_documents(conn, documents)
                 await conn.executemany(
                     "INSERT INTO version_frames (version_id, frame_id, rev, sort_ctx, sort_ts) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (version_id, frame_id) DO UPDATE SET "
@@ -252,6 +257,7 @@ class SqlFrames:
 
     async def _drop_orphans(self, conn: Conn, revs: Sequence[str]) -> None:
         if revs:
+            await drop_orphan_rows(conn, revs)
             await conn.executemany(
                 "DELETE FROM frames WHERE rev = ? AND NOT EXISTS "
                 "(SELECT 1 FROM version_frames WHERE rev = ?)",
