@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PublishedVersionError
@@ -77,7 +77,6 @@ class WriteResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-    replaced_revs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,16 @@
 """Index rows of a frame document, for queries (``querysql.py``): written with the frame.
 
-Three tables, keyed by the frame's revision (``frames.rev``: a revision is immutable, so its
-rows are written once and every version holding it shares them). A *unit* is one SingleFrame:
+Three tables, keyed by the frame's row (``frames.row_id``: one immutable revision, so its
+rows are written once, in the same transaction, and every version holding it shares them). A *unit* is one SingleFrame:
 a FrameGroup's frame under its name, or a lone SingleFrame under ``""``. A group's own
 metadata and annotations belong to each of its units (a group matches when one of its
 SingleFrames does, with what the group says about all of them).
 
-- ``frame_units (rev, unit, uri, width, height, content_type, context_id, timestamp)``: one row
+- ``frame_units (frame_row, unit, uri, width, height, content_type, context_id, timestamp)``: one row
   per SingleFrame (its source fields; the group's context and timestamp, else its own);
-- ``frame_labels (rev, unit, roi, label, confidence)``: one row per label of each annotation
+- ``frame_labels (frame_row, unit, roi, label, confidence)``: one row per label of each annotation
   (``roi`` numbers the annotations of the unit; an annotation without labels gets label ``""``);
-- ``frame_meta (rev, unit, key, seq, text, num)``: one row per scalar metadata value; nested
+- ``frame_meta (frame_row, unit, key, seq, text, num)``: one row per scalar metadata value; nested
   objects give dotted keys (``meta.a.b``), a list gives one row per scalar element. ``text`` is
   the value's text (strings as is, numbers as JSON writes them, ``true`` / ``false``), ``num``
   the number. Keys and texts over ``MAX_INDEXED`` characters are not indexed (a B-tree entry
@@ -32,26 +32,26 @@ TABLES = ("frame_units", "frame_labels", "frame_meta")
 
 SCHEMA = [
     """CREATE TABLE frame_units (
-        rev {text} NOT NULL, unit {text} NOT NULL, uri {text}, width {real}, height {real},
+        frame_row BIGINT NOT NULL, unit {text} NOT NULL, uri {text}, width {real}, height {real},
         content_type {text}, context_id {text}, timestamp {real},
-        PRIMARY KEY (rev, unit)){without_rowid}""",
+        PRIMARY KEY (frame_row, unit)){without_rowid}""",
     """CREATE TABLE frame_labels (
-        rev {text} NOT NULL, unit {text} NOT NULL, roi INTEGER NOT NULL, label {text} NOT NULL,
-        confidence {real}, PRIMARY KEY (rev, unit, roi, label)){without_rowid}""",
-    "CREATE INDEX frame_labels_label ON frame_labels (label, rev)",
+        frame_row BIGINT NOT NULL, unit {text} NOT NULL, roi INTEGER NOT NULL, label {text} NOT NULL,
+        confidence {real}, PRIMARY KEY (frame_row, unit, roi, label)){without_rowid}""",
+    "CREATE INDEX frame_labels_label ON frame_labels (label, frame_row)",
     """CREATE TABLE frame_meta (
-        rev {text} NOT NULL, unit {text} NOT NULL, key {text} NOT NULL, seq INTEGER NOT NULL,
-        text {text}, num {real}, PRIMARY KEY (rev, unit, key, seq)){without_rowid}""",
-    "CREATE INDEX frame_meta_text ON frame_meta (key, text, rev)",
-    "CREATE INDEX frame_meta_num ON frame_meta (key, num, rev) WHERE num IS NOT NULL",
+        frame_row BIGINT NOT NULL, unit {text} NOT NULL, key {text} NOT NULL, seq INTEGER NOT NULL,
+        text {text}, num {real}, PRIMARY KEY (frame_row, unit, key, seq)){without_rowid}""",
+    "CREATE INDEX frame_meta_text ON frame_meta (key, text, frame_row)",
+    "CREATE INDEX frame_meta_num ON frame_meta (key, num, frame_row) WHERE num IS NOT NULL",
 ]
 
 _INSERTS = {
-    "frame_units": "INSERT INTO frame_units (rev, unit, uri, width, height, content_type, "
+    "frame_units": "INSERT INTO frame_units (frame_row, unit, uri, width, height, content_type, "
     "context_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    "frame_labels": "INSERT INTO frame_labels (rev, unit, roi, label, confidence) "
+    "frame_labels": "INSERT INTO frame_labels (frame_row, unit, roi, label, confidence) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    "frame_meta": "INSERT INTO frame_meta (rev, unit, key, seq, text, num) "
+    "frame_meta": "INSERT INTO frame_meta (frame_row, unit, key, seq, text, num) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
 }
 
@@ -77,26 +77,26 @@ def _scalars(prefix: str, value: Any) -> Iterator[tuple[str, str | None, float |
 
 
 class IndexRows:
-    """The rows of the three tables for a batch of (rev, document) pairs."""
+    """The rows of the three tables for a batch of (row id, document) pairs."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in TABLES}
 
-    def add(self, rev: str, document: bytes | str) -> None:
+    def add(self, row: int, document: bytes | str) -> None:
         doc = orjson.loads(document)
         frames = doc.get("frames")
         if isinstance(frames, dict):
             for name, frame in frames.items():
-                self._unit(rev, str(name), frame, doc)
+                self._unit(row, str(name), frame, doc)
         else:
-            self._unit(rev, "", doc, {})
+            self._unit(row, "", doc, {})
 
-    def _unit(self, rev: str, unit: str, frame: dict[str, Any], group: dict[str, Any]) -> None:
+    def _unit(self, row: int, unit: str, frame: dict[str, Any], group: dict[str, Any]) -> None:
         context = group.get("context_id") or frame.get("context_id")
         stamp = group.get("timestamp")
         stamp = frame.get("timestamp") if stamp is None else stamp
         self.rows["frame_units"].append(
-            (rev, unit, frame.get("source"), _number(frame.get("width")),
+            (row, unit, frame.get("source"), _number(frame.get("width")),
              _number(frame.get("height")), frame.get("content_type"), context, _number(stamp))
         )  # fmt: skip
         annotations = [*(group.get("annotations") or ()), *(frame.get("annotations") or ())]
@@ -104,57 +104,56 @@ class IndexRows:
             confidence = _number(annotation.get("confidence"))
             labels = [x for x in annotation.get("labels") or () if len(x) <= MAX_INDEXED]
             for label in labels or [""]:
-                self.rows["frame_labels"].append((rev, unit, roi, label, confidence))
+                self.rows["frame_labels"].append((row, unit, roi, label, confidence))
         metadata = [group.get("metadata") or {}, frame.get("metadata") or {}]
         seq = 0
         for part in metadata:
             for key, text, num in _scalars("", part):
-                self.rows["frame_meta"].append((rev, unit, key, seq, text, num))
+                self.rows["frame_meta"].append((row, unit, key, seq, text, num))
                 seq += 1
 
     async def write(self, conn: Conn) -> None:
         for table, rows in self.rows.items():
-            if rows:
-                rows.sort(key=lambda row: row[:2])  # one sweep of the rev-keyed B-trees
+            if rows:  # row ids are new and increasing: these append at the end of the keys
                 await conn.executemany(_INSERTS[table], rows)
 
 
-async def index_documents(conn: Conn, docs: Sequence[tuple[str, bytes | str]]) -> None:
-    """Write the index rows of (rev, document) pairs (rows already there are kept)."""
+async def index_documents(conn: Conn, docs: Sequence[tuple[int, bytes | str]]) -> None:
+    """Write the index rows of new (frames row id, document) pairs."""
     rows = IndexRows()
-    for rev, document in docs:
-        rows.add(rev, document)
+    for row, document in docs:
+        rows.add(row, document)
     await rows.write(conn)
 
 
-async def drop_orphan_rows(conn: Conn, revs: Sequence[str]) -> None:
-    """Remove the index rows of these revisions when no version holds them any more."""
+async def drop_orphan_rows(conn: Conn, row_ids: Sequence[int]) -> None:
+    """Remove the index rows of these frames rows when no version points at them any more."""
     for table in TABLES:
         await conn.executemany(
-            f"DELETE FROM {table} WHERE rev = ? AND NOT EXISTS "
-            "(SELECT 1 FROM version_frames WHERE rev = ?)",
-            [(rev, rev) for rev in set(revs)],
+            f"DELETE FROM {table} WHERE frame_row = ? AND NOT EXISTS "
+            "(SELECT 1 FROM version_frames WHERE frame_row = ?)",
+            [(row, row) for row in set(row_ids)],
         )
 
 
 async def prune(conn: Conn) -> None:
-    """Remove every index row whose revision no version holds (after a dataset is deleted)."""
+    """Remove every index row of a frames row no version points at (a dataset deleted)."""
     for table in TABLES:
         await conn.execute(
             f"DELETE FROM {table} WHERE NOT EXISTS "
-            f"(SELECT 1 FROM version_frames vf WHERE vf.rev = {table}.rev)"
+            f"(SELECT 1 FROM version_frames vf WHERE vf.frame_row = {table}.frame_row)"
         )
 
 
 async def backfill(conn: Conn, page_size: int = 2000) -> None:
     """Index every stored frame (the migration that adds the tables, on an existing catalog)."""
-    last = ""
+    last = 0
     while True:
         rows = await conn.fetchall(
-            "SELECT rev, document FROM frames WHERE rev > ? ORDER BY rev LIMIT ?",
+            "SELECT row_id, document FROM frames WHERE row_id > ? ORDER BY row_id LIMIT ?",
             (last, page_size),
         )
         if not rows:
             return
-        await index_documents(conn, [(rev, document) for rev, document in rows])
-        last = rows[-1][0]
+        await index_documents(conn, [(int(row), document) for row, document in rows])
+        last = int(rows[-1][0])

@@ -64,7 +64,7 @@ class SqlQueries(SqlFrames):
             marks = ", ".join("?" * len(chunk))
             rows = await self.db.fetchall(
                 "SELECT f.id, f.kind, f.document, f.saved_at FROM version_frames vf "
-                "JOIN frames f ON f.rev = vf.rev "
+                "JOIN frames f ON f.row_id = vf.frame_row "
                 f"WHERE vf.version_id = ? AND vf.frame_id IN ({marks})",
                 (version_id, *chunk),
             )

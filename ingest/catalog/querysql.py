@@ -1,13 +1,13 @@
 """Compile checked queries (``ingest.query``) to SQL over the index tables (``frameindex``).
 
-A query is a set of *units*: ``(rev, unit)`` pairs for a frame or source query (one SingleFrame
-of a stored revision), ``(rev, unit, roi)`` triples for an ROI query. A field term reads one
-index table through its index; AND is ``INTERSECT`` (``EXCEPT`` for its NOT parts), OR is
-``UNION``, a NOT alone is the version's units ``EXCEPT`` the term. A frame (FrameGroup or
-SingleFrame) of the version matches when one of its units does: ``vf.rev IN (...)``. The same
-SQL runs on SQLite and PostgreSQL; wildcards become ``GLOB`` (SQLite) or ``LIKE`` (PostgreSQL),
-both case-sensitive like the equality. Every value is a bound parameter.
-"""
+A query is a set of *units*: ``(frame_row, unit)`` pairs for a frame or source query (one
+SingleFrame of a stored frames row), ``(frame_row, unit, roi)`` triples for an ROI query. A
+field term reads one index table through its index; AND is ``INTERSECT`` (``EXCEPT`` for its
+NOT parts), OR is ``UNION``, a NOT alone is the version's units ``EXCEPT`` the term. A frame
+(FrameGroup or SingleFrame) of the version matches when one of its units does
+(``vf.frame_row IN (...)``). The same SQL runs on SQLite and PostgreSQL; wildcards become
+``GLOB`` (SQLite) or ``LIKE`` (PostgreSQL), both case-sensitive like the equality. Every value
+is a bound parameter."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from ..query import And, FrameFilter, Match, Node, Not, Or, Range
 
 Sql = tuple[str, list[Any]]
 
-_UNIT = "rev, unit"
-_ROI = "rev, unit, roi"
+_UNIT = "frame_row, unit"
+_ROI = "frame_row, unit, roi"
 #: the column of ``frame_units`` (aliased ``u``) of each unit field
 _UNIT_COLUMNS = {
     "source.id": "u.unit",
@@ -32,7 +32,7 @@ _UNIT_COLUMNS = {
     "timestamp": "u.timestamp",
     "id": "f.id",
 }
-_IN_VERSION = "rev IN (SELECT rev FROM version_frames WHERE version_id = ?)"
+_IN_VERSION = "frame_row IN (SELECT frame_row FROM version_frames WHERE version_id = ?)"
 
 
 def _glob(pattern: str) -> str:
@@ -110,8 +110,8 @@ class _Compiler:
             test, args = f"{column} = ?", [node.number]
         else:
             test, args = self.text_test(column, node)
-        join = " JOIN frames f ON f.rev = u.rev" if field == "id" else ""
-        return f"SELECT u.rev AS rev, u.unit AS unit FROM frame_units u{join} WHERE {test}", args
+        join = " JOIN frames f ON f.row_id = u.frame_row" if field == "id" else ""
+        return f"SELECT u.frame_row, u.unit FROM frame_units u{join} WHERE {test}", args
 
     def meta(self, key: str, node: Match | Range) -> Sql:
         if isinstance(node, Range):
@@ -188,7 +188,7 @@ class _Compiler:
         for part in parts[1:]:
             out = self.combine("INTERSECT", out, part, _UNIT)
         a = next(self.aliases)
-        return f"vf.rev IN (SELECT rev FROM ({out[0]}) AS q{a})", out[1]
+        return f"vf.frame_row IN (SELECT frame_row FROM ({out[0]}) AS q{a})", out[1]
 
 
 def filters_sql(dialect: str, version_id: str, filters: Sequence[FrameFilter]) -> Sql:

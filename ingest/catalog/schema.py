@@ -8,13 +8,22 @@ Tables:
 - datasets: name unique, tags, description.
 - versions: per dataset, unique name; state Draft/Published; metadata (mask_labels...);
   parents (JSON list of version ids).
-- frames: immutable revisions of a frame's document, keyed by ``rev`` (a hash of the document),
-  so identical documents are stored once and a child version shares its parent's rows.
+- frames: immutable revisions of a frame's document, keyed by ``row_id`` (a sequence: SQLite
+  ``AUTOINCREMENT``, PostgreSQL ``BIGSERIAL``; never reused, so a row id names one revision
+  forever). ``rev`` (a hash of the document) is the revision's ETag; it is not indexed: nothing
+  looks a document up by hash. A child version shares its parent's rows.
 - objects: URI and size of every object the pipeline stored (for verify and gc).
 - jobs: the daemon's work queue, one row per manifest, claimed with leases.
-- version_frames: membership (version, frame id) -> rev, plus the sort keys; a child version
-  gets a copy of its parents' membership rows, so edits in the child never show in the parent.
-- frame_units, frame_labels, frame_meta: what queries search, per revision (``frameindex``).
+- version_frames: membership (version, frame id) -> frame_row (frames.row_id), plus the sort
+  keys; a child version gets a copy of its parents' membership rows, so edits in the child never
+  show in the parent. An edit inserts a new frames row and points the membership at it.
+- frame_units, frame_labels, frame_meta: what queries search, per frames row (``frameindex``).
+
+Why integer row ids (migration 5): with ``rev`` as the frames key, every registered frame went
+into three B-trees keyed by random hashes (``frames.rev``, ``version_frames_rev`` and the
+membership key on hashed frame ids), each insert landing on a random page; at 1M frames that was
+~80% of the SQL time. Row ids from a sequence append at the right edge of their B-trees; only
+the membership key (version, frame id) stays hash-ordered, as it must to find a frame by id.
 """
 
 from __future__ import annotations
@@ -95,6 +104,40 @@ MIGRATIONS: list[list[Step]] = [
         # less to maintain on every insert
         "DROP INDEX IF EXISTS frames_id",
     ],
+    [
+        # integer row ids: frames keyed by a sequence, membership referencing it (see above);
+        # existing catalogs are rebuilt in place, in the migration's transaction
+        """CREATE TABLE frames_new (
+            row_id {serial_pk},
+            rev {text} NOT NULL,
+            id {text} NOT NULL,
+            kind {text} NOT NULL,
+            context_id {text},
+            timestamp {real},
+            document {text} NOT NULL,
+            saved_at {real} NOT NULL)""",
+        "INSERT INTO frames_new (rev, id, kind, context_id, timestamp, document, saved_at) "
+        "SELECT rev, id, kind, context_id, timestamp, document, saved_at FROM frames "
+        "ORDER BY saved_at, rev",
+        """CREATE TABLE version_frames_new (
+            version_id {text} NOT NULL REFERENCES versions(id),
+            frame_id {text} NOT NULL,
+            frame_row BIGINT NOT NULL REFERENCES frames_new(row_id),
+            sort_ctx {text} NOT NULL,
+            sort_ts {real} NOT NULL,
+            PRIMARY KEY (version_id, frame_id))""",
+        "INSERT INTO version_frames_new (version_id, frame_id, frame_row, sort_ctx, sort_ts) "
+        "SELECT vf.version_id, vf.frame_id, f.row_id, vf.sort_ctx, vf.sort_ts "
+        "FROM version_frames vf JOIN frames_new f ON f.rev = vf.rev",
+        "DROP TABLE version_frames",
+        "DROP TABLE frames",
+        "ALTER TABLE frames_new RENAME TO frames",
+        "ALTER TABLE version_frames_new RENAME TO version_frames",
+        "CREATE INDEX version_frames_order ON version_frames "
+        "(version_id, sort_ctx, sort_ts, frame_id)",
+        # orphan checks (is a frames row still referenced?): integer keys, appended in order
+        "CREATE INDEX version_frames_row ON version_frames (frame_row)",
+    ],
     # query index tables (catalog/frameindex.py), filled from the frames already stored
     [*frameindex.SCHEMA, frameindex.backfill],
 ]
@@ -105,9 +148,16 @@ _DIALECT = {
         "real": "DOUBLE PRECISION",
         "text": 'TEXT COLLATE "C"',
         "json": "TEXT",
+        "serial_pk": "BIGSERIAL PRIMARY KEY",
         "without_rowid": "",
     },
-    "sqlite": {"real": "REAL", "text": "TEXT", "json": "TEXT", "without_rowid": " WITHOUT ROWID"},
+    "sqlite": {
+        "real": "REAL",
+        "text": "TEXT",
+        "json": "TEXT",
+        "serial_pk": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "without_rowid": " WITHOUT ROWID",
+    },
 }
 
 

@@ -33,6 +33,11 @@ from .sqlframes import VERSION_COLS, revision, version_record
 __all__ = ["SqlCatalog", "revision"]
 
 _DATASET_COLS = "id, name, description, tags, created_at"
+#: a version's membership rows copied to another version (they share the frames rows)
+_COPY_MEMBERS = (
+    "INSERT INTO version_frames (version_id, frame_id, frame_row, sort_ctx, sort_ts) "
+    "SELECT ?, frame_id, frame_row, sort_ctx, sort_ts FROM version_frames WHERE version_id = ?"
+)
 
 
 def _dataset(row: Sequence[Any]) -> DatasetRecord:
@@ -151,7 +156,7 @@ class SqlCatalog(SqlSearch):
             await frameindex.prune(conn)
             await conn.execute(
                 "DELETE FROM frames WHERE NOT EXISTS "
-                "(SELECT 1 FROM version_frames vf WHERE vf.rev = frames.rev)"
+                "(SELECT 1 FROM version_frames vf WHERE vf.frame_row = frames.row_id)"
             )
 
     # ------------------------------------------------------------------ versions
@@ -203,9 +208,7 @@ class SqlCatalog(SqlSearch):
             )
             for parent in parent_ids:  # first parent wins where parents share a frame id
                 await conn.execute(
-                    "INSERT INTO version_frames (version_id, frame_id, rev, sort_ctx, sort_ts) "
-                    "SELECT ?, frame_id, rev, sort_ctx, sort_ts FROM version_frames "
-                    "WHERE version_id = ? ON CONFLICT (version_id, frame_id) DO NOTHING",
+                    f"{_COPY_MEMBERS} ON CONFLICT (version_id, frame_id) DO NOTHING",
                     (record.id, parent),
                 )
         return record
@@ -302,12 +305,7 @@ class SqlCatalog(SqlSearch):
                     now,
                 ),
             )
-            await conn.execute(
-                "INSERT INTO version_frames (version_id, frame_id, rev, sort_ctx, sort_ts) "
-                "SELECT ?, frame_id, rev, sort_ctx, sort_ts FROM version_frames "
-                "WHERE version_id = ?",
-                (snap_id, version_id),
-            )
+            await conn.execute(_COPY_MEMBERS, (snap_id, version_id))
             await conn.execute(
                 "UPDATE versions SET name = ?, parents = ? WHERE id = ?",
                 (child_name, orjson.dumps([snap_id]).decode(), version_id),

@@ -1,10 +1,12 @@
 """The frame half of the SQL catalog: membership rows, documents, counts, compare-and-set.
 
-``SqlCatalog`` (``sql.py``) adds datasets and versions on top of this class. A frame's ``rev``
-(``revision``, a hash of its document) is also its ETag in the web API: ``replace_frame_if``
-and ``delete_frame_if`` change a frame only if it still has the revision the caller read, in
-one conditional statement (``UPDATE``/``DELETE ... WHERE rev = ?``) inside a transaction, so
-concurrent editors get exactly one winner on SQLite and on PostgreSQL.
+``SqlCatalog`` (``sql.py``) adds datasets and versions on top of this class. Each revision of
+a frame is one immutable ``frames`` row with a sequence row id; membership points at it. A
+frame's ``rev`` (``revision``, a hash of its document) is also its ETag in the web API:
+``replace_frame_if`` and ``delete_frame_if`` read the row the frame points at, check its
+``rev``, then change the membership in one conditional statement (``... WHERE frame_row = ?``,
+row ids are never reused) inside a transaction, so concurrent editors get exactly one winner on
+SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ from .frameindex import drop_orphan_rows, index_documents
 _CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
 
 VERSION_COLS = "id, dataset_id, name, state, metadata, parents, created_at, published_at"
-#: a frame document under its revision; a document already stored (same rev) is kept
+#: one revision of a frame document, under a row id from ``_row_ids``
 _INSERT_FRAME = (
-    "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rev) DO NOTHING"
+    "INSERT INTO frames (row_id, rev, id, kind, context_id, timestamp, document, saved_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: (frame id, row id, rev) of a version's members
+_MEMBERS = (
+    "SELECT vf.frame_id, vf.frame_row, f.rev FROM version_frames vf "
+    "JOIN frames f ON f.row_id = vf.frame_row WHERE vf.version_id = ? AND vf.frame_id "
 )
 
 
@@ -43,9 +50,29 @@ def version_record(row: Sequence[Any]) -> VersionRecord:
     )
 
 
-def _frame_values(rev: str, row: FrameRow, now: float) -> tuple[Any, ...]:
+def _frame_values(row_id: int, rev: str, row: FrameRow, now: float) -> tuple[Any, ...]:
     """The parameters of ``_INSERT_FRAME`` for ``row``."""
-    return (rev, row.id, row.kind, row.context_id, row.timestamp, row.document.decode(), now)
+    doc = row.document.decode()
+    return (row_id, rev, row.id, row.kind, row.context_id, row.timestamp, doc, now)
+
+
+async def _row_ids(conn: Conn, count: int) -> range | list[int]:
+    """``count`` fresh ``frames.row_id`` values, taken inside the caller's write transaction.
+
+    PostgreSQL: from the column's sequence. SQLite: ``sqlite_sequence`` holds the largest row id
+    ever used (``AUTOINCREMENT``); inserting explicit ids above it advances it, and the caller's
+    ``BEGIN IMMEDIATE`` transaction is the only writer until it commits.
+    """
+    if conn.dialect == "postgresql":
+        rows = await conn.fetchall(
+            "SELECT nextval(pg_get_serial_sequence('frames', 'row_id')) "
+            "FROM generate_series(1, ?::int)",
+            (count,),
+        )
+        return [int(r[0]) for r in rows]
+    row = await conn.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'frames'")
+    start = int(row[0]) + 1 if row else 1
+    return range(start, start + count)
 
 
 def _sort_key(row: FrameRow) -> tuple[str, float]:
@@ -105,47 +132,60 @@ class SqlFrames:
         written). Raises FrameNotFound / PublishedVersionError like ``write_frames``.
         """
         rev = revision(row.document)
-        now = time.time()
         try:
             async with self.db.transaction() as conn:
                 await self._draft(conn, version_id)
-                await conn.execute(_INSERT_FRAME, _frame_values(rev, row, now))
-                await index_documents(conn, [(rev, row.document)])
+                old_row = await self._current_row(conn, version_id, row.id, expected_rev)
+                if rev == expected_rev:  # the same document: nothing to write
+                    return rev
+                (row_id,) = await _row_ids(conn, 1)
+                await conn.execute(_INSERT_FRAME, _frame_values(row_id, rev, row, time.time()))
+                await index_documents(conn, [(row_id, row.document)])
                 changed = await conn.execute(
-                    "UPDATE version_frames SET rev = ?, sort_ctx = ?, sort_ts = ? "
-                    "WHERE version_id = ? AND frame_id = ? AND rev = ?",
-                    (rev, *_sort_key(row), version_id, row.id, expected_rev),
+                    "UPDATE version_frames SET frame_row = ?, sort_ctx = ?, sort_ts = ? "
+                    "WHERE version_id = ? AND frame_id = ? AND frame_row = ?",
+                    (row_id, *_sort_key(row), version_id, row.id, old_row),
                 )
-                if not changed:
-                    await self._require_frame(conn, version_id, row.id)
+                if not changed:  # edited by someone else since we read it
                     raise _RevisionChanged
-                if rev != expected_rev:
-                    await self._drop_orphans(conn, [expected_rev])
+                await self._drop_orphans(conn, [old_row])
         except _RevisionChanged:
             return None
         return rev
 
     async def delete_frame_if(self, version_id: str, frame_id: str, expected_rev: str) -> bool:
         """Remove one frame only if its revision is still ``expected_rev``; False if not."""
-        async with self.db.transaction() as conn:
-            await self._draft(conn, version_id)
-            deleted = await conn.execute(
-                "DELETE FROM version_frames WHERE version_id = ? AND frame_id = ? AND rev = ?",
-                (version_id, frame_id, expected_rev),
-            )
-            if not deleted:
-                await self._require_frame(conn, version_id, frame_id)
-                return False
-            await self._drop_orphans(conn, [expected_rev])
+        try:
+            async with self.db.transaction() as conn:
+                await self._draft(conn, version_id)
+                old_row = await self._current_row(conn, version_id, frame_id, expected_rev)
+                deleted = await conn.execute(
+                    "DELETE FROM version_frames "
+                    "WHERE version_id = ? AND frame_id = ? AND frame_row = ?",
+                    (version_id, frame_id, old_row),
+                )
+                if not deleted:
+                    raise _RevisionChanged
+                await self._drop_orphans(conn, [old_row])
+        except _RevisionChanged:
+            return False
         return True
 
-    async def _require_frame(self, conn: Conn, version_id: str, frame_id: str) -> None:
-        found = await conn.fetchone(
-            "SELECT 1 FROM version_frames WHERE version_id = ? AND frame_id = ?",
-            (version_id, frame_id),
-        )
+    async def _current_row(
+        self, conn: Conn, version_id: str, frame_id: str, expected_rev: str
+    ) -> int:
+        """The row id of the frame's revision if it is ``expected_rev``; else _RevisionChanged.
+
+        The caller's change is then conditional on that row id (never reused): a concurrent
+        edit between the two statements makes it change nothing.
+        """
+        found = await conn.fetchone(f"{_MEMBERS}= ?", (version_id, frame_id))
         if found is None:
             raise frame_not_found(version_id, frame_id)
+        _, row_id, rev = found
+        if rev != expected_rev:
+            raise _RevisionChanged
+        return int(row_id)
 
     async def write_frames(
         self,
@@ -169,42 +209,54 @@ class SqlFrames:
         now = time.time()
         async with self.db.transaction() as conn:
             await self._draft(conn, version_id)
-            existing = await self._revs(conn, version_id, sorted(latest))
+            existing = await self._members(conn, version_id, sorted(latest))
             if must_exist:
                 missing = [fid for fid in latest if fid not in existing]
                 if missing:
                     raise _missing(version_id, missing)
-            frame_rows = []
-            member_rows = []
-            documents = []
+            changed: list[tuple[str, FrameRow]] = []
+            replaced: list[int] = []
             for fid, row in latest.items():
                 rev = revision(row.document)
                 old = existing.get(fid)
-                if old == rev:
-                    result.unchanged += 1
-                    continue
                 if old is None:
                     result.inserted += 1
+                elif old[1] == rev:
+                    result.unchanged += 1
+                    continue
                 else:
                     result.updated += 1
-                    result.replaced_revs.append(old)
-                frame_rows.append(_frame_values(rev, row, now))
-                documents.append((rev, row.document))
-                member_rows.append((version_id, fid, rev, *_sort_key(row)))
-            if frame_rows:
-                # in key order: the hot indexes are keyed by hashes (rev, frame id); a batch
-                # in order visits each of their pages once, in one sweep
-                frame_rows.sort(key=itemgetter(0))
+                    replaced.append(old[0])
+                changed.append((rev, row))
+            if changed:
+                row_ids = await _row_ids(conn, len(changed))
+                member_rows = [
+                    (version_id, row.id, row_id, *_sort_key(row))
+                    for row_id, (_, row) in zip(row_ids, changed, strict=True)
+                ]
+                # new row ids append at the end of frames; the membership key is a hashed
+                # frame id: a batch in key order visits each of its pages once, in one sweep
                 member_rows.sort(key=itemgetter(1))
-                await conn.executemany(_INSERT_FRAME, frame_rows)
-                await index_documents(conn, documents)
                 await conn.executemany(
-                    "INSERT INTO version_frames (version_id, frame_id, rev, sort_ctx, sort_ts) "
+                    _INSERT_FRAME,
+                    [
+                        _frame_values(row_id, rev, row, now)
+                        for row_id, (rev, row) in zip(row_ids, changed, strict=True)
+                    ],
+                )
+                await index_documents(
+                    conn,
+                    [(row_id, row.document) for row_id, (_, row) in zip(row_ids, changed, strict=True)],
+                )
+                await conn.executemany(
+                    "INSERT INTO version_frames "
+                    "(version_id, frame_id, frame_row, sort_ctx, sort_ts) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (version_id, frame_id) DO UPDATE SET "
-                    "rev = excluded.rev, sort_ctx = excluded.sort_ctx, sort_ts = excluded.sort_ts",
+                    "frame_row = excluded.frame_row, sort_ctx = excluded.sort_ctx, "
+                    "sort_ts = excluded.sort_ts",
                     member_rows,
                 )
-            await self._drop_orphans(conn, result.replaced_revs)
+            await self._drop_orphans(conn, replaced)
             if objects:
                 await conn.executemany(
                     "INSERT INTO objects (uri, size, stored_at) VALUES (?, ?, ?) "
@@ -227,14 +279,14 @@ class SqlFrames:
 
     async def iter_all_documents(self, page_size: int = 1000) -> AsyncIterator[bytes]:
         """Every stored frame document of every version (for gc)."""
-        last = ""
+        last = 0
         while True:
             rows = await self.db.fetchall(
-                "SELECT rev, document FROM frames WHERE rev > ? ORDER BY rev LIMIT ?",
+                "SELECT row_id, document FROM frames WHERE row_id > ? ORDER BY row_id LIMIT ?",
                 (last, page_size),
             )
-            for rev, document in rows:
-                last = rev
+            for row_id, document in rows:
+                last = row_id
                 yield document.encode()
             if len(rows) < page_size:
                 return
@@ -242,32 +294,35 @@ class SqlFrames:
     async def forget_objects(self, uris: Sequence[str]) -> None:
         await self.db.executemany("DELETE FROM objects WHERE uri = ?", [(u,) for u in uris])
 
-    async def _revs(self, conn: Conn, version_id: str, frame_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    async def _members(
+        self, conn: Conn, version_id: str, frame_ids: list[str]
+    ) -> dict[str, tuple[int, str]]:
+        """{frame id: (row id, rev)} of those of ``frame_ids`` in the version."""
+        found: dict[str, tuple[int, str]] = {}
         for start in range(0, len(frame_ids), _CHUNK):
             chunk = frame_ids[start : start + _CHUNK]
             marks = ", ".join("?" * len(chunk))
-            for fid, rev in await conn.fetchall(
-                "SELECT frame_id, rev FROM version_frames "
-                f"WHERE version_id = ? AND frame_id IN ({marks})",
-                (version_id, *chunk),
+            for fid, row_id, rev in await conn.fetchall(
+                f"{_MEMBERS}IN ({marks})", (version_id, *chunk)
             ):
-                found[fid] = rev
+                found[fid] = (int(row_id), rev)
         return found
 
-    async def _drop_orphans(self, conn: Conn, revs: Sequence[str]) -> None:
-        if revs:
-            await drop_orphan_rows(conn, revs)
+    async def _drop_orphans(self, conn: Conn, row_ids: Sequence[int]) -> None:
+        """Delete the frames rows no version points at any more (of ``row_ids``)."""
+        if row_ids:
+            await drop_orphan_rows(conn, row_ids)
             await conn.executemany(
-                "DELETE FROM frames WHERE rev = ? AND NOT EXISTS "
-                "(SELECT 1 FROM version_frames WHERE rev = ?)",
-                [(rev, rev) for rev in set(revs)],
+                "DELETE FROM frames WHERE row_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM version_frames WHERE frame_row = ?)",
+                [(row_id, row_id) for row_id in set(row_ids)],
             )
 
     async def get_frame(self, version_id: str, frame_id: str) -> StoredFrame:
         row = await self.db.fetchone(
             "SELECT f.id, f.kind, f.document, f.saved_at FROM version_frames vf "
-            "JOIN frames f ON f.rev = vf.rev WHERE vf.version_id = ? AND vf.frame_id = ?",
+            "JOIN frames f ON f.row_id = vf.frame_row "
+            "WHERE vf.version_id = ? AND vf.frame_id = ?",
             (version_id, frame_id),
         )
         if row is None:
@@ -278,7 +333,7 @@ class SqlFrames:
         ids = list(dict.fromkeys(frame_ids))
         async with self.db.transaction() as conn:
             await self._draft(conn, version_id)
-            existing = await self._revs(conn, version_id, ids)
+            existing = await self._members(conn, version_id, ids)
             missing = [fid for fid in ids if fid not in existing]
             if missing:
                 raise _missing(version_id, missing)
@@ -286,7 +341,7 @@ class SqlFrames:
                 "DELETE FROM version_frames WHERE version_id = ? AND frame_id = ?",
                 [(version_id, fid) for fid in ids],
             )
-            await self._drop_orphans(conn, list(existing.values()))
+            await self._drop_orphans(conn, [row_id for row_id, _ in existing.values()])
         return len(ids)
 
     async def page(
@@ -309,7 +364,7 @@ class SqlFrames:
             params += [after.sort_ctx, after.sort_ts, after.frame_id]
         rows = await self.db.fetchall(
             "SELECT vf.sort_ctx, vf.sort_ts, vf.frame_id, f.kind, f.document, f.saved_at "
-            "FROM version_frames vf JOIN frames f ON f.rev = vf.rev "
+            "FROM version_frames vf JOIN frames f ON f.row_id = vf.frame_row "
             f"WHERE {' AND '.join(where)} "
             "ORDER BY vf.sort_ctx, vf.sort_ts, vf.frame_id LIMIT ?",
             (*params, limit),
