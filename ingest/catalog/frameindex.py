@@ -43,12 +43,15 @@ SCHEMA = [
         frame_row BIGINT NOT NULL, unit {text} NOT NULL, key {text} NOT NULL, seq INTEGER NOT NULL,
         text {text}, num {real}, PRIMARY KEY (frame_row, unit, key, seq)){without_rowid}""",
     "CREATE INDEX frame_meta_text ON frame_meta (key, text, frame_row)",
-    "CREATE INDEX frame_meta_num ON frame_meta (key, num, frame_row) WHERE num IS NOT NULL",
+    # a query's matches are checked against the version through this index: with the version
+    # in it, the check needs no table read (it still serves the orphan checks)
+    "DROP INDEX version_frames_row",
+    "CREATE INDEX version_frames_row ON version_frames (frame_row, version_id)",
 ]
 
 _INSERTS = {
     "frame_units": "INSERT INTO frame_units (frame_row, unit, uri, width, height, content_type, "
-    "context_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    "context_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "frame_labels": "INSERT INTO frame_labels (frame_row, unit, roi, label, confidence) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     "frame_meta": "INSERT INTO frame_meta (frame_row, unit, key, seq, text, num) "

@@ -32,7 +32,7 @@ class SqlQueries(SqlFrames):
         limit: int = 1000,
     ) -> list[tuple[FrameCursor, StoredFrame]]:
         """The next ``limit`` selected frames after ``after``, in (context_id, timestamp) order."""
-        condition, args = filters_sql(self.db.dialect, version_id, filters)
+        condition, args = filters_sql(self.db.dialect, version_id, filters, ordered=True)
         return await self.page(
             version_id, conditions=[f"({condition})"], args=args, after=after, limit=limit
         )
@@ -46,7 +46,7 @@ class SqlQueries(SqlFrames):
         limit: int = 10_000,
     ) -> list[str]:
         """The next ``limit`` selected frame ids after ``after``, in id order (no documents)."""
-        condition, args = filters_sql(self.db.dialect, version_id, filters)
+        condition, args = filters_sql(self.db.dialect, version_id, filters, ordered=True)
         since = " AND vf.frame_id > ?" if after is not None else ""
         rows = await self.db.fetchall(
             f"SELECT vf.frame_id FROM version_frames vf WHERE vf.version_id = ?{since} "

@@ -70,6 +70,8 @@ class _Compiler:
         self.dialect = dialect
         self.version_id = version_id
         self.aliases = count()
+        #: the SQL of single-term sets -> their frame_row column, for a correlated EXISTS
+        self.single: dict[str, str] = {}
 
     def text_test(self, column: str, term: Match) -> Sql:
         if not term.wildcard:
@@ -100,7 +102,7 @@ class _Compiler:
                 test, args = f"{column} = ?", [node.number]
             else:
                 test, args = self.text_test(column, node)
-            return f"SELECT {cols} FROM frame_labels WHERE {test}", args
+            return self.one(f"SELECT {cols} FROM frame_labels WHERE {test}", args, "frame_row")
         if field.startswith("meta."):
             return self.meta(field[5:], node)
         column = _UNIT_COLUMNS[field]
@@ -111,7 +113,8 @@ class _Compiler:
         else:
             test, args = self.text_test(column, node)
         join = " JOIN frames f ON f.row_id = u.frame_row" if field == "id" else ""
-        return f"SELECT u.frame_row, u.unit FROM frame_units u{join} WHERE {test}", args
+        sql = f"SELECT u.frame_row, u.unit FROM frame_units u{join} WHERE {test}"
+        return self.one(sql, args, "u.frame_row")
 
     def meta(self, key: str, node: Match | Range) -> Sql:
         if isinstance(node, Range):
@@ -123,7 +126,12 @@ class _Compiler:
             test, args = "(text = ? OR num = ?)", [node.value, node.number]
         else:
             test, args = self.text_test("text", node)
-        return f"SELECT {_UNIT} FROM frame_meta WHERE key = ? AND {test}", [key, *args]
+        sql = f"SELECT {_UNIT} FROM frame_meta WHERE key = ? AND {test}"
+        return self.one(sql, [key, *args], "frame_row")
+
+    def one(self, sql: str, args: list[Any], row_column: str) -> Sql:
+        self.single[sql] = row_column
+        return sql, args
 
     def universe(self, cols: str) -> Sql:
         table = "frame_labels" if cols == _ROI else "frame_units"
@@ -156,15 +164,16 @@ class _Compiler:
         return out
 
     def rois(self, rule: FrameFilter) -> Sql:
-        """The units with ROIs matching the ROI rule (with its confidence and count bounds)."""
-        assert rule.roi is not None or rule.conf_range or rule.count_range
+        """The units (with their ROI) matching the ROI rule, its confidence and count bounds."""
         roi = self.node(rule.roi, _ROI) if rule.roi is not None else self.universe(_ROI)
         if rule.conf_range:
             low, high = rule.conf_range
             sure = self.range_test("confidence", Range("confidence", low, high))
             where = f"SELECT {_ROI} FROM frame_labels WHERE {sure[0]}", sure[1]
             roi = self.combine("INTERSECT", roi, where, _ROI)
-        low, high = rule.count_range or (1, None)
+        if rule.count_range is None:  # at least one ROI: the set itself
+            return roi
+        low, high = rule.count_range
         a = next(self.aliases)
         grouped = f"SELECT {_UNIT} FROM (SELECT DISTINCT {_ROI} FROM ({roi[0]}) AS s{a}) AS c{a}"
         if low is not None and low >= 1:
@@ -177,7 +186,10 @@ class _Compiler:
         too_many = f"{grouped} GROUP BY {_UNIT} HAVING COUNT(*) > ?", [*roi[1], high]
         return self.combine("EXCEPT", self.universe(_UNIT), too_many, _UNIT)
 
-    def rule(self, rule: FrameFilter) -> Sql | None:
+    def rule(self, rule: FrameFilter, ordered: bool) -> Sql | None:
+        """The condition on ``vf`` of one filter. ``ordered`` (a page in sort order): a single
+        term is a correlated EXISTS (an index probe per row walked in order); anything else
+        an IN over the materialised set (SQLite: ``+`` keeps the walk on the order index)."""
         parts = []
         if rule.roi is not None or rule.conf_range or rule.count_range:
             parts.append(self.rois(rule))
@@ -187,16 +199,23 @@ class _Compiler:
         out = parts[0]
         for part in parts[1:]:
             out = self.combine("INTERSECT", out, part, _UNIT)
+        row_column = self.single.get(out[0])
+        if ordered and row_column is not None:
+            return f"EXISTS ({out[0]} AND {row_column} = vf.frame_row)", out[1]
         a = next(self.aliases)
-        return f"vf.frame_row IN (SELECT frame_row FROM ({out[0]}) AS q{a})", out[1]
+        walk = "+" if ordered and self.dialect == "sqlite" else ""
+        return f"{walk}vf.frame_row IN (SELECT frame_row FROM ({out[0]}) AS q{a})", out[1]
 
 
-def filters_sql(dialect: str, version_id: str, filters: Sequence[FrameFilter]) -> Sql:
-    """One condition over ``version_frames vf``: the frames any of ``filters`` matches."""
+def filters_sql(
+    dialect: str, version_id: str, filters: Sequence[FrameFilter], *, ordered: bool = False
+) -> Sql:
+    """One condition over ``version_frames vf``: the frames any of ``filters`` matches.
+    ``ordered``: for a page read in (context_id, timestamp, id) order (see ``rule``)."""
     compiler = _Compiler(dialect, version_id)
     conditions, args = [], []
     for rule in filters:
-        compiled = compiler.rule(rule)
+        compiled = compiler.rule(rule, ordered)
         if compiled is None:
             return "1 = 1", []
         conditions.append(f"({compiled[0]})")
