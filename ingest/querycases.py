@@ -18,6 +18,7 @@ from .query import FrameFilter
 
 DRAW_BATCH = 10_000
 PAGE = 500
+FIRST_PAGE = 32
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,20 @@ class Queries:
     async def iter_matches(
         self, version_id: str, filters: Sequence[FrameFilter], page_size: int = PAGE
     ) -> AsyncIterator[list[tuple[FrameCursor, StoredFrame]]]:
-        """The selected frames of one version in (context_id, timestamp, id) order, by page."""
+        """The selected frames of one version in (context_id, timestamp, id) order, by page.
+
+        Pages grow from ``FIRST_PAGE`` to ``page_size``: the first frame comes after a short
+        walk even when matches are rare (the walk goes on until a page is full)."""
         after: FrameCursor | None = None
+        size = min(FIRST_PAGE, page_size)
         while True:
-            page = await self.catalog.query_page(version_id, filters, after=after, limit=page_size)
+            page = await self.catalog.query_page(version_id, filters, after=after, limit=size)
             if page:
                 yield page
-            if len(page) < page_size:
+            if len(page) < size:
                 return
             after = page[-1][0]
+            size = min(size * 4, page_size)
 
     async def sequential(
         self, rules: Sequence[Rule], *, limit: int | None = None, infinite: bool = False

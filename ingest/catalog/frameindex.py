@@ -53,9 +53,9 @@ _INSERTS = {
     "frame_units": "INSERT INTO frame_units (frame_row, unit, uri, width, height, content_type, "
     "context_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "frame_labels": "INSERT INTO frame_labels (frame_row, unit, roi, label, confidence) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    "VALUES (?, ?, ?, ?, ?)",
     "frame_meta": "INSERT INTO frame_meta (frame_row, unit, key, seq, text, num) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    "VALUES (?, ?, ?, ?, ?, ?)",
 }
 
 
@@ -106,6 +106,7 @@ class IndexRows:
         for roi, annotation in enumerate(annotations):
             confidence = _number(annotation.get("confidence"))
             labels = [x for x in annotation.get("labels") or () if len(x) <= MAX_INDEXED]
+            labels = list(dict.fromkeys(labels))  # a label twice in one ROI: one row
             for label in labels or [""]:
                 self.rows["frame_labels"].append((row, unit, roi, label, confidence))
         metadata = [group.get("metadata") or {}, frame.get("metadata") or {}]
