@@ -19,7 +19,7 @@ SingleFrames does, with what the group says about all of them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -60,66 +60,89 @@ _INSERTS = {
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    kind = type(value)
+    return float(value) if kind is int or kind is float else None  # not bool
 
 
-def _scalars(prefix: str, value: Any) -> Iterator[tuple[str, str | None, float | None]]:
-    """(key, text, number) of every scalar under ``value``; nested keys joined with dots."""
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            yield from _scalars(f"{prefix}.{key}" if prefix else str(key), inner)
-    elif isinstance(value, list):
-        for inner in value:
-            if not isinstance(inner, dict | list):
-                yield from _scalars(prefix, inner)
-    elif value is not None and len(prefix) <= MAX_INDEXED:
-        if isinstance(value, str):
-            yield prefix, value if len(value) <= MAX_INDEXED else None, None
-        else:  # numbers and booleans as JSON writes them
-            yield prefix, orjson.dumps(value).decode(), _number(value)
+def _scalars(prefix: str, value: dict[str, Any], out: list[tuple[str, str | None, Any]]) -> None:
+    """Append (key, text, number) of every scalar under ``value``; nested keys joined with
+    dots, each scalar element of a list under its list's key."""
+    for key, inner in value.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if type(inner) is dict:
+            _scalars(name, inner, out)
+            continue
+        if len(name) > MAX_INDEXED:
+            continue
+        for scalar in inner if type(inner) is list else (inner,):
+            if type(scalar) is str:
+                out.append((name, scalar if len(scalar) <= MAX_INDEXED else None, None))
+            elif scalar is not None and type(scalar) not in (dict, list):
+                # numbers and booleans as JSON writes them
+                out.append((name, orjson.dumps(scalar).decode(), _number(scalar)))
 
 
 class IndexRows:
     """The rows of the three tables for a batch of (row id, document) pairs."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in TABLES}
+        self.units: list[tuple[Any, ...]] = []
+        self.labels: list[tuple[Any, ...]] = []
+        self.meta: list[tuple[Any, ...]] = []
 
     def add(self, row: int, document: bytes | str) -> None:
         doc = orjson.loads(document)
         frames = doc.get("frames")
-        if isinstance(frames, dict):
-            for name, frame in frames.items():
-                self._unit(row, str(name), frame, doc)
-        else:
-            self._unit(row, "", doc, {})
+        if type(frames) is not dict:
+            self._unit(row, "", doc, doc, [], [])
+            return
+        # what the group says counts for each of its frames: worked out once
+        rois = _rois(doc)
+        meta: list[tuple[str, str | None, Any]] = []
+        _scalars("", doc.get("metadata") or {}, meta)
+        for name, frame in frames.items():
+            self._unit(row, name, frame, doc, rois, meta)
 
-    def _unit(self, row: int, unit: str, frame: dict[str, Any], group: dict[str, Any]) -> None:
+    def _unit(
+        self,
+        row: int,
+        unit: str,
+        frame: dict[str, Any],
+        group: dict[str, Any],
+        group_rois: list[tuple[list[str], float | None]],
+        group_meta: list[tuple[str, str | None, Any]],
+    ) -> None:
         context = group.get("context_id") or frame.get("context_id")
         stamp = group.get("timestamp")
         stamp = frame.get("timestamp") if stamp is None else stamp
-        self.rows["frame_units"].append(
+        self.units.append(
             (row, unit, frame.get("source"), _number(frame.get("width")),
              _number(frame.get("height")), frame.get("content_type"), context, _number(stamp))
         )  # fmt: skip
-        annotations = [*(group.get("annotations") or ()), *(frame.get("annotations") or ())]
-        for roi, annotation in enumerate(annotations):
-            confidence = _number(annotation.get("confidence"))
-            labels = [x for x in annotation.get("labels") or () if len(x) <= MAX_INDEXED]
-            labels = list(dict.fromkeys(labels))  # a label twice in one ROI: one row
-            for label in labels or [""]:
-                self.rows["frame_labels"].append((row, unit, roi, label, confidence))
-        metadata = [group.get("metadata") or {}, frame.get("metadata") or {}]
-        seq = 0
-        for part in metadata:
-            for key, text, num in _scalars("", part):
-                self.rows["frame_meta"].append((row, unit, key, seq, text, num))
-                seq += 1
+        rois = group_rois + _rois(frame) if frame is not group else group_rois or _rois(frame)
+        for roi, (labels, confidence) in enumerate(rois):
+            for label in labels:
+                self.labels.append((row, unit, roi, label, confidence))
+        meta = list(group_meta)
+        _scalars("", frame.get("metadata") or {}, meta)
+        for seq, (key, text, num) in enumerate(meta):
+            self.meta.append((row, unit, key, seq, text, num))
 
     async def write(self, conn: Conn) -> None:
-        for table, rows in self.rows.items():
+        tables = zip(TABLES, (self.units, self.labels, self.meta), strict=True)
+        for table, rows in tables:
             if rows:  # row ids are new and increasing: these append at the end of the keys
                 await conn.executemany(_INSERTS[table], rows)
+
+
+def _rois(part: dict[str, Any]) -> list[tuple[list[str], float | None]]:
+    """(labels, confidence) of each annotation of a group or frame; a label twice in one ROI
+    counts once, an ROI without (indexable) labels has the label ``""``."""
+    out = []
+    for annotation in part.get("annotations") or ():
+        labels = [x for x in annotation.get("labels") or () if len(x) <= MAX_INDEXED]
+        out.append((list(dict.fromkeys(labels)) or [""], _number(annotation.get("confidence"))))
+    return out
 
 
 async def index_documents(conn: Conn, docs: Sequence[tuple[int, bytes | str]]) -> None:
