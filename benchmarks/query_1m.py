@@ -109,7 +109,7 @@ def first_item(view: DataView) -> Any:
 
 
 def measure(url: str, n: int) -> dict[str, Any]:
-    version_id, fill_s = asyncio.run(fill(url, n))
+    _, fill_s = asyncio.run(fill(url, n))
     configure(database_url=url, storage_url="file:///tmp/unused-objects")
     out: dict[str, Any] = {"fill_s": round(fill_s, 1), "queries": []}
     for name, query in QUERIES:

@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 
 from .catalog import StoredFrame, VersionRecord, search
 from .catalog.sqlframes import revision
-from .query import frame_filter
 from .errors import NotFoundError, StorageError, ValidationError
 from .frames import Item
 from .masks import mask_labels_to_json
 from .pipeline import frame_row
+from .query import frame_filter
 from .service import Ingest, item_from_stored
 from .storage import LocalStorage, Storage
 

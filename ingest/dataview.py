@@ -14,14 +14,14 @@ versions are looked up when frames are read, and the application object does the
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import runtime
 from .errors import ValidationError
 from .frames import FrameGroup, Item
-from .query import FrameFilter, Node, parse_query, roi_query_node
+from .query import FrameFilter, parse_query, roi_query_node
 from .querycases import Rule
 from .service import Ingest, item_from_stored
 
@@ -119,7 +119,9 @@ class DataView:
             try:
                 self.order = IterationOrder(getattr(order, "value", order))
             except ValueError:
-                raise ValidationError("order", f"must be sequential or random, got {order!r}")
+                raise ValidationError(
+                    "order", f"must be sequential or random, got {order!r}"
+                ) from None
         if infinite is not None:
             self.infinite = bool(infinite)
         if maximum_number_of_frames is not None:
@@ -158,13 +160,12 @@ class DataView:
             raise ValidationError("dataset_name", "add_query needs a dataset (name or id)")
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
             raise ValidationError("weight", f"must be a number >= 0, got {weight!r}")
-        nodes: list[Node | None] = [
-            None if roi_query is None else roi_query_node(roi_query),
-            None if frame_query is None else parse_query(frame_query, field="frame_query"),
-            None if source_query is None else parse_query(source_query, field="source_query"),
-        ]
         rule = FrameFilter(
-            *nodes,
+            roi=None if roi_query is None else roi_query_node(roi_query),
+            frame=None if frame_query is None else parse_query(frame_query, field="frame_query"),
+            source=None
+            if source_query is None
+            else parse_query(source_query, field="source_query"),
             count_range=_range(count_range, "count_range", int),
             conf_range=_range(conf_range, "conf_range", float),
         )
@@ -205,7 +206,8 @@ class DataView:
         """The queries on version ids, and each version's label mapping."""
         if not self._queries:
             raise ValidationError("DataView", "add a query first (add_query)")
-        rules, mappings = [], {}
+        rules: list[Rule] = []
+        mappings: dict[str, dict[str, str]] = {}
         for query in self._queries:
             dataset, version = await app.find_version(
                 query.dataset_name,
@@ -229,7 +231,7 @@ class DataView:
         rules, _ = await self._rules(app)
         return await app.rules_count(rules)
 
-    async def _batches(self) -> AsyncIterator[list[Item]]:
+    async def _batches(self) -> AsyncGenerator[list[Item], None]:
         app = await runtime.get_app()
         rules, mappings = await self._rules(app)
         if self.order is IterationOrder.random:
@@ -258,7 +260,7 @@ class DataView:
         try:
             while True:
                 try:
-                    batch = runtime.run_sync(anext(batches))  # type: ignore[arg-type]
+                    batch: list[Item] = runtime.run_sync(anext(batches))  # type: ignore[arg-type]
                 except StopAsyncIteration:
                     return
                 yield from batch

@@ -112,8 +112,9 @@ class Queries:
     async def weighted_random(
         self, rules: Sequence[Rule], *, seed: int, limit: int | None, infinite: bool = False
     ) -> AsyncIterator[list[tuple[str, StoredFrame]]]:
-        """Batches of (version id, frame) random draws (with replacement): a rule picked in proportion to its
-        weight, then one of its frames, uniformly; reproducible with ``seed``. ``limit``
+        """Batches of (version id, frame) random draws (with replacement): a rule picked in
+        proportion to its weight, then one of its frames, uniformly; reproducible with ``seed``.
+        ``limit``
         draws (default: as many as frames selected), or forever with ``infinite``."""
         counts = [await self.catalog.query_count(r.version_id, [r.filter]) for r in rules]
         live = [i for i, n in enumerate(counts) if n and rules[i].weight > 0]
@@ -160,7 +161,7 @@ class Queries:
     async def _documents(
         self, rules: Sequence[Rule], drawn: list[tuple[int, str]]
     ) -> list[tuple[str, StoredFrame]]:
-        """(version id, frame) of (rule, frame id) draws, in draw order (a frame drawn twice twice)."""
+        """(version id, frame) of (rule, frame id) draws, in draw order (twice if drawn twice)."""
         by_version: dict[str, set[str]] = defaultdict(set)
         for rule, fid in drawn:
             by_version[rules[rule].version_id].add(fid)

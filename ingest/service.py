@@ -29,11 +29,11 @@ from .errors import (
 from .frames import FrameGroup, Item, SingleFrame, item_from_doc
 from .pipeline import Input, PipelineRun, frame_row
 from .pipeline.workers import WorkerPool
+from .querycases import Queries
 from .remote import RemoteFetcher
 from .report import Report
 from .storage.base import Storage
 from .storage.factory import open_configured_storage
-from .querycases import Queries
 from .usecases import DatasetsAndVersions
 
 

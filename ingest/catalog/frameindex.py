@@ -1,15 +1,15 @@
 """Index rows of a frame document, for queries (``querysql.py``): written with the frame.
 
 Three tables, keyed by the frame's row (``frames.row_id``: one immutable revision, so its
-rows are written once, in the same transaction, and every version holding it shares them). A *unit* is one SingleFrame:
-a FrameGroup's frame under its name, or a lone SingleFrame under ``""``. A group's own
-metadata and annotations belong to each of its units (a group matches when one of its
-SingleFrames does, with what the group says about all of them).
+rows are written once, in the same transaction, and every version holding it shares them). A
+*unit* is one SingleFrame: a FrameGroup's frame under its name, or a lone SingleFrame under
+``""``. A group's own metadata and annotations belong to each of its units (a group matches
+when one of its SingleFrames does, with what the group says about all of them).
 
-- ``frame_units (frame_row, unit, uri, width, height, content_type, context_id, timestamp)``: one row
-  per SingleFrame (its source fields; the group's context and timestamp, else its own);
-- ``frame_labels (frame_row, unit, roi, label, confidence)``: one row per label of each annotation
-  (``roi`` numbers the annotations of the unit; an annotation without labels gets label ``""``);
+- ``frame_units (frame_row, unit, uri, width, height, content_type, context_id, timestamp)``:
+  one row per SingleFrame (its source fields; the group's context and timestamp, else its own);
+- ``frame_labels (frame_row, unit, roi, label, confidence)``: one row per label of each
+  annotation (``roi`` numbers the annotations of the unit; one without labels has label ``""``);
 - ``frame_meta (frame_row, unit, key, seq, text, num)``: one row per scalar metadata value; nested
   objects give dotted keys (``meta.a.b``), a list gives one row per scalar element. ``text`` is
   the value's text (strings as is, numbers as JSON writes them, ``true`` / ``false``), ``num``
@@ -36,8 +36,9 @@ SCHEMA = [
         content_type {text}, context_id {text}, timestamp {real},
         PRIMARY KEY (frame_row, unit)){without_rowid}""",
     """CREATE TABLE frame_labels (
-        frame_row BIGINT NOT NULL, unit {text} NOT NULL, roi INTEGER NOT NULL, label {text} NOT NULL,
-        confidence {real}, PRIMARY KEY (frame_row, unit, roi, label)){without_rowid}""",
+        frame_row BIGINT NOT NULL, unit {text} NOT NULL, roi INTEGER NOT NULL,
+        label {text} NOT NULL, confidence {real},
+        PRIMARY KEY (frame_row, unit, roi, label)){without_rowid}""",
     "CREATE INDEX frame_labels_label ON frame_labels (label, frame_row)",
     """CREATE TABLE frame_meta (
         frame_row BIGINT NOT NULL, unit {text} NOT NULL, key {text} NOT NULL, seq INTEGER NOT NULL,

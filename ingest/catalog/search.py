@@ -180,9 +180,7 @@ class SqlSearch(SqlQueries):
             raise ValidationError("limit", f"must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
         where, args = filter_sql(self.db.dialect, context_id=context_id, label=label, meta=meta)
         if query is not None:
-            condition, more_args = filters_sql(
-                self.db.dialect, version_id, [query], ordered=True
-            )
+            condition, more_args = filters_sql(self.db.dialect, version_id, [query], ordered=True)
             where.append(f"({condition})")
             args += more_args
         after = decode_cursor(cursor) if cursor is not None else None

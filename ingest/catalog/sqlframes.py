@@ -246,7 +246,10 @@ class SqlFrames:
                 )
                 await index_documents(
                     conn,
-                    [(row_id, row.document) for row_id, (_, row) in zip(row_ids, changed, strict=True)],
+                    [
+                        (row_id, row.document)
+                        for row_id, (_, row) in zip(row_ids, changed, strict=True)
+                    ],
                 )
                 await conn.executemany(
                     "INSERT INTO version_frames "

@@ -107,7 +107,9 @@ def _units(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
     if isinstance(value, dict):
-        return [kv for k, v in value.items() for kv in _flatten(f"{prefix}.{k}" if prefix else k, v)]
+        return [
+            kv for k, v in value.items() for kv in _flatten(f"{prefix}.{k}" if prefix else k, v)
+        ]
     if isinstance(value, list):
         return [(prefix, v) for v in value if not isinstance(v, dict | list)]
     return [] if value is None else [(prefix, value)]
@@ -153,9 +155,7 @@ def _term(node: Match | Range, labels: list[str], confs: list[Any], unit: dict[s
             return any(_in(node, _text(v)) for v in values if not _is_num(v))
         if node.wildcard:
             return any(_glob(node.value, _text(v)) for v in values)
-        return any(
-            _text(v) == node.value or (_is_num(v) and v == node.number) for v in values
-        )
+        return any(_text(v) == node.value or (_is_num(v) and v == node.number) for v in values)
     value = unit[field]
     if isinstance(node, Range):
         return _in(node, value)

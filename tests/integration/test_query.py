@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from ingest import (
-    DataView,
     DatasetVersion,
+    DataView,
     FrameGroup,
     IterationOrder,
     QueryError,

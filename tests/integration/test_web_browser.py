@@ -192,7 +192,7 @@ def test_script_payload_is_text(page: Any, served: tuple[str, Example]) -> None:
     assert note.locator(".meta-value").input_value() == XSS
     assert page.evaluate("window.__xss") is None
     assert page.locator("#xss-img").count() == 0
-    query = "meta.note:\"" + XSS.replace('"', '\\"') + '"'
+    query = 'meta.note:"' + XSS.replace('"', '\\"') + '"'
     page.goto(f"{base}/versions/{example.draft_id}?{urlencode({'q': query})}")
     assert page.locator("#frame-grid .card").count() == 1
     assert page.evaluate("window.__xss") is None

@@ -18,8 +18,8 @@ def test_reference_forms_parse_to_their_trees() -> None:
     assert parse_query("meta.city:brem*") == Match("meta.city", "brem*", True)
     assert parse_query("meta.n:12") == Match("meta.n", "12", False, 12.0)
     # words side by side are AND-ed, more loosely than an explicit OR (luqum, like Lucene)
-    assert parse_query("a b OR c") == And((Match("label", "a"),
-                                           Or((Match("label", "b"), Match("label", "c")))))  # fmt: skip
+    b_or_c = Or((Match("label", "b"), Match("label", "c")))
+    assert parse_query("a b OR c") == And((Match("label", "a"), b_or_c))
     assert parse_query("label:(car OR bus)") == Or((Match("label", "car"), Match("label", "bus")))
     assert parse_query("+car -bus") == And((Match("label", "car"), Not(Match("label", "bus"))))
     assert parse_query(r"label:a\*b") == Match("label", "a*b")  # an escaped star is literal
