@@ -13,7 +13,7 @@ when one of its SingleFrames does, with what the group says about all of them).
 - ``frame_meta (frame_row, unit, key, seq, text, num)``: one row per scalar metadata value; nested
   objects give dotted keys (``meta.a.b``), a list gives one row per scalar element. ``text`` is
   the value's text (strings as is, numbers as JSON writes them, ``true`` / ``false``), ``num``
-  the number. Keys and texts over ``MAX_INDEXED`` characters are not indexed (a B-tree entry
+  the number. Keys and strings over ``MAX_INDEXED`` characters are not indexed (a B-tree entry
   has a size limit on PostgreSQL), so such values never match a query.
 """
 
@@ -35,15 +35,16 @@ SCHEMA = [
         frame_row BIGINT NOT NULL, unit {text} NOT NULL, uri {text}, width {real}, height {real},
         content_type {text}, context_id {text}, timestamp {real},
         PRIMARY KEY (frame_row, unit)){without_rowid}""",
+    # keyed by what queries look up, so the table is its own index (one B-tree on SQLite);
+    # rows of a frames row are deleted by their whole key, worked out again from its document
     """CREATE TABLE frame_labels (
         frame_row BIGINT NOT NULL, unit {text} NOT NULL, roi INTEGER NOT NULL,
         label {text} NOT NULL, confidence {real},
-        PRIMARY KEY (frame_row, unit, roi, label)){without_rowid}""",
-    "CREATE INDEX frame_labels_label ON frame_labels (label, frame_row)",
+        PRIMARY KEY (label, frame_row, unit, roi)){without_rowid}""",
     """CREATE TABLE frame_meta (
         frame_row BIGINT NOT NULL, unit {text} NOT NULL, key {text} NOT NULL, seq INTEGER NOT NULL,
-        text {text}, num {real}, PRIMARY KEY (frame_row, unit, key, seq)){without_rowid}""",
-    "CREATE INDEX frame_meta_text ON frame_meta (key, text, frame_row)",
+        text {text} NOT NULL, num {real},
+        PRIMARY KEY (key, text, frame_row, unit, seq)){without_rowid}""",
     # a query's matches are checked against the version through this index: with the version
     # in it, the check needs no table read (it still serves the orphan checks)
     "DROP INDEX version_frames_row",
@@ -58,6 +59,16 @@ _INSERTS = {
     "frame_meta": "INSERT INTO frame_meta (frame_row, unit, key, seq, text, num) "
     "VALUES (?, ?, ?, ?, ?, ?)",
 }
+
+
+_DELETES = {
+    "frame_units": "DELETE FROM frame_units WHERE frame_row = ? AND unit = ?",
+    "frame_labels": "DELETE FROM frame_labels "
+    "WHERE label = ? AND frame_row = ? AND unit = ? AND roi = ?",
+    "frame_meta": "DELETE FROM frame_meta "
+    "WHERE key = ? AND text = ? AND frame_row = ? AND unit = ? AND seq = ?",
+}
+_CHUNK = 500  # row ids per IN (...) list
 
 
 def _number(value: Any) -> float | None:
@@ -77,7 +88,8 @@ def _scalars(prefix: str, value: dict[str, Any], out: list[tuple[str, str | None
             continue
         for scalar in inner if type(inner) is list else (inner,):
             if type(scalar) is str:
-                out.append((name, scalar if len(scalar) <= MAX_INDEXED else None, None))
+                if len(scalar) <= MAX_INDEXED:
+                    out.append((name, scalar, None))
             elif scalar is not None and type(scalar) not in (dict, list):
                 # numbers and booleans as JSON writes them
                 out.append((name, orjson.dumps(scalar).decode(), _number(scalar)))
@@ -155,13 +167,26 @@ async def index_documents(conn: Conn, docs: Sequence[tuple[int, bytes | str]]) -
 
 
 async def drop_orphan_rows(conn: Conn, row_ids: Sequence[int]) -> None:
-    """Remove the index rows of these frames rows when no version points at them any more."""
-    for table in TABLES:
-        await conn.executemany(
-            f"DELETE FROM {table} WHERE frame_row = ? AND NOT EXISTS "
-            "(SELECT 1 FROM version_frames WHERE frame_row = ?)",
-            [(row, row) for row in set(row_ids)],
-        )
+    """Remove the index rows of these frames rows when no version points at them any more
+    (before the frames rows go: their documents say which rows they have)."""
+    ids = sorted(set(row_ids))
+    rows = IndexRows()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for row, document in await conn.fetchall(
+            f"SELECT row_id, document FROM frames WHERE row_id IN ({', '.join('?' * len(chunk))}) "
+            "AND NOT EXISTS (SELECT 1 FROM version_frames WHERE frame_row = frames.row_id)",
+            chunk,
+        ):
+            rows.add(int(row), document)
+    keys = (
+        [(r[0], r[1]) for r in rows.units],
+        [(r[3], r[0], r[1], r[2]) for r in rows.labels],
+        [(r[2], r[4], r[0], r[1], r[3]) for r in rows.meta],
+    )
+    for table, by_key in zip(TABLES, keys, strict=True):
+        if by_key:
+            await conn.executemany(_DELETES[table], by_key)
 
 
 async def prune(conn: Conn) -> None:

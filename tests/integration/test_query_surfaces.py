@@ -107,3 +107,39 @@ async def test_migration_indexes_frames_written_before_it(alib: str) -> None:
     view = DataView()
     view.add_query(dataset_name="Old", version_name="v1", frame_query="NOT label:car")
     assert await view.get_count_async() == 1
+
+
+async def _orphans(url: str) -> tuple[int, int]:
+    """(index rows of frames rows no version holds, index rows in all)."""
+    catalog = await SqlCatalog.open(url)
+    try:
+        stale = total = 0
+        for table in TABLES:
+            stale += (await catalog.db.fetchone(
+                f"SELECT COUNT(*) FROM {table} WHERE frame_row NOT IN "
+                "(SELECT frame_row FROM version_frames)"
+            ))[0]  # fmt: skip
+            total += (await catalog.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0]
+        return stale, total
+    finally:
+        await catalog.close()
+
+
+async def test_index_rows_go_with_their_frames(alib: str) -> None:
+    version = await DatasetVersion.create_new_dataset_async("Gone", version_name="v1")
+    group = FrameGroup(id="g", context_id="c", metadata={"city": "bremen", "tags": ["a", "b"]})
+    for cam in ("front", "rear"):
+        group[cam] = SingleFrame(source=f"https://host/{cam}.jpg", metadata={"cam": cam})
+        group[cam].add_annotation(box2d_xywh=(1, 1, 2, 2), labels=["car", "car", "red"])
+    assert await version.add_frames_async([group]) == []
+    assert (await _orphans(alib))[0] == 0 and (await _orphans(alib))[1] > 0
+    fg = await version.get_frame_async("g")
+    fg.metadata["city"] = "berlin"
+    await version.update_frames_async([fg])  # a new frames row; the old one's rows go
+    assert (await _orphans(alib))[0] == 0
+    await version.delete_frames_async(["g"])
+    assert await _orphans(alib) == (0, 0)
+    assert await version.add_frames_async([group]) == []
+    await version.publish_version_async()
+    await Dataset.delete_async("Gone", delete_all_versions=True, force=True)
+    assert await _orphans(alib) == (0, 0)
