@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ingest import DatasetVersion, DataView, FrameGroup, SingleFrame, runtime
+from ingest import Dataset, DatasetVersion, DataView, FrameGroup, SingleFrame, runtime
 from ingest.catalog.db import connect
 from ingest.catalog.frameindex import TABLES
 from ingest.catalog.schema import MIGRATIONS
