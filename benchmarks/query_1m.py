@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import random
 import statistics
@@ -30,7 +31,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import DataView, IterationOrder, configure, runtime  # noqa: E402
+from ingest import DatasetVersion, DataView, IterationOrder, configure, runtime  # noqa: E402
 from ingest.catalog import FrameRow, open_catalog  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -112,6 +113,11 @@ def measure(url: str, n: int) -> dict[str, Any]:
     _, fill_s = asyncio.run(fill(url, n))
     configure(database_url=url, storage_url="file:///tmp/unused-objects")
     out: dict[str, Any] = {"fill_s": round(fill_s, 1), "queries": []}
+    # the reference on the same machine and catalog: counting the version, no query
+    version = DatasetVersion.get_version("Q", "v1")
+    plain_ms, _ = median_ms(version.get_frame_count)
+    out["plain_count_ms"] = round(plain_ms, 1)
+    out["load"] = round(os.getloadavg()[0], 1)
     for name, query in QUERIES:
         seq = DataView()
         seq.add_query(dataset_name="Q", version_name="v1", **query)
@@ -153,8 +159,13 @@ def section(n: int, results: dict[str, dict[str, Any]]) -> str:
         "",
         "Filling the catalog (write_frames in batches of 5,000, index rows included): "
         + ", ".join(f"{d} {r['fill_s']} s" for d, r in results.items())
-        + ". A random draw walks the drawn filter's matching ids once per batch of draws "
-        "(`querycases.py`), so its first item costs a pass over the matches.",
+        + ". Reference on the same catalog: `get_frame_count()` of the whole version (no "
+        "query) took "
+        + ", ".join(f"{d} {r['plain_count_ms']} ms" for d, r in results.items())
+        + "; the machine's 1-minute load average while measuring: "
+        + ", ".join(f"{d} {r['load']}" for d, r in results.items())
+        + " (2 cores). A random draw walks the drawn filter's matching ids once per batch of "
+        "draws (`querycases.py`), so its first item costs a pass over the matches.",
         END,
     ]
     return "\n".join(lines)
