@@ -2,8 +2,8 @@
 frames that frame filters (``ingest.query``) select, in sequential or weighted random order.
 
 Memory stays flat: frames come a page at a time; a random draw plans ``DRAW_BATCH`` draws,
-then walks each filter's matching ids once in id order to find the drawn positions, and
-fetches the documents of the batch in draw order.
+then walks each filter's matches once in frames-row order (integers, ``WALK_PAGE`` at a time)
+to find the drawn positions, and fetches the documents of the batch in draw order.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .catalog import Catalog, FrameCursor, StoredFrame
 from .query import FrameFilter
 
 DRAW_BATCH = 10_000
+WALK_PAGE = 50_000  # row ids per read of a random walk (integers: 50,000 are a few MB)
 PAGE = 500
 FIRST_PAGE = 32
 
@@ -128,26 +129,28 @@ class Queries:
         while infinite or drawn < (limit or 0):
             size = DRAW_BATCH if infinite else min(DRAW_BATCH, (limit or 0) - drawn)
             picks = [(i, rng.randrange(counts[i])) for i in rng.choices(live, weights, k=size)]
-            ids = await self._ids_at(rules, picks)
-            found = [(pick[0], ids[pick]) for pick in picks if pick in ids]
+            rows = await self._rows_at(rules, picks)
+            found = [(rules[pick[0]].version_id, rows[pick]) for pick in picks if pick in rows]
             for start in range(0, len(found), PAGE):
-                yield await self._documents(rules, found[start : start + PAGE])
+                chunk = found[start : start + PAGE]
+                stored = await self.catalog.frames_by_row([row for _, row in chunk])
+                yield [(version, stored[row]) for version, row in chunk if row in stored]
             drawn += size
 
-    async def _ids_at(
+    async def _rows_at(
         self, rules: Sequence[Rule], picks: list[tuple[int, int]]
-    ) -> dict[tuple[int, int], str]:
-        """The frame id at each drawn (rule, position) of the rule's matches in id order."""
+    ) -> dict[tuple[int, int], int]:
+        """The frames row at each drawn (rule, position) of the rule's matches in row order."""
         wanted: dict[int, set[int]] = defaultdict(set)
         for rule, offset in picks:
             wanted[rule].add(offset)
-        found: dict[tuple[int, int], str] = {}
+        found: dict[tuple[int, int], int] = {}
         for rule, offsets in wanted.items():
             targets = sorted(offsets)
-            position, after, t = 0, None, 0
+            position, after, t = 0, 0, 0
             while t < len(targets):
-                ids = await self.catalog.query_ids(
-                    rules[rule].version_id, [rules[rule].filter], after=after, limit=DRAW_BATCH
+                ids = await self.catalog.query_rows(
+                    rules[rule].version_id, [rules[rule].filter], after=after, limit=WALK_PAGE
                 )
                 if not ids:  # the version changed under us: fewer frames than counted
                     break
@@ -157,20 +160,6 @@ class Queries:
                 position += len(ids)
                 after = ids[-1]
         return found
-
-    async def _documents(
-        self, rules: Sequence[Rule], drawn: list[tuple[int, str]]
-    ) -> list[tuple[str, StoredFrame]]:
-        """(version id, frame) of (rule, frame id) draws, in draw order (twice if drawn twice)."""
-        by_version: dict[str, set[str]] = defaultdict(set)
-        for rule, fid in drawn:
-            by_version[rules[rule].version_id].add(fid)
-        stored: dict[tuple[str, str], StoredFrame] = {}
-        for version_id, fids in by_version.items():
-            for frame in await self.catalog.frames_by_id(version_id, sorted(fids)):
-                stored[(version_id, frame.id)] = frame
-        keys = [(rules[rule].version_id, fid) for rule, fid in drawn]
-        return [(key[0], stored[key]) for key in keys if key in stored]
 
 
 def _by_version(rules: Sequence[Rule]) -> dict[str, list[FrameFilter]]:

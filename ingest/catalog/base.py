@@ -164,17 +164,15 @@ class Catalog(Protocol):
         after: FrameCursor | None = None,
         limit: int = 1000,
     ) -> list[tuple[FrameCursor, StoredFrame]]: ...
-    async def query_ids(
+    async def query_rows(
         self,
         version_id: str,
         filters: Sequence[FrameFilter],
         *,
-        after: str | None = None,
+        after: int = 0,
         limit: int = 10_000,
-    ) -> list[str]: ...
-    async def frames_by_id(
-        self, version_id: str, frame_ids: Sequence[str]
-    ) -> list[StoredFrame]: ...
+    ) -> list[int]: ...
+    async def frames_by_row(self, row_ids: Sequence[int]) -> dict[int, StoredFrame]: ...
 
     # browsing (``catalog/search.py``)
     async def filtered_page(

@@ -179,7 +179,7 @@ async def drop_orphan_rows(conn: Conn, row_ids: Sequence[int]) -> None:
             chunk,
         ):
             rows.add(int(row), document)
-    keys = (
+    keys: tuple[list[tuple[Any, ...]], ...] = (
         [(r[0], r[1]) for r in rows.units],
         [(r[3], r[0], r[1], r[2]) for r in rows.labels],
         [(r[2], r[4], r[0], r[1], r[3]) for r in rows.meta],

@@ -4,10 +4,11 @@ keyset pages in (context_id, timestamp, id) order, ids for random draws, frames 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..query import FrameFilter
 from .base import FrameCursor, StoredFrame
-from .querysql import filters_sql
+from .querysql import filters_sql, rows_sql
 from .sqlframes import _CHUNK, SqlFrames
 
 
@@ -37,36 +38,42 @@ class SqlQueries(SqlFrames):
             version_id, conditions=[f"({condition})"], args=args, after=after, limit=limit
         )
 
-    async def query_ids(
+    async def query_rows(
         self,
         version_id: str,
         filters: Sequence[FrameFilter],
         *,
-        after: str | None = None,
+        after: int = 0,
         limit: int = 10_000,
-    ) -> list[str]:
-        """The next ``limit`` selected frame ids after ``after``, in id order (no documents)."""
-        condition, args = filters_sql(self.db.dialect, version_id, filters, ordered=True)
-        since = " AND vf.frame_id > ?" if after is not None else ""
-        rows = await self.db.fetchall(
-            f"SELECT vf.frame_id FROM version_frames vf WHERE vf.version_id = ?{since} "
-            f"AND ({condition}) ORDER BY vf.frame_id LIMIT ?",
-            (version_id, *([after] if after is not None else []), *args, limit),
-        )
-        return [row[0] for row in rows]
-
-    async def frames_by_id(self, version_id: str, frame_ids: Sequence[str]) -> list[StoredFrame]:
-        """These frames of the version (ids not in it are left out), in no particular order."""
-        found: list[StoredFrame] = []
-        ids = list(dict.fromkeys(frame_ids))
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            rows = await self.db.fetchall(
-                "SELECT f.id, f.kind, f.document, f.saved_at FROM version_frames vf "
-                "JOIN frames f ON f.row_id = vf.frame_row "
-                f"WHERE vf.version_id = ? AND vf.frame_id IN ({marks})",
-                (version_id, *chunk),
+    ) -> list[int]:
+        """The next ``limit`` selected frames after ``after`` as frames row ids, in row order:
+        a walk over the matches only (the index range of a term), each checked in the
+        version."""
+        units = rows_sql(self.db.dialect, version_id, filters)
+        if units is None:
+            sql = "SELECT frame_row FROM version_frames WHERE version_id = ? AND frame_row > ?"
+            args: list[Any] = [version_id, after]
+        else:
+            sql = (
+                f"SELECT m.frame_row FROM (SELECT DISTINCT frame_row FROM ({units[0]}) AS s) "
+                "AS m WHERE m.frame_row > ? AND EXISTS (SELECT 1 FROM version_frames vf "
+                "WHERE vf.frame_row = m.frame_row AND vf.version_id = ?)"
             )
-            found += [StoredFrame(fid, kind, doc.encode(), saved) for fid, kind, doc, saved in rows]
+            args = [*units[1], after, version_id]
+        rows = await self.db.fetchall(f"{sql} ORDER BY frame_row LIMIT ?", (*args, limit))
+        return [int(row[0]) for row in rows]
+
+    async def frames_by_row(self, row_ids: Sequence[int]) -> dict[int, StoredFrame]:
+        """The frames stored under these row ids (``query_rows``), by row id."""
+        found: dict[int, StoredFrame] = {}
+        rows = sorted(set(row_ids))
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row, fid, kind, doc, saved in await self.db.fetchall(
+                "SELECT row_id, id, kind, document, saved_at FROM frames "
+                f"WHERE row_id IN ({marks})",
+                chunk,
+            ):
+                found[int(row)] = StoredFrame(fid, kind, doc.encode(), saved)
         return found

@@ -186,10 +186,8 @@ class _Compiler:
         too_many = f"{grouped} GROUP BY {_UNIT} HAVING COUNT(*) > ?", [*roi[1], high]
         return self.combine("EXCEPT", self.universe(_UNIT), too_many, _UNIT)
 
-    def rule(self, rule: FrameFilter, ordered: bool) -> Sql | None:
-        """The condition on ``vf`` of one filter. ``ordered`` (a page in sort order): a single
-        term is a correlated EXISTS (an index probe per row walked in order); anything else
-        an IN over the materialised set (SQLite: ``+`` keeps the walk on the order index)."""
+    def units(self, rule: FrameFilter) -> Sql | None:
+        """The units one filter selects (None: every frame)."""
         parts = []
         if rule.roi is not None or rule.conf_range or rule.count_range:
             parts.append(self.rois(rule))
@@ -199,6 +197,15 @@ class _Compiler:
         out = parts[0]
         for part in parts[1:]:
             out = self.combine("INTERSECT", out, part, _UNIT)
+        return out
+
+    def rule(self, rule: FrameFilter, ordered: bool) -> Sql | None:
+        """The condition on ``vf`` of one filter. ``ordered`` (a page in sort order): a single
+        term is a correlated EXISTS (an index probe per row walked in order); anything else
+        an IN over the materialised set (SQLite: ``+`` keeps the walk on the order index)."""
+        out = self.units(rule)
+        if out is None:
+            return None
         row_column = self.single.get(out[0])
         if ordered and row_column is not None:
             return f"EXISTS ({out[0]} AND {row_column} = vf.frame_row)", out[1]
@@ -221,3 +228,19 @@ def filters_sql(
         conditions.append(f"({compiled[0]})")
         args += compiled[1]
     return (" OR ".join(conditions) or "1 = 0"), args
+
+
+def rows_sql(dialect: str, version_id: str, filters: Sequence[FrameFilter]) -> Sql | None:
+    """The frames rows (``frame_row``) any of ``filters`` selects, in any version: the caller
+    checks membership. None: every frame. For a single term, an index range in row order."""
+    compiler = _Compiler(dialect, version_id)
+    sets = []
+    for rule in filters:
+        units = compiler.units(rule)
+        if units is None:
+            return None
+        sets.append(units)
+    out = sets[0]
+    for part in sets[1:]:
+        out = compiler.combine("UNION", out, part, "frame_row")
+    return out
