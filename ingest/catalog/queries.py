@@ -54,10 +54,12 @@ class SqlQueries(SqlFrames):
             sql = "SELECT frame_row FROM version_frames WHERE version_id = ? AND frame_row > ?"
             args: list[Any] = [version_id, after]
         else:
+            # GROUP BY (not DISTINCT in a subquery): SQLite streams a term's index range in
+            # row order, no sort
             sql = (
-                f"SELECT m.frame_row FROM (SELECT DISTINCT frame_row FROM ({units[0]}) AS s) "
-                "AS m WHERE m.frame_row > ? AND EXISTS (SELECT 1 FROM version_frames vf "
-                "WHERE vf.frame_row = m.frame_row AND vf.version_id = ?)"
+                f"SELECT s.frame_row FROM ({units[0]}) AS s WHERE s.frame_row > ? AND EXISTS "
+                "(SELECT 1 FROM version_frames vf WHERE vf.frame_row = s.frame_row "
+                "AND vf.version_id = ?) GROUP BY s.frame_row"
             )
             args = [*units[1], after, version_id]
         rows = await self.db.fetchall(f"{sql} ORDER BY frame_row LIMIT ?", (*args, limit))
