@@ -2,6 +2,7 @@
 
 from .api import Dataset, DatasetVersion
 from .config import Settings, load_settings
+from .dataview import DataView, IterationOrder
 from .errors import (
     AlreadyExistsError,
     CatalogError,
@@ -18,6 +19,7 @@ from .errors import (
     VersionNotFound,
 )
 from .frames import Annotation, FrameGroup, ImageAnnotation, SingleFrame
+from .query import QueryError
 from .report import RejectedFrame, Report
 from .runtime import aclose, configure, get_settings
 
@@ -26,6 +28,7 @@ __all__ = [
     "Annotation",
     "CatalogError",
     "ConfigError",
+    "DataView",
     "Dataset",
     "DatasetNotFound",
     "DatasetVersion",
@@ -33,9 +36,11 @@ __all__ = [
     "FrameNotFound",
     "ImageAnnotation",
     "IngestError",
+    "IterationOrder",
     "NotFoundError",
     "PermanentStorageError",
     "PublishedVersionError",
+    "QueryError",
     "RejectedFrame",
     "Report",
     "Settings",

@@ -31,6 +31,7 @@ from .errors import NotFoundError, StorageError, ValidationError
 from .frames import Item
 from .masks import mask_label_entries, mask_labels_to_json
 from .pipeline import frame_row
+from .query import frame_filter
 from .service import Ingest, item_from_stored
 from .storage import LocalStorage, Storage
 
@@ -49,9 +50,11 @@ async def page_frames(
     meta: Mapping[str, str] | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    q: str | None = None,
 ) -> tuple[list[StoredFrame], str | None]:
     """One page of the version's frames that match the filters (``catalog/search.py`` says
-    what each means), and the next page's cursor (None on the last page)."""
+    what each means) and the query ``q`` (``ingest.query``), and the next page's cursor (None
+    on the last page). A bad query raises ``QueryError`` naming its column."""
     return await app.catalog.filtered_page(
         version_id,
         context_id=context_id,
@@ -59,6 +62,7 @@ async def page_frames(
         meta=meta,
         cursor=cursor,
         limit=limit,
+        query=frame_filter(q) if q is not None else None,
     )
 
 

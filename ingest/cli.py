@@ -171,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="file (default: stdout)")
 
     p = sub.add_parser(
+        "query", parents=[common], help="the frames of a version a Lucene query selects"
+    )
+    p.add_argument("dataset", metavar="D")
+    p.add_argument("version", metavar="V")
+    p.add_argument("query", metavar="Q", help="e.g. 'label:car AND NOT meta.city:bremen'")
+    p.add_argument("--count", action="store_true", help="print the number of frames only")
+    p.add_argument("--jsonl", action="store_true", help="write the frames' JSON documents")
+
+    p = sub.add_parser(
         "verify", parents=[common], help="check that every registered object exists with its size"
     )
     p.add_argument("--dataset")
@@ -262,6 +271,7 @@ _COMMANDS = {  # name -> (module under ingest.commands, function); imported on u
     "versions": ("catalog_cmds", "cmd_versions"),
     "frames": ("catalog_cmds", "cmd_frames"),
     "export": ("catalog_cmds", "cmd_export"),
+    "query": ("query_cmd", "cmd_query"),
     "verify": ("maintenance", "cmd_verify"),
     "gc": ("maintenance", "cmd_gc"),
     "daemon": ("daemon_cmd", "cmd_daemon"),

@@ -30,6 +30,7 @@ from .errors import (
 from .frames import FrameGroup, Item, SingleFrame, item_from_doc
 from .pipeline import Input, PipelineRun, frame_row
 from .pipeline.workers import WorkerPool
+from .querycases import Queries
 from .remote import RemoteFetcher
 from .report import Report
 from .sources import document_uris
@@ -57,7 +58,7 @@ def _run_changes(settings: Settings, destination: str | None, root: str | None) 
     return changes
 
 
-class Ingest(DatasetsAndVersions):
+class Ingest(DatasetsAndVersions, Queries):
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:

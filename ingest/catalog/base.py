@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import PublishedVersionError
 
 if TYPE_CHECKING:
+    from ..query import FrameFilter
     from .jobs import JobQueue
 
 DRAFT = "Draft"
@@ -169,6 +170,26 @@ class Catalog(Protocol):
         page_size: int = 1000,
     ) -> AsyncIterator[tuple[FrameCursor, StoredFrame]]: ...
 
+    # queries (``catalog/queries.py``)
+    async def query_count(self, version_id: str, filters: Sequence[FrameFilter]) -> int: ...
+    async def query_page(
+        self,
+        version_id: str,
+        filters: Sequence[FrameFilter],
+        *,
+        after: FrameCursor | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[FrameCursor, StoredFrame]]: ...
+    async def query_rows(
+        self,
+        version_id: str,
+        filters: Sequence[FrameFilter],
+        *,
+        after: int = 0,
+        limit: int = 10_000,
+    ) -> list[int]: ...
+    async def frames_by_row(self, row_ids: Sequence[int]) -> dict[int, StoredFrame]: ...
+
     # browsing (``catalog/search.py``)
     async def filtered_page(
         self,
@@ -179,6 +200,7 @@ class Catalog(Protocol):
         context_id: str | None = None,
         label: str | None = None,
         meta: Mapping[str, str] | None = None,
+        query: FrameFilter | None = None,
     ) -> tuple[list[StoredFrame], str | None]: ...
     async def list_contexts(
         self, version_id: str, *, after: str | None = None, limit: int = 100

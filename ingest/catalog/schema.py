@@ -17,6 +17,7 @@ Tables:
 - version_frames: membership (version, frame id) -> frame_row (frames.row_id), plus the sort
   keys; a child version gets a copy of its parents' membership rows, so edits in the child never
   show in the parent. An edit inserts a new frames row and points the membership at it.
+- frame_units, frame_labels, frame_meta: what queries search, per frames row (``frameindex``).
 
 Why integer row ids (migration 5): with ``rev`` as the frames key, every registered frame went
 into three B-trees keyed by random hashes (``frames.rev``, ``version_frames_rev`` and the
@@ -28,10 +29,15 @@ the membership key (version, frame id) stays hash-ordered, as it must to find a 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
-from .db import Database
+from . import frameindex
+from .db import Conn, Database
 
-MIGRATIONS: list[list[str]] = [
+#: a step is a statement, or a function run in the migration's transaction (a backfill)
+Step = str | Callable[[Conn], Awaitable[None]]
+
+MIGRATIONS: list[list[Step]] = [
     [
         """CREATE TABLE datasets (
             id {text} PRIMARY KEY,
@@ -137,6 +143,8 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE datasets ADD COLUMN project {text}",
         "ALTER TABLE versions ADD COLUMN comment {text}",
     ],
+    # query index tables (catalog/frameindex.py), filled from the frames already stored
+    [*frameindex.SCHEMA, frameindex.backfill],
 ]
 
 _DIALECT = {
@@ -146,12 +154,14 @@ _DIALECT = {
         "text": 'TEXT COLLATE "C"',
         "json": "TEXT",
         "serial_pk": "BIGSERIAL PRIMARY KEY",
+        "without_rowid": "",
     },
     "sqlite": {
         "real": "REAL",
         "text": "TEXT",
         "json": "TEXT",
         "serial_pk": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "without_rowid": " WITHOUT ROWID",
     },
 }
 
@@ -172,7 +182,10 @@ async def migrate(db: Database) -> int:
             if number <= current:
                 continue
             for statement in statements:
-                await conn.execute(statement.format(**subst))
+                if callable(statement):
+                    await statement(conn)
+                else:
+                    await conn.execute(statement.format(**subst))
             await conn.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (number, time.time()),

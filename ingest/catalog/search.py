@@ -30,8 +30,11 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
+from ..query import FrameFilter
 from .base import FrameCursor, StoredFrame
-from .sqlframes import SqlFrames, frame_not_found
+from .queries import SqlQueries
+from .querysql import filters_sql
+from .sqlframes import frame_not_found
 
 MAX_LIMIT = 500
 _CURSOR_TAG = "c1"
@@ -152,7 +155,7 @@ def filter_sql(
 # ---------------------------------------------------------------- queries
 
 
-class SqlSearch(SqlFrames):
+class SqlSearch(SqlQueries):
     """Filtered pages and neighbours over a version (``SqlCatalog`` builds on it)."""
 
     async def filtered_page(
@@ -164,8 +167,11 @@ class SqlSearch(SqlFrames):
         context_id: str | None = None,
         label: str | None = None,
         meta: Mapping[str, str] | None = None,
+        query: FrameFilter | None = None,
     ) -> tuple[list[StoredFrame], str | None]:
         """One page of the version's frames that match the filters, and the next page's cursor.
+
+        ``query``: a parsed query (``ingest.query``), AND-ed with the other filters.
 
         ``cursor`` is a ``next_cursor`` of an earlier page (with the same filters); the version
         must exist (the caller checks, so an unknown version is not mistaken for an empty one).
@@ -173,6 +179,10 @@ class SqlSearch(SqlFrames):
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise ValidationError("limit", f"must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
         where, args = filter_sql(self.db.dialect, context_id=context_id, label=label, meta=meta)
+        if query is not None:
+            condition, more_args = filters_sql(self.db.dialect, version_id, [query], ordered=True)
+            where.append(f"({condition})")
+            args += more_args
         after = decode_cursor(cursor) if cursor is not None else None
         page = await self.page(
             version_id, conditions=where, args=args, after=after, limit=limit + 1

@@ -25,7 +25,7 @@ from .db import Database, connect
 from .jobs import JobQueue
 from .schema import migrate as migrate_schema
 from .sqlframes import revision
-from .sqlversions import DELETE_ORPHAN_FRAMES, SqlVersions, check_name
+from .sqlversions import SqlVersions, check_name, delete_orphan_frames
 
 __all__ = ["SqlCatalog", "revision"]
 
@@ -143,7 +143,7 @@ class SqlCatalog(SqlVersions):
             )
             await conn.execute("DELETE FROM versions WHERE dataset_id = ?", (dataset_id,))
             await conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
-            await conn.execute(DELETE_ORPHAN_FRAMES)
+            await delete_orphan_frames(conn)
 
     async def set_dataset_tags(self, dataset_id: str, tags: Sequence[str]) -> DatasetRecord:
         if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):

@@ -22,6 +22,7 @@ import orjson
 from ..errors import FrameNotFound, VersionNotFound
 from .base import NO_TIMESTAMP, FrameCursor, FrameRow, StoredFrame, VersionRecord, WriteResult
 from .db import Conn, Database
+from .frameindex import drop_orphan_rows, index_documents
 
 _CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
 
@@ -140,6 +141,7 @@ class SqlFrames:
                     return rev
                 (row_id,) = await _row_ids(conn, 1)
                 await conn.execute(_INSERT_FRAME, _frame_values(row_id, rev, row, time.time()))
+                await index_documents(conn, [(row_id, row.document)])
                 changed = await conn.execute(
                     "UPDATE version_frames SET frame_row = ?, sort_ctx = ?, sort_ts = ? "
                     "WHERE version_id = ? AND frame_id = ? AND frame_row = ?",
@@ -243,6 +245,13 @@ class SqlFrames:
                         for row_id, (rev, row) in zip(row_ids, changed, strict=True)
                     ],
                 )
+                await index_documents(
+                    conn,
+                    [
+                        (row_id, row.document)
+                        for row_id, (_, row) in zip(row_ids, changed, strict=True)
+                    ],
+                )
                 await conn.executemany(
                     "INSERT INTO version_frames "
                     "(version_id, frame_id, frame_row, sort_ctx, sort_ts) "
@@ -306,6 +315,7 @@ class SqlFrames:
     async def _drop_orphans(self, conn: Conn, row_ids: Sequence[int]) -> None:
         """Delete the frames rows no version points at any more (of ``row_ids``)."""
         if row_ids:
+            await drop_orphan_rows(conn, row_ids)
             await conn.executemany(
                 "DELETE FROM frames WHERE row_id = ? AND NOT EXISTS "
                 "(SELECT 1 FROM version_frames WHERE frame_row = ?)",

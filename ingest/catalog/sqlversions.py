@@ -12,16 +12,21 @@ from typing import Any
 import orjson
 
 from ..errors import AlreadyExistsError, DatasetNotFound, ValidationError, VersionNotFound
+from . import frameindex
 from .base import DRAFT, PUBLISHED, VersionRecord
 from .db import Conn
 from .search import SqlSearch
 from .sqlframes import VERSION_COLS, version_record
 
-#: frames no version references any more (after a version or a dataset is deleted)
-DELETE_ORPHAN_FRAMES = (
-    "DELETE FROM frames WHERE NOT EXISTS "
-    "(SELECT 1 FROM version_frames vf WHERE vf.frame_row = frames.row_id)"
-)
+
+async def delete_orphan_frames(conn: Conn) -> None:
+    """Delete the frames (and their query index rows) no version references any more, after a
+    version or a dataset is deleted."""
+    await frameindex.prune(conn)
+    await conn.execute(
+        "DELETE FROM frames WHERE NOT EXISTS "
+        "(SELECT 1 FROM version_frames vf WHERE vf.frame_row = frames.row_id)"
+    )
 
 
 def check_name(name: Any, what: str) -> str:
@@ -195,7 +200,7 @@ class SqlVersions(SqlSearch):
             await self._draft(conn, version_id)
             await conn.execute("DELETE FROM version_frames WHERE version_id = ?", (version_id,))
             await conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
-            await conn.execute(DELETE_ORPHAN_FRAMES)
+            await delete_orphan_frames(conn)
 
     async def set_version_metadata(
         self, version_id: str, metadata: dict[str, Any]

@@ -99,6 +99,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as exc:
         return _error(request, exc.status, exc.type, exc.message, headers=exc.headers)
     except IngestError as exc:
+        if _is_api(request):  # the whole body: a query error adds its column
+            return json_response(ingest_error_body(exc), status=status_of(exc))
         body = ingest_error_body(exc)["error"]
         return _error(
             request, status_of(exc), body["type"], body["message"], field=body.get("field")

@@ -23,6 +23,7 @@ from ..errors import (
     StorageError,
     ValidationError,
 )
+from ..query import QueryError
 from ..service import Ingest
 
 HERE = Path(__file__).resolve().parent
@@ -94,7 +95,10 @@ def error_body(type_: str, message: str, field: str | None = None) -> dict[str, 
 
 def ingest_error_body(exc: IngestError) -> dict[str, Any]:
     field = exc.field if isinstance(exc, ValidationError) else None
-    return error_body(type(exc).__name__, str(exc), field)
+    body = error_body(type(exc).__name__, str(exc), field)
+    if isinstance(exc, QueryError):  # where in the query: 1-based
+        body["error"]["column"] = exc.column
+    return body
 
 
 def seg(value: Any) -> str:

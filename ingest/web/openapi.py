@@ -227,6 +227,13 @@ def openapi_document() -> dict[str, Any]:
                         ),
                         _query_param("context_id", "Only this context", {"type": "string"}),
                         _query_param(
+                            "q",
+                            "Lucene query (the DataView language: `label:car AND NOT "
+                            "meta.city:bremen`, `confidence:[0.5 TO 1]`, `source.id:front`, "
+                            "...); a bad one is a 400 whose error has the `column`",
+                            {"type": "string"},
+                        ),
+                        _query_param(
                             "label",
                             "Only items with an annotation (ROI or frame label) with this label",
                             {"type": "string"},

@@ -16,6 +16,7 @@ from ..annotation import SHAPES
 from ..catalog import StoredFrame
 from ..errors import ValidationError
 from ..frames import FrameGroup, item_context_id, item_timestamp
+from ..query import SYNTAX, QueryError
 from . import checks
 from .common import APP, render, seg
 from .media import media_url
@@ -60,6 +61,7 @@ def browser_filters(query: MultiMapping[str]) -> dict[str, Any]:
             meta[key[len("meta.") :]] = single(query, key) or ""
     return {
         "context_id": single(query, "context_id") or None,
+        "q": (single(query, "q") or "").strip() or None,
         "label": (single(query, "label") or "").strip() or None,
         "meta": meta,
         "cursor": single(query, "cursor") or None,
@@ -74,7 +76,7 @@ def browser_query(filters: dict[str, Any], **changes: Any) -> str:
     pairs: list[tuple[str, str]] = []
     if merged.get("by_context"):
         pairs.append(("by_context", "1"))
-    for key in ("context_id", "label", "cursor"):
+    for key in ("context_id", "q", "label", "cursor"):
         if merged.get(key) is not None:
             pairs.append((key, str(merged[key])))
     for key, value in (merged.get("meta") or {}).items():
@@ -154,18 +156,26 @@ async def browser_page(request: web.Request) -> web.Response:
                 "prev": prev_ctx and browser_query(filters, context_id=prev_ctx, cursor=None),
                 "next": next_ctx and browser_query(filters, context_id=next_ctx, cursor=None),
             }
-    stored, next_cursor = await browse.page_frames(
-        app,
-        record.id,
-        limit=filters["limit"],
-        cursor=filters["cursor"],
-        context_id=filters["context_id"],
-        label=filters["label"],
-        meta=filters["meta"],
-    )
+    try:
+        stored, next_cursor = await browse.page_frames(
+            app,
+            record.id,
+            limit=filters["limit"],
+            cursor=filters["cursor"],
+            context_id=filters["context_id"],
+            label=filters["label"],
+            meta=filters["meta"],
+            q=filters["q"],
+        )
+        query_error = None
+    except QueryError as exc:  # the page again, the error under the box
+        stored, next_cursor, query_error = [], None, exc
     return render(
         request,
         "browser.html",
+        status=400 if query_error else 200,
+        query_error=query_error,
+        query_syntax=SYNTAX,
         version=record,
         dataset=dataset,
         total=await app.count_frames(record.id),

@@ -18,7 +18,7 @@ from .common import APP, ApiError, json_response
 from .openapi import openapi_document
 from .patch import MERGE_PATCH, PARTIAL, apply_patch, guarded, parse_body
 
-FRAME_QUERY = ("limit", "cursor", "context_id", "label")
+FRAME_QUERY = ("limit", "cursor", "context_id", "label", "q")
 DEFAULT_LIMIT = 50
 
 routes = web.RouteTableDef()
@@ -103,7 +103,8 @@ def parse_limit(text: str | None, default: int = DEFAULT_LIMIT) -> int:
 
 
 def frame_filters(query: MultiMapping[str]) -> dict[str, Any]:
-    """``limit``, ``cursor``, ``context_id``, ``label`` and ``meta`` from an API query string."""
+    """``limit``, ``cursor``, ``context_id``, ``label``, ``meta`` and ``q`` (a Lucene query)
+    from an API query string."""
     meta: dict[str, str] = {}
     for key in set(query):
         if key.startswith("meta."):
@@ -112,7 +113,7 @@ def frame_filters(query: MultiMapping[str]) -> dict[str, Any]:
         elif key not in FRAME_QUERY:
             raise ValidationError(
                 key,
-                "unknown query parameter; known: limit, cursor, context_id, label, meta.KEY",
+                "unknown query parameter; known: limit, cursor, context_id, label, meta.KEY, q",
             )
     label = single(query, "label")
     return {
@@ -121,6 +122,7 @@ def frame_filters(query: MultiMapping[str]) -> dict[str, Any]:
         "context_id": single(query, "context_id"),
         "label": label or None,
         "meta": meta,
+        "q": single(query, "q"),
     }
 
 

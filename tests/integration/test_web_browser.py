@@ -192,10 +192,11 @@ def test_script_payload_is_text(page: Any, served: tuple[str, Example]) -> None:
     assert note.locator(".meta-value").input_value() == XSS
     assert page.evaluate("window.__xss") is None
     assert page.locator("#xss-img").count() == 0
-    page.goto(f"{base}/versions/{example.draft_id}?{urlencode({'meta': f'note={XSS}'})}")
+    query = 'meta.note:"' + XSS.replace('"', '\\"') + '"'
+    page.goto(f"{base}/versions/{example.draft_id}?{urlencode({'q': query})}")
     assert page.locator("#frame-grid .card").count() == 1
     assert page.evaluate("window.__xss") is None
-    assert page.locator('input[name="meta"]').first.input_value() == f"note={XSS}"
+    assert page.locator("#query").input_value() == query
 
 
 def test_published_version_is_read_only(page: Any, served: tuple[str, Example]) -> None:
@@ -230,3 +231,25 @@ def test_delete_with_confirmation(page: Any, served: tuple[str, Example]) -> Non
     page.wait_for_url(f"**/versions/{vid}")
     assert page.locator('.card[data-frame-id="drive-02-001"]').count() == 0
     assert DatasetVersion.get_version(version_id=vid).get_frame_count() == 6
+
+
+def test_query_box_filters_with_boolean_logic_and_points_at_errors(
+    page: Any, served: tuple[str, Example]
+) -> None:
+    base, example = served
+    page.goto(f"{base}/versions/{example.draft_id}")
+    assert "label:car AND NOT" in page.locator("#query-syntax").inner_text()
+    # a group matches when one of its SingleFrames does: "front" has car and day
+    page.fill("#query", "label:car AND NOT label:day")
+    page.press("#query", "Enter")
+    page.wait_for_url("**q=label*")
+    cards = page.locator("#frame-grid .card")
+    assert [cards.nth(i).get_attribute("data-frame-id") for i in range(cards.count())] == ["solo-0"]
+    page.fill("#query", "meta.weather:sunny AND (car OR")
+    page.press("#query", "Enter")
+    error = page.locator("#query-error")
+    assert error.is_visible()
+    query_line, caret_line = error.inner_text().splitlines()[:2]
+    assert query_line == "meta.weather:sunny AND (car OR"
+    assert caret_line.index("^") == len(query_line) and "column 31" in caret_line
+    assert page.locator("#frame-grid").count() == 0

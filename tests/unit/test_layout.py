@@ -86,6 +86,7 @@ PUBLIC = {
         "get_metadata", "get_single_frame", "get_version", "get_versions", "iter_frames",
         "publish_version", "refresh", "set_masks_labels", "set_metadata", "update_frames",
     ],
+    "DataView": ["get_count", "get_iterator", "to_dict", "to_list"],
 }  # fmt: skip
 #: the reference SDK's frame methods (sync; the downloads also have ``_async`` twins)
 FRAME_METHODS = {
@@ -94,6 +95,9 @@ FRAME_METHODS = {
     "FrameGroup": ["add_global_annotation", "get_global_annotations", "remove_global_annotation",
                    "remove_global_annotations"],
 }  # fmt: skip
+#: DataView's calls without an async twin (they do no I/O)
+DATAVIEW_SYNC = ["add_mapping_rule", "add_query", "get_label_id", "get_labels", "set_labels",
+                 "set_iteration_parameters"]  # fmt: skip
 
 
 def test_public_api_is_pinned() -> None:
@@ -108,7 +112,8 @@ def test_public_api_is_pinned() -> None:
     single = inspect.signature(ingest.DatasetVersion.get_single_frame_async)
     assert list(single.parameters)[:4] == ["frame_id", "dataset_name", "version_name",
                                           "dataset_id"]  # fmt: skip
-    for name in ("FrameGroup", "SingleFrame", "Report", "RejectedFrame", "configure"):
+    for name in ("FrameGroup", "SingleFrame", "Report", "RejectedFrame", "configure",
+                 "IterationOrder", "QueryError"):  # fmt: skip
         assert name in ingest.__all__
     for cls_name, methods in FRAME_METHODS.items():
         for method in methods:
@@ -120,13 +125,18 @@ def test_public_api_is_pinned() -> None:
     assert list(snapshot.parameters)[:5] == [
         "dataset_name", "publish_name", "child_name", "child_metadata", "child_comment"
     ]  # fmt: skip
+    assert all(callable(getattr(ingest.DataView, name)) for name in DATAVIEW_SYNC)
+    query = inspect.signature(ingest.DataView.add_query)
+    assert list(query.parameters)[1:7] == ["dataset_name", "version_name", "roi_query",
+                                           "frame_query", "source_query", "weight"]  # fmt: skip
+    assert {o.name for o in ingest.IterationOrder} == {"sequential", "random"}
 
 
 def test_the_catalog_protocol_is_exactly_what_the_application_calls() -> None:
     from ingest.catalog import Catalog
 
     called = set()
-    app = ["service.py", "usecases.py", "browse.py"]
+    app = ["service.py", "usecases.py", "browse.py", "querycases.py"]
     for path in [*(PACKAGE / name for name in app), *_modules("pipeline")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (

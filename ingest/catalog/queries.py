@@ -1,0 +1,81 @@
+"""Reads of the frames a query selects (DataView, ``ingest query``, REST ``q=``): counts,
+keyset pages in (context_id, timestamp, id) order, ids for random draws, frames by id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..query import FrameFilter
+from .base import FrameCursor, StoredFrame
+from .querysql import filters_sql, rows_sql
+from .sqlframes import _CHUNK, SqlFrames
+
+
+class SqlQueries(SqlFrames):
+    """Query reads over one version; ``SqlCatalog`` is the class to use."""
+
+    async def query_count(self, version_id: str, filters: Sequence[FrameFilter]) -> int:
+        """How many frames of the version any of ``filters`` selects."""
+        condition, args = filters_sql(self.db.dialect, version_id, filters)
+        row = await self.db.fetchone(
+            f"SELECT COUNT(*) FROM version_frames vf WHERE vf.version_id = ? AND ({condition})",
+            (version_id, *args),
+        )
+        return int(row[0]) if row else 0
+
+    async def query_page(
+        self,
+        version_id: str,
+        filters: Sequence[FrameFilter],
+        *,
+        after: FrameCursor | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[FrameCursor, StoredFrame]]:
+        """The next ``limit`` selected frames after ``after``, in (context_id, timestamp) order."""
+        condition, args = filters_sql(self.db.dialect, version_id, filters, ordered=True)
+        return await self.page(
+            version_id, conditions=[f"({condition})"], args=args, after=after, limit=limit
+        )
+
+    async def query_rows(
+        self,
+        version_id: str,
+        filters: Sequence[FrameFilter],
+        *,
+        after: int = 0,
+        limit: int = 10_000,
+    ) -> list[int]:
+        """The next ``limit`` selected frames after ``after`` as frames row ids, in row order:
+        a walk over the matches only (the index range of a term), each checked in the
+        version."""
+        units = rows_sql(self.db.dialect, version_id, filters)
+        if units is None:
+            sql = "SELECT frame_row FROM version_frames WHERE version_id = ? AND frame_row > ?"
+            args: list[Any] = [version_id, after]
+        else:
+            # GROUP BY (not DISTINCT in a subquery): SQLite streams a term's index range in
+            # row order, no sort
+            sql = (
+                f"SELECT s.frame_row FROM ({units[0]}) AS s WHERE s.frame_row > ? AND EXISTS "
+                "(SELECT 1 FROM version_frames vf WHERE vf.frame_row = s.frame_row "
+                "AND vf.version_id = ?) GROUP BY s.frame_row"
+            )
+            args = [*units[1], after, version_id]
+        rows = await self.db.fetchall(f"{sql} ORDER BY frame_row LIMIT ?", (*args, limit))
+        return [int(row[0]) for row in rows]
+
+    async def frames_by_row(self, row_ids: Sequence[int]) -> dict[int, StoredFrame]:
+        """The frames stored under these row ids (``query_rows``), by row id."""
+        found: dict[int, StoredFrame] = {}
+        rows = sorted(set(row_ids))
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row, fid, kind, doc, saved in await self.db.fetchall(
+                "SELECT row_id, id, kind, document, saved_at FROM frames "
+                f"WHERE row_id IN ({marks})",
+                chunk,
+            ):
+                found[int(row)] = StoredFrame(fid, kind, doc.encode(), saved)
+        return found
