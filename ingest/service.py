@@ -27,6 +27,7 @@ from .errors import (
     ValidationError,
 )
 from .frames import FrameGroup, Item, SingleFrame, item_from_doc
+from .interchange import Interchange
 from .pipeline import Input, PipelineRun, frame_row
 from .pipeline.workers import WorkerPool
 from .remote import RemoteFetcher
@@ -42,7 +43,7 @@ def item_from_stored(stored: StoredFrame) -> Item:
     return item
 
 
-class Ingest(DatasetsAndVersions):
+class Ingest(DatasetsAndVersions, Interchange):
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:
