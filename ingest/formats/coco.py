@@ -5,8 +5,9 @@ One COCO annotation becomes up to three annotations of its image, all carrying t
 export puts them back together: its ``bbox`` a ``box2d_xywh``, its polygon ``segmentation`` a
 ``poly2d_xy``, its ``keypoints`` a ``keypoints`` (x, y pairs; the visibility flags in
 ``metadata["coco"]["visibility"]``). An RLE ``segmentation`` (crowds) becomes a mask image of
-the frame (``<masks dir>/<annotation id>.png``, 255 inside, id ``coco-<annotation id>``, decoded
-by pycocotools) and stays in ``metadata["coco"]["rle"]``, so the export writes it back exactly.
+the frame (id ``coco-<annotation id>``, 255 inside, decoded by pycocotools, written once to
+``$XDG_DATA_HOME/frame-ingest/coco-masks/<hash of the RLE>.png``: the same RLE is the same file,
+so a re-run or a re-import of an export uploads nothing new) and stays in ``metadata["coco"]["rle"]``, so the export writes it back exactly.
 ``score`` (a results file) becomes the confidence. The image's ``id``, ``file_name`` and other
 fields go to the frame's ``metadata["coco"]``.
 
@@ -18,10 +19,14 @@ annotations.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
+from ..config import default_data_dir
 from ..errors import ValidationError
 from ..frames import Annotation, SingleFrame
 from ..rowitems import resolve_uri
@@ -85,7 +90,7 @@ class CocoReader:
                 continue
             by_image.setdefault(ann["image_id"], []).append((i, ann))
         root = self.images_root or os.path.dirname(os.path.abspath(path))
-        masks = self.masks_dir or os.path.splitext(os.path.abspath(path))[0] + ".masks"
+        masks = self.masks_dir or str(default_data_dir() / "coco-masks")
         stem = os.path.splitext(name)[0]
         for i, img in enumerate(images):
             where = _where(path, "images", i, img)
@@ -147,7 +152,7 @@ def _annotation(
         coco["rle"] = seg
         if ann.get("id") is None:
             raise ValidationError(where, "an RLE segmentation needs the annotation's id (its mask's name)")
-        masks[f"coco-{ann['id']}"], box = _write_mask(seg, ann["id"], where, masks_dir)
+        masks[f"coco-{ann['id']}"], box = _write_mask(seg, where, masks_dir)
         if not parts:
             parts.append({**base, "box2d_xywh": box})
     elif seg:
@@ -167,7 +172,7 @@ def _annotation(
 
 
 def _write_mask(
-    rle: dict[str, Any], ann_id: Any, where: str, masks_dir: str
+    rle: dict[str, Any], where: str, masks_dir: str
 ) -> tuple[str, list[float]]:
     """The RLE decoded to a PNG (pycocotools, Pillow); rewritten only when it changed, so a
     re-run keeps the file (same object key, nothing uploaded again)."""
@@ -193,7 +198,8 @@ def _write_mask(
     buf = io.BytesIO()
     Image.fromarray(pixels.astype("uint8"), mode="L").save(buf, format="PNG")
     os.makedirs(masks_dir, exist_ok=True)
-    out = os.path.join(masks_dir, f"{ann_id}.png")
+    digest = hashlib.blake2b(orjson.dumps([size, counts]), digest_size=16).hexdigest()
+    out = os.path.join(masks_dir, f"{digest}.png")
     try:
         with open(out, "rb") as fh:
             same = fh.read() == buf.getvalue()

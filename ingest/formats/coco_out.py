@@ -36,9 +36,13 @@ class CocoWriter:
     def add(self, doc: dict[str, Any]) -> None:
         self.losses.group_parts(doc) if "frames" in doc else None
         for name, frame in frames_of(doc):
-            self._frame(self._file(name or "frames"), frame)
+            self._frame(name or "frames", frame)
 
-    def _frame(self, out: dict[str, Any], frame: dict[str, Any]) -> None:
+    def _frame(self, name: str, frame: dict[str, Any]) -> None:
+        if not frame.get("width") or not frame.get("height"):  # a point cloud, a radar...
+            self.losses.add("frames without width and height (not exported)")
+            return
+        out = self._file(name)
         meta = dict(frame.get("metadata") or {})
         coco_image = dict(meta.pop("coco", None) or {})
         self.losses.add("frame metadata (outside 'coco')", 1 if meta else 0)
