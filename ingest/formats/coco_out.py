@@ -111,9 +111,11 @@ class CocoWriter:
                        if isinstance(a.get("id"), int)), default=0) + 1  # fmt: skip
         paths = []
         for name, content in sorted(self.files.items()):
-            for ann in content["annotations"]:
-                if not isinstance(ann.get("id"), int):
+            taken: set[int] = set()
+            for ann in content["annotations"]:  # ids unique in a file (two sources may share)
+                if not isinstance(ann.get("id"), int) or ann["id"] in taken:
                     ann["id"], next_id = next_id, next_id + 1
+                taken.add(ann["id"])
             doc = {"images": content["images"], "annotations": content["annotations"],
                    "categories": self.labels.categories}  # fmt: skip
             path = os.path.join(out_dir, f"{name}.json")

@@ -1,0 +1,244 @@
+"""COCO, YOLO, KITTI and nuScenes in and COCO, YOLO out, through the ``ingest`` command, checked
+by the readers the formats' authors maintain (pycocotools, nuscenes-devkit) and by YOLO's
+layout rules."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pycocotools.coco import COCO
+
+from examples.make_formats import make_coco, make_kitti, make_nuscenes, make_yolo
+
+from ..envs import clean_env
+from ..pg import create_database
+from .test_cli import run
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(
+        INGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'catalog.sqlite3'}",
+        INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
+        XDG_DATA_HOME=str(tmp_path / "data"),  # where COCO RLE masks are written
+    )
+
+
+def ok(args: list[str], env: dict[str, str], code: int = 0) -> Any:
+    done = run(args, env)
+    assert done.returncode == code, done.stderr
+    return done
+
+
+def imported(args: list[str], env: dict[str, str], code: int = 0) -> dict[str, Any]:
+    done = ok(["import", *args, "--create", "--json"], env, code)
+    return json.loads(done.stdout)
+
+
+def documents(env: dict[str, str], version: str, dataset: str = "D") -> list[dict[str, Any]]:
+    out = ok(["export", "--dataset", dataset, "--version", version], env).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def without_ids(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in d.items() if k != "id"} for d in docs]
+
+
+GROUP_BY = ["--group-by", "{camera}/{timestamp}.png"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_coco_files_of_two_cameras_become_groups_and_export_back_as_they_came(
+    database: str, env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if database == "postgresql":
+        env["INGEST_DATABASE_URL"] = create_database(request.getfixturevalue("pg_admin_url"))
+    files = make_coco(tmp_path / "coco")
+    out = imported(["--format", "coco", *map(str, files), *GROUP_BY, "--dataset", "D",
+                    "--version", "v1"], env)  # fmt: skip
+    s = out["summary"]
+    assert (s["groups_committed"], s["frames_registered"], s["objects_uploaded"]) == (3, 6, 8)
+    first = documents(env, "v1")
+    assert sorted(first[0]["frames"]) == ["front", "rear"]
+    assert first[0]["timestamp"] == 0 and first[0]["metadata"] == {"group_by": {"timestamp":
+                                                                                "000000"}}
+
+    ok(["export", "--format", "coco", "--dataset", "D", "--version", "v1", "-o",
+        str(tmp_path / "one")], env)  # fmt: skip
+    whole = COCO(str(tmp_path / "one" / "annotations.json"))
+    assert len(whole.imgs) == 6 and len(whole.anns) == 14  # image ids of both files made unique
+    assert {c["name"] for c in whole.cats.values()} == {"car", "person"}
+    crowd = next(a for a in whole.anns.values() if a["iscrowd"])
+    assert whole.annToMask(crowd).sum() == 200  # the RLE is back, and decodes
+
+    ok(["export", "--format", "coco", "--per-frame-name", "--dataset", "D", "--version", "v1",
+        "-o", str(tmp_path / "per")], env)  # fmt: skip
+    for original in files:
+        exported = COCO(str(tmp_path / "per" / original.name))
+        given = json.loads(original.read_text())
+        assert sorted(exported.anns.values(), key=lambda a: a["id"]) == given["annotations"]
+        assert list(exported.imgs.values()) == given["images"]
+        assert list(exported.cats.values()) == given["categories"]
+        assert len(exported.getAnnIds(catIds=[1])) == 3 and len(exported.getAnnIds(catIds=[2])) == 4
+
+    again = imported(["--format", "coco", str(tmp_path / "per" / "front.json"),
+                      str(tmp_path / "per" / "rear.json"), "--images-root",
+                      str(tmp_path / "coco"), *GROUP_BY, "--dataset", "D", "--version", "v2"],
+                     env)  # fmt: skip
+    assert again["summary"]["objects_uploaded"] == 0  # same files, masks included
+    assert documents(env, "v2") == first
+
+
+def test_coco_bad_records_are_rejected_by_file_and_record_and_nothing_good_is_lost(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_coco(tmp_path / "coco", samples=3)
+    data = json.loads(files[0].read_text())
+    data["annotations"][0]["bbox"] = [1, 2, -3, 4]  # image 1
+    data["annotations"][3]["category_id"] = 99  # image 2
+    data["annotations"].append({"id": 4242, "image_id": 77, "category_id": 1, "bbox": [0, 0, 1, 1]})
+    bad = tmp_path / "coco" / "instances.json"
+    bad.write_text(json.dumps(data))
+    report = tmp_path / "report.jsonl"
+    out = imported(["--format", "coco", str(bad), "--dataset", "D", "--version", "v1",
+                    "--report", str(report)], env, code=1)  # fmt: skip
+    rejected = [json.loads(line) for line in report.read_text().splitlines()]
+    where = sorted(r["where"] for r in rejected)
+    assert where == ["instances.json: annotations[0] (id 101).box2d_xywh",
+                     "instances.json: annotations[3] (id 201)",
+                     "instances.json: annotations[7] (id 4242)"]  # fmt: skip
+    assert out["summary"]["frames_registered"] == 1  # images 3: registered + rejected = input
+    assert sum(1 for r in rejected if r["source"]) == 2
+
+
+def yolo_layout_errors(root: Path) -> list[str]:
+    """Ultralytics' rules: data.yaml names the classes and the split folders; a label file is
+    the image path with /images/ made /labels/ and .txt; a line is a class below nc and
+    normalized coordinates (4 for a box, an even count of 6+ for a polygon)."""
+    data = yaml.safe_load((root / "data.yaml").read_text())
+    names = data["names"]
+    errors = []
+    for split in ("train", "val", "test"):
+        if split not in data:
+            continue
+        for image in sorted((Path(data["path"]) / data[split]).rglob("*.png")):
+            label = Path(str(image).replace("/images/", "/labels/")).with_suffix(".txt")
+            if not label.is_file():
+                errors.append(f"{image}: no label file")
+                continue
+            for line in label.read_text().splitlines():
+                cls, *coords = line.split()
+                values = [float(v) for v in coords]
+                if int(cls) not in names or not all(0 <= v <= 1 for v in values):
+                    errors.append(f"{label}: {line}")
+                if len(values) != 4 and (len(values) < 6 or len(values) % 2):
+                    errors.append(f"{label}: {line}")
+    return errors
+
+
+def test_yolo_import_export_keeps_its_layout_and_round_trips(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    make_yolo(tmp_path / "yolo")
+    out = imported(["--format", "yolo", str(tmp_path / "yolo"), "--dataset", "D", "--version",
+                    "v1"], env)  # fmt: skip
+    assert out["summary"]["frames_registered"] == 4
+    first = documents(env, "v1")
+    box = first[0]["annotations"][0]
+    assert box["labels"] == ["car"] and box["box2d_xywh"] == [20.0, 50.0, 36.0, 22.0]
+    assert first[0]["metadata"] == {"yolo": {"split": "train", "file": "000000.png"}}
+
+    ok(["export", "--format", "yolo", "--dataset", "D", "--version", "v1", "-o",
+        str(tmp_path / "out")], env)  # fmt: skip
+    assert yolo_layout_errors(tmp_path / "out") == []
+    assert yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())["names"] == {
+        0: "car", 1: "lane"}  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == ["train", "val"]
+    imported(["--format", "yolo", str(tmp_path / "out"), "--dataset", "D", "--version", "v2"], env)
+
+    def held(docs: list[dict[str, Any]]) -> list[Any]:  # what YOLO holds: not the sources
+        return [(d["metadata"], d["annotations"], d["width"], d["height"]) for d in docs]
+
+    assert held(documents(env, "v2")) == held(first)
+
+
+def test_yolo_bad_line_rejects_its_image_naming_file_and_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    make_yolo(tmp_path / "yolo")
+    label = tmp_path / "yolo" / "labels" / "train" / "000001.txt"
+    label.write_text(label.read_text() + "7 0.5 0.5 0.1 0.1\n")
+    report = tmp_path / "r.jsonl"
+    out = imported(["--format", "yolo", str(tmp_path / "yolo"), "--dataset", "D", "--version",
+                    "v1", "--report", str(report)], env, code=1)  # fmt: skip
+    (rejected,) = [json.loads(line) for line in report.read_text().splitlines()]
+    assert rejected["where"] == "labels/train/000001.txt:3"
+    assert "class 7 is not in names" in rejected["message"]
+    assert out["summary"]["frames_registered"] == 3
+
+
+def test_kitti_samples_become_camera_and_velodyne_groups(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    make_kitti(tmp_path / "kitti")
+    (tmp_path / "kitti" / "training" / "label_2" / "000002.txt").write_text("Car 0 0\n")
+    report = tmp_path / "r.jsonl"
+    out = imported(["--format", "kitti", str(tmp_path / "kitti"), "--dataset", "D", "--version",
+                    "v1", "--report", str(report)], env, code=1)  # fmt: skip
+    assert out["summary"]["groups_committed"] == 2 and out["summary"]["frames_registered"] == 4
+    (rejected,) = [json.loads(line) for line in report.read_text().splitlines()]
+    assert rejected["where"] == "training/label_2/000002.txt:1"
+    doc = next(d for d in documents(env, "v1") if d["metadata"]["kitti"]["sample"] == "000000")
+    assert sorted(doc["frames"]) == ["image_2", "velodyne"]
+    assert doc["metadata"]["kitti"]["calib"]["P2"][0] == 700.0
+    car, dontcare = doc["frames"]["image_2"]["annotations"]
+    assert car["labels"] == ["Car"] and car["box2d_xywh"] == [20.0, 50.0, 36.0, 22.0]
+    assert car["metadata"]["kitti"]["location_xyz"] == [0.5, 1.4, 8.4]
+    assert dontcare["labels"] == ["DontCare"]
+
+    export = ok(["export", "--format", "coco", "--dataset", "D", "--version", "v1", "-o",
+                 str(tmp_path / "out")], env)  # fmt: skip
+    lost = export.stderr  # what COCO cannot hold is listed, never dropped silently
+    assert "coco cannot hold group metadata: 2 not exported" in lost
+    assert "coco cannot hold frames without width and height (not exported): 2" in lost
+    assert "coco cannot hold annotation metadata (outside 'coco'): 4 not exported" in lost
+    assert len(COCO(str(tmp_path / "out" / "annotations.json")).anns) == 4
+
+
+def test_nuscenes_devkit_loads_the_fixture_and_each_sample_becomes_a_group(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from nuscenes.nuscenes import NuScenes
+
+    root = make_nuscenes(tmp_path / "nuscenes")
+    nusc = NuScenes(version="v1.0-mini", dataroot=str(root), verbose=False)  # proves it valid
+    out = imported(["--format", "nuscenes", str(root), "--dataset", "D", "--version", "v1"], env)
+    assert out["summary"]["groups_committed"] == len(nusc.sample) == 2
+    assert out["summary"]["frames_registered"] == 8  # keyframes only, the sweep is not
+    docs = {d["metadata"]["nuscenes"]["sample_token"]: d for d in documents(env, "v1")}
+    for sample in nusc.sample:
+        doc = docs[sample["token"]]
+        assert sorted(doc["frames"]) == sorted(sample["data"])
+        assert doc["timestamp"] == sample["timestamp"] / 1e6
+        assert doc["context_id"] == nusc.get("scene", sample["scene_token"])["name"]
+        for channel, token in sample["data"].items():
+            record = nusc.get("sample_data", token)
+            frame = doc["frames"][channel]
+            pose = nusc.get("ego_pose", record["ego_pose_token"])
+            assert frame["metadata"]["nuscenes"]["ego_pose"]["translation"] == pose["translation"]
+            calibrated = nusc.get("calibrated_sensor", record["calibrated_sensor_token"])
+            meta = frame["metadata"]["nuscenes"]["calibrated_sensor"]
+            assert meta["camera_intrinsic"] == calibrated["camera_intrinsic"]
+            assert os.path.basename(frame["source"]).endswith(os.path.basename(record["filename"]))
+        boxes = {a["metadata"]["nuscenes"]["token"]: a for a in doc["annotations"]}
+        assert sorted(boxes) == sorted(sample["anns"])
+        for token in sample["anns"]:
+            box = nusc.get_box(token)
+            meta = boxes[token]["metadata"]["nuscenes"]
+            assert boxes[token]["labels"] == [box.name]
+            assert meta["translation"] == list(box.center) and meta["size"] == list(box.wlh)
