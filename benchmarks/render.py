@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 BEGIN, END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
+FORMATS_BEGIN, FORMATS_END = "<!-- formats:begin -->", "<!-- formats:end -->"
 TITLES = {
     "local": "(a) local storage + SQLite",
     "local_small": "(a) local storage + SQLite, small import",
@@ -218,6 +219,9 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
         END,
         "",
     ]
+    if FORMATS_BEGIN in keep_from and FORMATS_END in keep_from:  # benchmarks/coco_import.py's
+        kept = keep_from.split(FORMATS_BEGIN, 1)[1].split(FORMATS_END, 1)[0]
+        parts += [FORMATS_BEGIN + kept + FORMATS_END, ""]
     return "\n".join(parts)
 
 
