@@ -35,6 +35,7 @@ from .common import Entry, FormatError, LabelSet, Pending, group_frames, read_js
 _ANN_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "keypoints", "score"}
 _IMAGE_FIELDS = {"id", "file_name", "width", "height"}
 _CATEGORY_FIELDS = ("supercategory", "keypoints", "skeleton")
+_ID_SUFFIX = {"poly2d_xy": ".segmentation", "keypoints": ".keypoints"}
 
 
 def _where(path: str, table: str, index: int, record: Any) -> str:
@@ -139,36 +140,38 @@ class CocoReader:
 def _annotation(
     ann: dict[str, Any], label: str, where: str, masks_dir: str
 ) -> tuple[list[Annotation], dict[str, str]]:
+    """The annotations of one COCO record (ids ``<id>``, ``<id>.segmentation``,
+    ``<id>.keypoints``) and its RLE mask, if any."""
     coco = {k: v for k, v in ann.items() if k not in _ANN_FIELDS - {"id"}}
     coco.setdefault("iscrowd", 0)
-    score = ann.get("score")
-    base = {"labels": [label], "confidence": score}
-    parts: list[dict[str, Any]] = []
+    shapes: dict[str, Any] = {}
     masks: dict[str, str] = {}
     if ann.get("bbox") is not None:
-        parts.append({**base, "box2d_xywh": ann["bbox"]})
+        shapes["box2d_xywh"] = ann["bbox"]
     seg = ann.get("segmentation")
     if isinstance(seg, dict):
         coco["rle"] = seg
         if ann.get("id") is None:
-            raise ValidationError(where, "an RLE segmentation needs the annotation's id (its mask's name)")
+            raise ValidationError(where, "an RLE segmentation needs the record's id")
         masks[f"coco-{ann['id']}"], box = _write_mask(seg, where, masks_dir)
-        if not parts:
-            parts.append({**base, "box2d_xywh": box})
+        shapes.setdefault("box2d_xywh", box)
     elif seg:
-        parts.append({**base, "poly2d_xy": seg})
-    if ann.get("keypoints"):
-        kps = ann["keypoints"]
+        shapes["poly2d_xy"] = seg
+    kps = ann.get("keypoints")
+    if kps:
         if not isinstance(kps, list) or len(kps) % 3:
-            raise ValidationError(where, f"keypoints are [x1, y1, v1, ...], got {len(kps)} numbers")
+            raise ValidationError(f"{where}.keypoints", "must be [x1, y1, v1, ...] triples")
         coco["visibility"] = kps[2::3]
-        xy = [c for i in range(0, len(kps), 3) for c in kps[i : i + 2]]
-        parts.append({**base, "keypoints": xy})
-    if not parts:
-        parts.append(base)  # a crowd mask alone, or a bare label: the label stays
-    for part in parts:
-        part["metadata"] = {"coco": coco}
-    return [Annotation.from_doc(part, where) for part in parts], masks
+        shapes["keypoints"] = [c for i in range(0, len(kps), 3) for c in kps[i : i + 2]]
+    parts = []
+    for shape, coords in shapes.items() or [(None, None)]:  # no shape: the label stays
+        part = {"labels": [label], "confidence": ann.get("score"), "metadata": {"coco": coco}}
+        if shape is not None:
+            part[shape] = coords
+        if ann.get("id") is not None:
+            part["id"] = f"{ann['id']}{_ID_SUFFIX.get(shape, '')}"
+        parts.append(Annotation.from_doc(part, where))
+    return parts, masks
 
 
 def _write_mask(

@@ -155,4 +155,38 @@ class NuScenesReader:
         meta["attributes"] = [self.attributes[t]["name"] for t in record.get("attribute_tokens", [])
                               if t in self.attributes]  # fmt: skip
         meta["visibility"] = (self.visibility.get(record.get("visibility_token")) or {}).get("level")
-        return {"labels": [category["name"]], "metadata": {"nuscenes": meta}}
+        try:
+            box = box3d(record["translation"], record["size"], record["rotation"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            raise ValidationError(where, "a box needs translation [x, y, z], size [w, l, h] and "
+                                  "rotation [w, x, y, z] (a non-zero quaternion)") from None  # fmt: skip
+        return {"id": record["token"], "labels": [category["name"]], "box3d_xyzwhxyzwh": box,
+                "metadata": {"nuscenes": meta}}  # fmt: skip
+
+
+def _rotate(q: list[float], v: list[float]) -> list[float]:
+    """``v`` rotated by the quaternion ``q`` (w, x, y, z; normalized here). Written out rather
+    than importing pyquaternion and numpy at run time for one product: v' = v + 2w(u x v) +
+    2u x (u x v), u the vector part."""
+    norm = sum(c * c for c in q) ** 0.5
+    w, x, y, z = (c / norm for c in q)
+
+    def cross(a: list[float], b: list[float]) -> list[float]:
+        return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+
+    u = [x, y, z]
+    t = cross(u, v)
+    tt = cross(u, t)
+    return [v[i] + 2 * w * t[i] + 2 * tt[i] for i in range(3)]
+
+
+def box3d(center: list[float], wlh: list[float], rotation: list[float]) -> list[float]:
+    """A nuScenes box (center, size w, l, h, rotation) as the reference's ``box3d_xyzwhxyzwh``:
+    its front face (center, width, height) then its back face. The box's x axis (its length)
+    runs from the back face to the front one, so the heading and the length are kept; a roll
+    about that axis is not (nuScenes boxes have none). The exact record stays in metadata."""
+    w, length, h = (float(v) for v in wlh)
+    half = _rotate([float(c) for c in rotation], [length / 2, 0.0, 0.0])
+    front = [float(c) + d for c, d in zip(center, half, strict=True)]
+    back = [float(c) - d for c, d in zip(center, half, strict=True)]
+    return [*front, w, h, *back, w, h]

@@ -65,6 +65,8 @@ def test_coco_files_of_two_cameras_become_groups_and_export_back_as_they_came(
     assert (s["groups_committed"], s["frames_registered"], s["objects_uploaded"]) == (3, 6, 8)
     first = documents(env, "v1")
     assert sorted(first[0]["frames"]) == ["front", "rear"]
+    ids = [a["id"] for a in first[0]["frames"]["front"]["annotations"]]
+    assert ids == ["101", "101.segmentation", "102", "102.keypoints", "103"]  # COCO's ids
     assert first[0]["timestamp"] == 0 and first[0]["metadata"] == {"group_by": {"timestamp":
                                                                                 "000000"}}
 
@@ -242,3 +244,9 @@ def test_nuscenes_devkit_loads_the_fixture_and_each_sample_becomes_a_group(
             meta = boxes[token]["metadata"]["nuscenes"]
             assert boxes[token]["labels"] == [box.name]
             assert meta["translation"] == list(box.center) and meta["size"] == list(box.wlh)
+            corners = box.corners()  # the devkit's: the first four make the front face
+            faces = [*corners[:, :4].mean(axis=1), *corners[:, 4:].mean(axis=1)]
+            got = boxes[token]["box3d_xyzwhxyzwh"]
+            assert got[3:5] == got[8:10] == [box.wlh[0], box.wlh[2]]
+            assert got[:3] + got[5:8] == pytest.approx(faces, abs=1e-3)
+            assert boxes[token]["id"] == token
