@@ -59,6 +59,9 @@ class CocoReader:
         self.paths, self.images_root, self.group_by = paths, images_root, group_by
         self.masks_dir = masks_dir
         self.labels = LabelSet()
+        for path in paths:  # before the target version is made: a typo costs nothing
+            if not os.path.isfile(path):
+                raise FormatError(path, "does not exist or is not a file")
 
     def entries(self) -> Iterator[Entry]:
         records = (entry for path in self.paths for entry in self._file(path))

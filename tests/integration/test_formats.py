@@ -250,3 +250,21 @@ def test_nuscenes_devkit_loads_the_fixture_and_each_sample_becomes_a_group(
             assert got[3:5] == got[8:10] == [box.wlh[0], box.wlh[2]]
             assert got[:3] + got[5:8] == pytest.approx(faces, abs=1e-3)
             assert boxes[token]["id"] == token
+
+
+def test_the_library_imports_and_exports_formats_like_the_command(
+    lib: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import DatasetVersion
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    files = make_coco(tmp_path / "coco", samples=2)
+    version = DatasetVersion.create_new_dataset("F", version_name="v1")
+    report = version.import_format("coco", [str(f) for f in files], group_by=GROUP_BY[1])
+    assert report.summary.groups_committed == 2 and not report.rejected
+    label_set = version.get_metadata()["label_set"]
+    assert [(c["id"], c["name"]) for c in label_set] == [(1, "car"), (2, "person")]
+    written = version.export_format("coco", str(tmp_path / "out"), per_frame_name=True)
+    assert sorted(Path(p).name for p in written) == ["front.json", "rear.json"]
+    assert version.last_export_losses == ["coco cannot hold group metadata: 2 not exported"]
+    assert len(COCO(written[0]).anns) == 5
