@@ -33,13 +33,27 @@ def make_coco(path: Path, images: int, per_image: int) -> int:
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(("car", "person", "bike", "sign"))]
     imgs, anns = [], []
     for i in range(images):
-        imgs.append({"id": i + 1, "file_name": f"https://data.example.com/coco/{i:08d}.jpg",
-                     "width": 1920, "height": 1080})  # fmt: skip
+        imgs.append(
+            {
+                "id": i + 1,
+                "file_name": f"https://data.example.com/coco/{i:08d}.jpg",
+                "width": 1920,
+                "height": 1080,
+            }
+        )
         for k in range(per_image):
             x, y = 10 + 37 * k, 20 + 11 * k
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": k % 4 + 1,
-                         "bbox": [x, y, 50, 80], "area": 4000, "iscrowd": 0,
-                         "segmentation": [[x, y, x + 50, y, x + 50, y + 80, x, y + 80]]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": k % 4 + 1,
+                    "bbox": [x, y, 50, 80],
+                    "area": 4000,
+                    "iscrowd": 0,
+                    "segmentation": [[x, y, x + 50, y, x + 50, y + 80, x, y + 80]],
+                }
+            )
     path.write_text(json.dumps({"images": imgs, "annotations": anns, "categories": cats}))
     return len(anns)
 
@@ -60,8 +74,11 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def env_for(work: Path, run: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(INGEST_DATABASE_URL=f"sqlite:///{work / run}.sqlite3",
-               INGEST_STORAGE_URL=f"file://{work / 'objects'}", PYTHONPATH=str(ROOT))  # fmt: skip
+    env.update(
+        INGEST_DATABASE_URL=f"sqlite:///{work / run}.sqlite3",
+        INGEST_STORAGE_URL=f"file://{work / 'objects'}",
+        PYTHONPATH=str(ROOT),
+    )
     return env
 
 
@@ -83,10 +100,14 @@ def main() -> None:
         timed(["export", "--dataset", "B", "--version", "v1", "-o", str(manifest)], first)
         rows: dict[str, list[tuple[float, float]]] = {"coco": [], "jsonl": []}
         for pair in range(args.pairs):
-            rows["coco"].append(timed(["import", "--format", "coco", str(coco), *target],
-                                      env_for(work, f"coco{pair}")))  # fmt: skip
-            rows["jsonl"].append(timed(["import", str(manifest), *target],
-                                       env_for(work, f"jsonl{pair}")))  # fmt: skip
+            rows["coco"].append(
+                timed(
+                    ["import", "--format", "coco", str(coco), *target], env_for(work, f"coco{pair}")
+                )
+            )
+            rows["jsonl"].append(
+                timed(["import", str(manifest), *target], env_for(work, f"jsonl{pair}"))
+            )
     ratios = [c[0] / j[0] for c, j in zip(rows["coco"], rows["jsonl"], strict=True)]
     lines = [
         "## COCO import next to the JSONL import",
@@ -104,12 +125,18 @@ def main() -> None:
     for name, runs in rows.items():
         wall = statistics.median(w for w, _ in runs)
         cpu = statistics.median(c for _, c in runs)
-        lines.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {args.images / wall:,.0f} | "
-                     f"{annotations / wall:,.0f} |")  # fmt: skip
-    lines += ["", f"COCO / JSONL wall time: {statistics.median(ratios):.2f}x (median of "
-              f"per-pair ratios {', '.join(f'{r:.2f}' for r in ratios)}). The COCO side also "
-              "parses the whole file and indexes annotations by image before the first frame "
-              "(the format names images by id, in any order).", ""]  # fmt: skip
+        lines.append(
+            f"| {name} | {wall:.2f} | {cpu:.2f} | {args.images / wall:,.0f} | "
+            f"{annotations / wall:,.0f} |"
+        )
+    lines += [
+        "",
+        f"COCO / JSONL wall time: {statistics.median(ratios):.2f}x (median of "
+        f"per-pair ratios {', '.join(f'{r:.2f}' for r in ratios)}). The COCO side also "
+        "parses the whole file and indexes annotations by image before the first frame "
+        "(the format names images by id, in any order).",
+        "",
+    ]
     section = "\n".join(lines)
     print(section)
     if args.write:

@@ -305,9 +305,7 @@ class DatasetVersion:
         (``format``: coco, yolo, kitti, nuscenes) through the same pipeline as ``add_frames``;
         the label set met goes to the version metadata (``label_set``). The report."""
         paths = [paths] if isinstance(paths, str) else list(paths)
-        reader = open_reader(
-            format, paths, images_root=images_root, group_by=group_by, split=split
-        )
+        reader = open_reader(format, paths, images_root=images_root, group_by=group_by, split=split)
         app = await runtime.get_app()
         self.last_report = await app.import_format(
             self.version_id, reader, upload_retries=upload_retries

@@ -8,6 +8,7 @@ copies the images a writer needs beside its files (YOLO).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from dataclasses import dataclass
@@ -69,7 +70,10 @@ class Interchange:
                 fh.write(data)
             return True
         source = classify(uri)
-        if source.kind == LOCAL and source.path and os.path.isfile(source.path):
-            shutil.copyfile(source.path, dest)
-            return True
-        return False
+        if source.kind != LOCAL or not source.path:
+            return False
+        try:
+            await asyncio.to_thread(shutil.copyfile, source.path, dest)
+        except OSError:  # gone, or not a file
+            return False
+        return True

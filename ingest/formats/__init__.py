@@ -71,5 +71,11 @@ def open_writer(fmt: str, label_set: list[dict[str, Any]], per_frame_name: bool)
     raise FormatError("--format", f"cannot export {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
 
 
-__all__ = ["EXPORT_FORMATS", "IMPORT_FORMATS", "FormatError", "FormatReader", "open_reader",
-           "open_writer"]  # fmt: skip
+__all__ = [
+    "EXPORT_FORMATS",
+    "IMPORT_FORMATS",
+    "FormatError",
+    "FormatReader",
+    "open_reader",
+    "open_writer",
+]

@@ -7,7 +7,8 @@ export puts them back together: its ``bbox`` a ``box2d_xywh``, its polygon ``seg
 ``metadata["coco"]["visibility"]``). An RLE ``segmentation`` (crowds) becomes a mask image of
 the frame (id ``coco-<annotation id>``, 255 inside, decoded by pycocotools, written once to
 ``$XDG_DATA_HOME/frame-ingest/coco-masks/<hash of the RLE>.png``: the same RLE is the same file,
-so a re-run or a re-import of an export uploads nothing new) and stays in ``metadata["coco"]["rle"]``, so the export writes it back exactly.
+so a re-run or a re-import of an export uploads nothing new) and stays in
+``metadata["coco"]["rle"]``, so the export writes it back exactly.
 ``score`` (a results file) becomes the confidence. The image's ``id``, ``file_name`` and other
 fields go to the frame's ``metadata["coco"]``.
 
@@ -35,12 +36,14 @@ from .common import Entry, FormatError, LabelSet, Pending, group_frames, read_js
 _ANN_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "keypoints", "score"}
 _IMAGE_FIELDS = {"id", "file_name", "width", "height"}
 _CATEGORY_FIELDS = ("supercategory", "keypoints", "skeleton")
-_ID_SUFFIX = {"poly2d_xy": ".segmentation", "keypoints": ".keypoints"}
+_ID_SUFFIX: dict[str | None, str] = {"poly2d_xy": ".segmentation", "keypoints": ".keypoints"}
 
 
 def _where(path: str, table: str, index: int, record: Any) -> str:
     rid = record.get("id") if isinstance(record, dict) else None
-    return f"{os.path.basename(path)}: {table}[{index}]" + (f" (id {rid})" if rid is not None else "")
+    return f"{os.path.basename(path)}: {table}[{index}]" + (
+        f" (id {rid})" if rid is not None else ""
+    )
 
 
 class CocoReader:
@@ -82,15 +85,20 @@ class CocoReader:
                 continue
             categories[cat.get("id")] = cat["name"]
             extra = {k: cat[k] for k in _CATEGORY_FIELDS if k in cat}
-            self.labels.add(cat["name"], **({"id": cat["id"]} if isinstance(cat.get("id"), int)
-                                            else {}), **extra)  # fmt: skip
+            self.labels.add(
+                cat["name"],
+                **({"id": cat["id"]} if isinstance(cat.get("id"), int) else {}),
+                **extra,
+            )
         images = data["images"]
         by_image: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
         image_ids = {img.get("id") for img in images if isinstance(img, dict)}
         for i, ann in enumerate(data.get("annotations", [])):
             if not isinstance(ann, dict) or ann.get("image_id") not in image_ids:
                 got = ann.get("image_id") if isinstance(ann, dict) else ann
-                yield reject(_where(path, "annotations", i, ann), f"image_id {got!r} names no image")
+                yield reject(
+                    _where(path, "annotations", i, ann), f"image_id {got!r} names no image"
+                )
                 continue
             by_image.setdefault(ann["image_id"], []).append((i, ann))
         root = self.images_root or os.path.dirname(os.path.abspath(path))
@@ -124,7 +132,9 @@ class CocoReader:
         for i, ann in anns:
             ann_where = _where(path, "annotations", i, ann)
             if ann.get("category_id") not in categories:
-                raise ValidationError(ann_where, f"category_id {ann.get('category_id')!r} names no category")
+                raise ValidationError(
+                    ann_where, f"category_id {ann.get('category_id')!r} names no category"
+                )
             parts, mask = _annotation(ann, categories[ann["category_id"]], ann_where, masks_dir)
             annotations += parts
             masks.update(mask)
@@ -177,9 +187,7 @@ def _annotation(
     return parts, masks
 
 
-def _write_mask(
-    rle: dict[str, Any], where: str, masks_dir: str
-) -> tuple[str, list[float]]:
+def _write_mask(rle: dict[str, Any], where: str, masks_dir: str) -> tuple[str, list[float]]:
     """The RLE decoded to a PNG (pycocotools, Pillow); rewritten only when it changed, so a
     re-run keeps the file (same object key, nothing uploaded again)."""
     try:
@@ -188,8 +196,9 @@ def _write_mask(
         from PIL import Image
         from pycocotools import mask as coco_mask
     except ImportError as exc:  # pragma: no cover - the formats extra installs both
-        raise ValidationError(where, "RLE masks need pycocotools and Pillow: pip install "
-                   "'frame-ingest[formats]'") from exc  # fmt: skip
+        raise ValidationError(
+            where, "RLE masks need pycocotools and Pillow: pip install 'frame-ingest[formats]'"
+        ) from exc
     try:
         size = rle["size"]
         counts = rle["counts"]

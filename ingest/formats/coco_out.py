@@ -80,14 +80,23 @@ class CocoWriter:
             _finish(record)
         self.losses.add("masks not from a COCO RLE", len(set(frame.get("masks") or {}) - rle_masks))
         out["annotations"] += records.values()
-        out["images"].append({**coco_image, "id": image_id,
-                              "file_name": coco_image.get("file_name", frame["source"]),
-                              "width": frame.get("width"), "height": frame.get("height")})  # fmt: skip
+        out["images"].append(
+            {
+                **coco_image,
+                "id": image_id,
+                "file_name": coco_image.get("file_name", frame["source"]),
+                "width": frame.get("width"),
+                "height": frame.get("height"),
+            }
+        )
 
     def _record(
-        self, records: dict[Any, dict[str, Any]], out: dict[str, Any], ann: dict[str, Any],
+        self,
+        records: dict[Any, dict[str, Any]],
+        out: dict[str, Any],
+        ann: dict[str, Any],
         image_id: int,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         meta = dict(ann.get("metadata") or {})
         coco = dict(meta.pop("coco", None) or {})
         self.losses.add("annotation metadata (outside 'coco')", 1 if meta else 0)
@@ -107,8 +116,18 @@ class CocoWriter:
     def write(self, out_dir: str) -> list[str]:
         """Write the files into ``out_dir``; their paths."""
         os.makedirs(out_dir, exist_ok=True)
-        next_id = max((a["id"] for f in self.files.values() for a in f["annotations"]
-                       if isinstance(a.get("id"), int)), default=0) + 1  # fmt: skip
+        next_id = (
+            max(
+                (
+                    a["id"]
+                    for f in self.files.values()
+                    for a in f["annotations"]
+                    if isinstance(a.get("id"), int)
+                ),
+                default=0,
+            )
+            + 1
+        )
         paths = []
         for name, content in sorted(self.files.items()):
             taken: set[int] = set()
@@ -116,8 +135,11 @@ class CocoWriter:
                 if not isinstance(ann.get("id"), int) or ann["id"] in taken:
                     ann["id"], next_id = next_id, next_id + 1
                 taken.add(ann["id"])
-            doc = {"images": content["images"], "annotations": content["annotations"],
-                   "categories": self.labels.categories}  # fmt: skip
+            doc = {
+                "images": content["images"],
+                "annotations": content["annotations"],
+                "categories": self.labels.categories,
+            }
             path = os.path.join(out_dir, f"{name}.json")
             with open(path, "wb") as fh:
                 fh.write(orjson.dumps(doc))

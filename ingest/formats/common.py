@@ -119,14 +119,22 @@ def group_frames(
     for p in pending:
         values = layout.match(p.path)
         if values is None:
-            yield reject(p.where, f"{p.path} does not match --group-by {rule!r}",
-                         source=p.frame.source, error_class="LayoutMismatch")  # fmt: skip
+            yield reject(
+                p.where,
+                f"{p.path} does not match --group-by {rule!r}",
+                source=p.frame.source,
+                error_class="LayoutMismatch",
+            )
             continue
         name = values.get(frame_field, p.name)
         frames = groups.setdefault(tuple(values[k] for k in keys), {})
         if name in frames:
-            yield reject(p.where, f"frame {name!r} given twice in one group; first at "
-                         f"{frames[name].where}", source=p.frame.source, frame=name)  # fmt: skip
+            yield reject(
+                p.where,
+                f"frame {name!r} given twice in one group; first at {frames[name].where}",
+                source=p.frame.source,
+                frame=name,
+            )
             continue
         frames[name] = p
     for index, key in enumerate(sorted(groups, key=sort_key)):

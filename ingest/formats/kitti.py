@@ -52,9 +52,16 @@ class KittiReader:
             yield Pending(group, where, sample, sample)  # type: ignore[arg-type]
 
     def _group(self, sample: str, image: str) -> FrameGroup:
-        frames = {"image_2": SingleFrame(image, context_id=self.split, annotations=[
-            self._line(line.split(), f"{self.split}/label_2/{sample}.txt:{n}")
-            for n, line in _lines(os.path.join(self.root, "label_2", f"{sample}.txt"))])}  # fmt: skip
+        frames = {
+            "image_2": SingleFrame(
+                image,
+                context_id=self.split,
+                annotations=[
+                    self._line(line.split(), f"{self.split}/label_2/{sample}.txt:{n}")
+                    for n, line in _lines(os.path.join(self.root, "label_2", f"{sample}.txt"))
+                ],
+            )
+        }
         cloud = os.path.join(self.root, "velodyne", f"{sample}.bin")
         if os.path.isfile(cloud):
             frames["velodyne"] = SingleFrame(
@@ -78,13 +85,15 @@ class KittiReader:
             raise ValidationError(where, f"box corners out of order: {x1} {y1} {x2} {y2}")
         kitti: dict[str, Any] = dict(zip(_NAMES, values[:3], strict=True))
         kitti["occluded"] = int(kitti["occluded"])
-        kitti.update(dimensions_hwl=values[7:10], location_xyz=values[10:13],
-                     rotation_y=values[13])  # fmt: skip
+        kitti.update(dimensions_hwl=values[7:10], location_xyz=values[10:13], rotation_y=values[13])
         if len(values) == 15:
             kitti["score"] = values[14]
         self.labels.add(parts[0])
-        return {"labels": [parts[0]], "box2d_xywh": [x1, y1, x2 - x1, y2 - y1],
-                "metadata": {"kitti": kitti}}  # fmt: skip
+        return {
+            "labels": [parts[0]],
+            "box2d_xywh": [x1, y1, x2 - x1, y2 - y1],
+            "metadata": {"kitti": kitti},
+        }
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
@@ -103,5 +112,7 @@ def _calib(path: str, where: str) -> dict[str, list[float]]:
         try:
             out[key.strip()] = [float(v) for v in rest.split()]
         except ValueError:
-            raise ValidationError(f"{where}:{number}", "calibration values must be numbers") from None
+            raise ValidationError(
+                f"{where}:{number}", "calibration values must be numbers"
+            ) from None
     return out

@@ -19,8 +19,10 @@ class Losses:
             self.counts[what] += count
 
     def lines(self) -> list[str]:
-        return [f"{self.fmt} cannot hold {what}: {n} not exported" for what, n in
-                sorted(self.counts.items())]  # fmt: skip
+        return [
+            f"{self.fmt} cannot hold {what}: {n} not exported"
+            for what, n in sorted(self.counts.items())
+        ]
 
     def group_parts(self, doc: dict[str, Any]) -> None:
         """Group-level fields no per-image format holds."""

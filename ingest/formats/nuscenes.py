@@ -30,12 +30,13 @@ from .common import Entry, FormatError, LabelSet, Pending, group_frames, read_js
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 
 
-def _tables(folder: str, *names: str) -> list[dict[str, Any]]:
+def _tables(folder: str, *names: str) -> list[dict[Any, dict[str, Any]]]:
     out = []
     for name in names:
         rows = read_json(os.path.join(folder, f"{name}.json"))
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and "token" in r
-                                                 for r in rows):  # fmt: skip
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and "token" in r for r in rows
+        ):
             raise FormatError(f"{name}.json", "must be a list of records with a token")
         out.append({r["token"]: r for r in rows})
     return out
@@ -45,11 +46,16 @@ class NuScenesReader:
     def __init__(self, dataroot: str, *, version: str | None = None) -> None:
         self.dataroot = os.path.abspath(dataroot)
         if version is None:
-            found = sorted(d for d in os.listdir(self.dataroot) if d.startswith("v1.0-")) \
-                if os.path.isdir(self.dataroot) else []  # fmt: skip
+            found = (
+                sorted(d for d in os.listdir(self.dataroot) if d.startswith("v1.0-"))
+                if os.path.isdir(self.dataroot)
+                else []
+            )
             if len(found) != 1:
-                raise FormatError(dataroot, f"expected one v1.0-* table folder, found {found}; "
-                                  "name it with --split")  # fmt: skip
+                raise FormatError(
+                    dataroot,
+                    f"expected one v1.0-* table folder, found {found}; name it with --split",
+                )
             version = found[0]
         self.folder = os.path.join(self.dataroot, version)
         if not os.path.isdir(self.folder):
@@ -60,44 +66,83 @@ class NuScenesReader:
         return group_frames(self._records(), None)
 
     def _records(self) -> Iterator[Pending | Entry]:
-        (scenes, samples, sample_data, anns, self.sensors, self.calibrated, self.poses, logs,
-         instances, categories, self.attributes, self.visibility) = _tables(
-            self.folder, "scene", "sample", "sample_data", "sample_annotation", "sensor",
-            "calibrated_sensor", "ego_pose", "log", "instance", "category", "attribute",
-            "visibility")  # fmt: skip
+        (
+            scenes,
+            samples,
+            sample_data,
+            anns,
+            self.sensors,
+            self.calibrated,
+            self.poses,
+            logs,
+            instances,
+            categories,
+            self.attributes,
+            self.visibility,
+        ) = _tables(
+            self.folder,
+            "scene",
+            "sample",
+            "sample_data",
+            "sample_annotation",
+            "sensor",
+            "calibrated_sensor",
+            "ego_pose",
+            "log",
+            "instance",
+            "category",
+            "attribute",
+            "visibility",
+        )
         for category in categories.values():
             self.labels.add(category["name"], description=category.get("description", ""))
-        self.category_of = {t: categories.get(i.get("category_token")) for t, i in
-                            instances.items()}  # fmt: skip
-        data_by_sample: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.category_of = {
+            t: categories.get(i.get("category_token")) for t, i in instances.items()
+        }
+        data_by_sample: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
         for i, record in enumerate(sample_data.values()):
             if record.get("is_key_frame"):
                 data_by_sample.setdefault(record.get("sample_token"), []).append((i, record))
-        anns_by_sample: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        anns_by_sample: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
         for i, record in enumerate(anns.values()):
             anns_by_sample.setdefault(record.get("sample_token"), []).append((i, record))
-        order = sorted(enumerate(samples.values()), key=lambda s: (
-            str((scenes.get(s[1].get("scene_token")) or {}).get("name")), s[1].get("timestamp", 0)))
+        order = sorted(
+            enumerate(samples.values()),
+            key=lambda s: (
+                str((scenes.get(s[1].get("scene_token")) or {}).get("name")),
+                s[1].get("timestamp", 0),
+            ),
+        )
         for i, sample in order:
             where = f"sample.json[{i}] (token {sample['token']})"
             try:
                 scene = scenes.get(sample.get("scene_token"))
                 if scene is None:
-                    raise ValidationError(where, f"scene_token {sample.get('scene_token')!r} "
-                                          "names no scene")  # fmt: skip
-                group = self._group(sample, scene, logs.get(scene.get("log_token")) or {},
-                                    data_by_sample.get(sample["token"], []),
-                                    anns_by_sample.get(sample["token"], []), where)  # fmt: skip
+                    raise ValidationError(
+                        where, f"scene_token {sample.get('scene_token')!r} names no scene"
+                    )
+                group = self._group(
+                    sample,
+                    scene,
+                    logs.get(scene.get("log_token")) or {},
+                    data_by_sample.get(sample["token"], []),
+                    anns_by_sample.get(sample["token"], []),
+                    where,
+                )
             except ValidationError as exc:
                 yield reject(exc.field, exc.reason, group=sample["token"])
                 continue
             yield Pending(group, where, sample["token"], sample["token"])  # type: ignore[arg-type]
 
     def _group(
-        self, sample: dict[str, Any], scene: dict[str, Any], log: dict[str, Any],
-        data: list[tuple[int, dict[str, Any]]], anns: list[tuple[int, dict[str, Any]]],
+        self,
+        sample: dict[str, Any],
+        scene: dict[str, Any],
+        log: dict[str, Any],
+        data: list[tuple[int, dict[str, Any]]],
+        anns: list[tuple[int, dict[str, Any]]],
         where: str,
-    ) -> FrameGroup:  # fmt: skip
+    ) -> FrameGroup:
         if not data:
             raise ValidationError(where, "has no keyframe sample_data")
         frames = {}
@@ -107,17 +152,24 @@ class NuScenesReader:
             if channel in frames:
                 raise ValidationError(spot, f"a second keyframe of {channel} in one sample")
             frames[channel] = frame
-        meta = {"sample_token": sample["token"], "scene_token": scene["token"],
-                "scene": scene.get("name"), "scene_description": scene.get("description"),
-                "log": {k: log.get(k) for k in ("logfile", "vehicle", "date_captured",
-                                                "location")}}  # fmt: skip
+        meta = {
+            "sample_token": sample["token"],
+            "scene_token": scene["token"],
+            "scene": scene.get("name"),
+            "scene_description": scene.get("description"),
+            "log": {k: log.get(k) for k in ("logfile", "vehicle", "date_captured", "location")},
+        }
         return FrameGroup(
             frames,
             context_id=scene["name"],
             timestamp=sample["timestamp"] / 1e6,
             metadata={"nuscenes": meta},
-            annotations=[self._box(r, f"sample_annotation.json[i] (token {r['token']})"
-                                   .replace("[i]", f"[{i}]")) for i, r in anns],  # fmt: skip
+            annotations=[
+                self._box(
+                    r, f"sample_annotation.json[i] (token {r['token']})".replace("[i]", f"[{i}]")
+                )
+                for i, r in anns
+            ],
         )
 
     def _frame(self, record: dict[str, Any], scene: str, where: str) -> tuple[str, SingleFrame]:
@@ -129,17 +181,23 @@ class NuScenesReader:
         sensor = self.sensors.get(calibrated.get("sensor_token"))
         if sensor is None:
             raise ValidationError(where, "its calibrated sensor names no sensor")
-        meta = {"token": record["token"], "modality": sensor.get("modality"),
-                "ego_pose": {k: pose.get(k) for k in ("translation", "rotation")},
-                "calibrated_sensor": {k: calibrated.get(k) for k in (
-                    "translation", "rotation", "camera_intrinsic")}}  # fmt: skip
+        meta = {
+            "token": record["token"],
+            "modality": sensor.get("modality"),
+            "ego_pose": {k: pose.get(k) for k in ("translation", "rotation")},
+            "calibrated_sensor": {
+                k: calibrated.get(k) for k in ("translation", "rotation", "camera_intrinsic")
+            },
+        }
         frame = SingleFrame(
             os.path.join(self.dataroot, str(record.get("filename"))),
             width=record.get("width") or None,
             height=record.get("height") or None,
             context_id=scene,
             timestamp=record["timestamp"] / 1e6,
-            content_type=_CONTENT_TYPES.get(record.get("fileformat", ""), "application/octet-stream"),
+            content_type=_CONTENT_TYPES.get(
+                record.get("fileformat", ""), "application/octet-stream"
+            ),
             metadata={"nuscenes": meta},
             where=where,
         )
@@ -148,20 +206,45 @@ class NuScenesReader:
     def _box(self, record: dict[str, Any], where: str) -> dict[str, Any]:
         category = self.category_of.get(record.get("instance_token"))
         if category is None:
-            raise ValidationError(where, f"instance_token {record.get('instance_token')!r} "
-                                  "names no instance with a category")  # fmt: skip
-        meta = {k: record.get(k) for k in ("token", "instance_token", "translation", "size",
-                                            "rotation", "num_lidar_pts", "num_radar_pts")}
-        meta["attributes"] = [self.attributes[t]["name"] for t in record.get("attribute_tokens", [])
-                              if t in self.attributes]  # fmt: skip
-        meta["visibility"] = (self.visibility.get(record.get("visibility_token")) or {}).get("level")
+            raise ValidationError(
+                where,
+                f"instance_token {record.get('instance_token')!r} "
+                "names no instance with a category",
+            )
+        meta = {
+            k: record.get(k)
+            for k in (
+                "token",
+                "instance_token",
+                "translation",
+                "size",
+                "rotation",
+                "num_lidar_pts",
+                "num_radar_pts",
+            )
+        }
+        meta["attributes"] = [
+            self.attributes[t]["name"]
+            for t in record.get("attribute_tokens", [])
+            if t in self.attributes
+        ]
+        meta["visibility"] = (self.visibility.get(record.get("visibility_token")) or {}).get(
+            "level"
+        )
         try:
             box = box3d(record["translation"], record["size"], record["rotation"])
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            raise ValidationError(where, "a box needs translation [x, y, z], size [w, l, h] and "
-                                  "rotation [w, x, y, z] (a non-zero quaternion)") from None  # fmt: skip
-        return {"id": record["token"], "labels": [category["name"]], "box3d_xyzwhxyzwh": box,
-                "metadata": {"nuscenes": meta}}  # fmt: skip
+            raise ValidationError(
+                where,
+                "a box needs translation [x, y, z], size [w, l, h] and "
+                "rotation [w, x, y, z] (a non-zero quaternion)",
+            ) from None
+        return {
+            "id": record["token"],
+            "labels": [category["name"]],
+            "box3d_xyzwhxyzwh": box,
+            "metadata": {"nuscenes": meta},
+        }
 
 
 def _rotate(q: list[float], v: list[float]) -> list[float]:

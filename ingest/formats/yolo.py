@@ -122,8 +122,13 @@ class YoloReader:
                     if line.strip():
                         spot = f"{os.path.relpath(labels, self.root)}:{number}"
                         annotations.append(self._line(line.split(), spot, width, height))
-        return SingleFrame(image, width=width, height=height, annotations=annotations,
-                           metadata={"yolo": {"split": split, "file": rel}})  # fmt: skip
+        return SingleFrame(
+            image,
+            width=width,
+            height=height,
+            annotations=annotations,
+            metadata={"yolo": {"split": split, "file": rel}},
+        )
 
     def _line(self, parts: list[str], where: str, width: int, height: int) -> dict[str, Any]:
         try:
@@ -141,6 +146,8 @@ class YoloReader:
             return {"labels": labels, "box2d_xywh": [round(v, 4) for v in box]}
         if len(values) >= 6 and len(values) % 2 == 0:
             scale = [width, height] * (len(values) // 2)
-            return {"labels": labels, "poly2d_xy": [round(v * s, 4) for v, s in zip(values, scale,
-                                                                                    strict=True)]}
+            return {
+                "labels": labels,
+                "poly2d_xy": [round(v * s, 4) for v, s in zip(values, scale, strict=True)],
+            }
         raise ValidationError(where, f"expected 4 numbers (a box) or 3+ points, got {len(values)}")

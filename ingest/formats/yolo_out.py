@@ -91,8 +91,11 @@ class YoloWriter:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("".join(f"{line}\n" for line in lines))
-        data = {"path": os.path.abspath(out_dir), **{s: f"images/{s}" for s in splits},
-                "names": {i: c["name"] for i, c in enumerate(self.labels.categories)}}  # fmt: skip
+        data = {
+            "path": os.path.abspath(out_dir),
+            **{s: f"images/{s}" for s in splits},
+            "names": {i: c["name"] for i, c in enumerate(self.labels.categories)},
+        }
         yaml_path = os.path.join(out_dir, "data.yaml")
         with open(yaml_path, "w", encoding="utf-8") as fh:
             yaml.safe_dump(data, fh, sort_keys=False)

@@ -59,27 +59,54 @@ def test_coco_files_of_two_cameras_become_groups_and_export_back_as_they_came(
     if database == "postgresql":
         env["INGEST_DATABASE_URL"] = create_database(request.getfixturevalue("pg_admin_url"))
     files = make_coco(tmp_path / "coco")
-    out = imported(["--format", "coco", *map(str, files), *GROUP_BY, "--dataset", "D",
-                    "--version", "v1"], env)  # fmt: skip
+    out = imported(
+        ["--format", "coco", *map(str, files), *GROUP_BY, "--dataset", "D", "--version", "v1"], env
+    )
     s = out["summary"]
     assert (s["groups_committed"], s["frames_registered"], s["objects_uploaded"]) == (3, 6, 8)
     first = documents(env, "v1")
     assert sorted(first[0]["frames"]) == ["front", "rear"]
     ids = [a["id"] for a in first[0]["frames"]["front"]["annotations"]]
     assert ids == ["101", "101.segmentation", "102", "102.keypoints", "103"]  # COCO's ids
-    assert first[0]["timestamp"] == 0 and first[0]["metadata"] == {"group_by": {"timestamp":
-                                                                                "000000"}}
+    assert first[0]["timestamp"] == 0 and first[0]["metadata"] == {
+        "group_by": {"timestamp": "000000"}
+    }
 
-    ok(["export", "--format", "coco", "--dataset", "D", "--version", "v1", "-o",
-        str(tmp_path / "one")], env)  # fmt: skip
+    ok(
+        [
+            "export",
+            "--format",
+            "coco",
+            "--dataset",
+            "D",
+            "--version",
+            "v1",
+            "-o",
+            str(tmp_path / "one"),
+        ],
+        env,
+    )
     whole = COCO(str(tmp_path / "one" / "annotations.json"))
     assert len(whole.imgs) == 6 and len(whole.anns) == 14  # image ids of both files made unique
     assert {c["name"] for c in whole.cats.values()} == {"car", "person"}
     crowd = next(a for a in whole.anns.values() if a["iscrowd"])
     assert whole.annToMask(crowd).sum() == 200  # the RLE is back, and decodes
 
-    ok(["export", "--format", "coco", "--per-frame-name", "--dataset", "D", "--version", "v1",
-        "-o", str(tmp_path / "per")], env)  # fmt: skip
+    ok(
+        [
+            "export",
+            "--format",
+            "coco",
+            "--per-frame-name",
+            "--dataset",
+            "D",
+            "--version",
+            "v1",
+            "-o",
+            str(tmp_path / "per"),
+        ],
+        env,
+    )
     for original in files:
         exported = COCO(str(tmp_path / "per" / original.name))
         given = json.loads(original.read_text())
@@ -88,10 +115,22 @@ def test_coco_files_of_two_cameras_become_groups_and_export_back_as_they_came(
         assert list(exported.cats.values()) == given["categories"]
         assert len(exported.getAnnIds(catIds=[1])) == 3 and len(exported.getAnnIds(catIds=[2])) == 4
 
-    again = imported(["--format", "coco", str(tmp_path / "per" / "front.json"),
-                      str(tmp_path / "per" / "rear.json"), "--images-root",
-                      str(tmp_path / "coco"), *GROUP_BY, "--dataset", "D", "--version", "v2"],
-                     env)  # fmt: skip
+    again = imported(
+        [
+            "--format",
+            "coco",
+            str(tmp_path / "per" / "front.json"),
+            str(tmp_path / "per" / "rear.json"),
+            "--images-root",
+            str(tmp_path / "coco"),
+            *GROUP_BY,
+            "--dataset",
+            "D",
+            "--version",
+            "v2",
+        ],
+        env,
+    )
     assert again["summary"]["objects_uploaded"] == 0  # same files, masks included
     assert documents(env, "v2") == first
 
@@ -107,13 +146,28 @@ def test_coco_bad_records_are_rejected_by_file_and_record_and_nothing_good_is_lo
     bad = tmp_path / "coco" / "instances.json"
     bad.write_text(json.dumps(data))
     report = tmp_path / "report.jsonl"
-    out = imported(["--format", "coco", str(bad), "--dataset", "D", "--version", "v1",
-                    "--report", str(report)], env, code=1)  # fmt: skip
+    out = imported(
+        [
+            "--format",
+            "coco",
+            str(bad),
+            "--dataset",
+            "D",
+            "--version",
+            "v1",
+            "--report",
+            str(report),
+        ],
+        env,
+        code=1,
+    )
     rejected = [json.loads(line) for line in report.read_text().splitlines()]
     where = sorted(r["where"] for r in rejected)
-    assert where == ["instances.json: annotations[0] (id 101).box2d_xywh",
-                     "instances.json: annotations[3] (id 201)",
-                     "instances.json: annotations[7] (id 4242)"]  # fmt: skip
+    assert where == [
+        "instances.json: annotations[0] (id 101).box2d_xywh",
+        "instances.json: annotations[3] (id 201)",
+        "instances.json: annotations[7] (id 4242)",
+    ]
     assert out["summary"]["frames_registered"] == 1  # images 3: registered + rejected = input
     assert sum(1 for r in rejected if r["source"]) == 2
 
@@ -147,19 +201,34 @@ def test_yolo_import_export_keeps_its_layout_and_round_trips(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     make_yolo(tmp_path / "yolo")
-    out = imported(["--format", "yolo", str(tmp_path / "yolo"), "--dataset", "D", "--version",
-                    "v1"], env)  # fmt: skip
+    out = imported(
+        ["--format", "yolo", str(tmp_path / "yolo"), "--dataset", "D", "--version", "v1"], env
+    )
     assert out["summary"]["frames_registered"] == 4
     first = documents(env, "v1")
     box = first[0]["annotations"][0]
     assert box["labels"] == ["car"] and box["box2d_xywh"] == [20.0, 50.0, 36.0, 22.0]
     assert first[0]["metadata"] == {"yolo": {"split": "train", "file": "000000.png"}}
 
-    ok(["export", "--format", "yolo", "--dataset", "D", "--version", "v1", "-o",
-        str(tmp_path / "out")], env)  # fmt: skip
+    ok(
+        [
+            "export",
+            "--format",
+            "yolo",
+            "--dataset",
+            "D",
+            "--version",
+            "v1",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        env,
+    )
     assert yolo_layout_errors(tmp_path / "out") == []
     assert yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())["names"] == {
-        0: "car", 1: "lane"}  # fmt: skip
+        0: "car",
+        1: "lane",
+    }
     assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == ["train", "val"]
     imported(["--format", "yolo", str(tmp_path / "out"), "--dataset", "D", "--version", "v2"], env)
 
@@ -176,8 +245,21 @@ def test_yolo_bad_line_rejects_its_image_naming_file_and_line(
     label = tmp_path / "yolo" / "labels" / "train" / "000001.txt"
     label.write_text(label.read_text() + "7 0.5 0.5 0.1 0.1\n")
     report = tmp_path / "r.jsonl"
-    out = imported(["--format", "yolo", str(tmp_path / "yolo"), "--dataset", "D", "--version",
-                    "v1", "--report", str(report)], env, code=1)  # fmt: skip
+    out = imported(
+        [
+            "--format",
+            "yolo",
+            str(tmp_path / "yolo"),
+            "--dataset",
+            "D",
+            "--version",
+            "v1",
+            "--report",
+            str(report),
+        ],
+        env,
+        code=1,
+    )
     (rejected,) = [json.loads(line) for line in report.read_text().splitlines()]
     assert rejected["where"] == "labels/train/000001.txt:3"
     assert "class 7 is not in names" in rejected["message"]
@@ -190,8 +272,21 @@ def test_kitti_samples_become_camera_and_velodyne_groups(
     make_kitti(tmp_path / "kitti")
     (tmp_path / "kitti" / "training" / "label_2" / "000002.txt").write_text("Car 0 0\n")
     report = tmp_path / "r.jsonl"
-    out = imported(["--format", "kitti", str(tmp_path / "kitti"), "--dataset", "D", "--version",
-                    "v1", "--report", str(report)], env, code=1)  # fmt: skip
+    out = imported(
+        [
+            "--format",
+            "kitti",
+            str(tmp_path / "kitti"),
+            "--dataset",
+            "D",
+            "--version",
+            "v1",
+            "--report",
+            str(report),
+        ],
+        env,
+        code=1,
+    )
     assert out["summary"]["groups_committed"] == 2 and out["summary"]["frames_registered"] == 4
     (rejected,) = [json.loads(line) for line in report.read_text().splitlines()]
     assert rejected["where"] == "training/label_2/000002.txt:1"
@@ -203,8 +298,20 @@ def test_kitti_samples_become_camera_and_velodyne_groups(
     assert car["metadata"]["kitti"]["location_xyz"] == [0.5, 1.4, 8.4]
     assert dontcare["labels"] == ["DontCare"]
 
-    export = ok(["export", "--format", "coco", "--dataset", "D", "--version", "v1", "-o",
-                 str(tmp_path / "out")], env)  # fmt: skip
+    export = ok(
+        [
+            "export",
+            "--format",
+            "coco",
+            "--dataset",
+            "D",
+            "--version",
+            "v1",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        env,
+    )
     lost = export.stderr  # what COCO cannot hold is listed, never dropped silently
     assert "coco cannot hold group metadata: 2 not exported" in lost
     assert "coco cannot hold frames without width and height (not exported): 2" in lost

@@ -22,8 +22,11 @@ def test_label_set_merge_keeps_existing_ids_and_gives_clashing_ones_the_next() -
     met.add("bus", id=2)
     met.add("car", id=9)  # a name met again changes nothing
     merged = met.merged_into([{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}])
-    assert merged == [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"},
-                      {"id": 3, "name": "bus"}]  # fmt: skip
+    assert merged == [
+        {"id": 1, "name": "car"},
+        {"id": 2, "name": "truck"},
+        {"id": 3, "name": "bus"},
+    ]
 
 
 def pending(name: str, path: str) -> Pending:
@@ -31,9 +34,13 @@ def pending(name: str, path: str) -> Pending:
 
 
 def test_group_by_rule_groups_by_every_field_but_the_name_and_refuses_what_does_not_fit() -> None:
-    records = [pending("front", "000001.png"), pending("rear", "000001.png"),
-               pending("front", "000002.png"), pending("rear", "x.txt"),
-               pending("front", "000002.png")]  # fmt: skip
+    records = [
+        pending("front", "000001.png"),
+        pending("rear", "000001.png"),
+        pending("front", "000002.png"),
+        pending("rear", "x.txt"),
+        pending("front", "000002.png"),
+    ]
     out = list(group_frames(records, "{timestamp}.png"))
     groups = [e.item for e in out if isinstance(e, Located)]
     rejected = [e for e in out if isinstance(e, RejectedFrame)]
@@ -57,10 +64,15 @@ def test_nuscenes_box_becomes_its_front_and_back_faces() -> None:
 
 def test_coco_record_errors_name_the_file_and_the_record(tmp_path: Path) -> None:
     path = tmp_path / "instances.json"
-    path.write_text(json.dumps({
-        "images": [{"id": 1, "file_name": "a.png"}, {"id": 2}],
-        "categories": [{"id": 1, "name": "car"}, {"id": 2}],
-        "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "keypoints": [1, 2]}]}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "a.png"}, {"id": 2}],
+                "categories": [{"id": 1, "name": "car"}, {"id": 2}],
+                "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "keypoints": [1, 2]}],
+            }
+        )
+    )
     out = list(open_reader("coco", [str(path)]).entries())
     assert [(r.where, r.message) for r in out if isinstance(r, RejectedFrame)] == [
         ("instances.json: categories[1] (id 2)", "a category needs a name"),
