@@ -375,3 +375,23 @@ def test_the_library_imports_and_exports_formats_like_the_command(
     assert sorted(Path(p).name for p in written) == ["front.json", "rear.json"]
     assert version.last_export_losses == ["coco cannot hold group metadata: 2 not exported"]
     assert len(COCO(written[0]).anns) == 5
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "args", "groups"),
+    [
+        ("coco", ["coco/front.json", "coco/rear.json", *GROUP_BY], 3),
+        ("yolo", ["yolo"], 4),
+        ("kitti", ["kitti"], 3),
+        ("nuscenes", ["nuscenes"], 2),
+    ],
+)
+def test_the_examples_import_whole(
+    fmt: str, args: list[str], groups: int, env: dict[str, str]
+) -> None:
+    paths = [str(EXAMPLES / a) if not a.startswith("-") and "{" not in a else a for a in args]
+    out = imported(["--format", fmt, *paths, "--dataset", "D", "--version", fmt], env)
+    assert out["summary"]["groups_committed"] == groups and not out["summary"]["frames_rejected"]
