@@ -45,6 +45,18 @@ def _json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1) + "\n")
 
 
+def _record(image: int, k: int, category: int, bbox: list[int], crowd: int, **more: Any) -> Any:
+    return {
+        "id": 100 * image + k,
+        "image_id": image,
+        "category_id": category,
+        "bbox": bbox,
+        "area": bbox[2] * bbox[3],
+        "iscrowd": crowd,
+        **more,
+    }
+
+
 def make_coco(root: Path, samples: int = 3) -> list[Path]:
     """``front.json`` and ``rear.json``: images ``<camera>/<n>.png``, a box + polygon per car,
     a person with keypoints, an RLE crowd on the first image of each camera."""
@@ -57,42 +69,40 @@ def make_coco(root: Path, samples: int = 3) -> list[Path]:
             images.append(
                 {"id": image_id, "file_name": f"{camera}/{n:06d}.png", "width": W, "height": H}
             )
+
             annotations.append(
-                {
-                    "id": 100 * image_id + 1,
-                    "image_id": image_id,
-                    "category_id": 1,
-                    "bbox": [x, y, w, h],
-                    "area": w * h,
-                    "iscrowd": 0,
-                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
-                }
+                _record(
+                    image_id,
+                    1,
+                    1,
+                    [x, y, w, h],
+                    0,
+                    segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]],
+                )
             )
             annotations.append(
-                {
-                    "id": 100 * image_id + 2,
-                    "image_id": image_id,
-                    "category_id": 2,
-                    "bbox": [120, 40, 10, 30],
-                    "area": 300,
-                    "iscrowd": 0,
-                    "keypoints": [125, 42, 2, 125, 68, 1],
-                    "num_keypoints": 2,
-                }
+                _record(
+                    image_id,
+                    2,
+                    2,
+                    [120, 40, 10, 30],
+                    0,
+                    keypoints=[125, 42, 2, 125, 68, 1],
+                    num_keypoints=2,
+                )
             )
             if n == 0:  # column-major run lengths over H x W: a block of rows 0..9, cols 0..19
                 counts = [0] + [v for _ in range(20) for v in (10, H - 10)]
                 counts[-1] += H * W - sum(counts)
                 annotations.append(
-                    {
-                        "id": 100 * image_id + 3,
-                        "image_id": image_id,
-                        "category_id": 2,
-                        "bbox": [0, 0, 20, 10],
-                        "area": 200,
-                        "iscrowd": 1,
-                        "segmentation": {"size": [H, W], "counts": counts},
-                    }
+                    _record(
+                        image_id,
+                        3,
+                        2,
+                        [0, 0, 20, 10],
+                        1,
+                        segmentation={"size": [H, W], "counts": counts},
+                    )
                 )
         path = root / f"{camera}.json"
         _json(path, {"images": images, "annotations": annotations, "categories": CATEGORIES})

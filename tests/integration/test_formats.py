@@ -35,18 +35,24 @@ def ok(args: list[str], env: dict[str, str], code: int = 0) -> Any:
     return done
 
 
-def imported(args: list[str], env: dict[str, str], code: int = 0) -> dict[str, Any]:
-    done = ok(["import", *args, "--create", "--json"], env, code)
+def imported(
+    env: dict[str, str], fmt: str, *args: Any, version: str = "v1", code: int = 0
+) -> dict[str, Any]:
+    """``ingest import --format fmt ARGS`` into D/version; its JSON summary."""
+    target = ["--dataset", "D", "--version", version, "--create", "--json"]
+    done = ok(["import", "--format", fmt, *map(str, args), *target], env, code)
     return json.loads(done.stdout)
+
+
+def exported(env: dict[str, str], fmt: str, out: Path, *args: str) -> Any:
+    return ok(
+        ["export", "--format", fmt, "--dataset", "D", "--version", "v1", "-o", str(out), *args], env
+    )
 
 
 def documents(env: dict[str, str], version: str, dataset: str = "D") -> list[dict[str, Any]]:
     out = ok(["export", "--dataset", dataset, "--version", version], env).stdout
     return [json.loads(line) for line in out.splitlines()]
-
-
-def without_ids(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in d.items() if k != "id"} for d in docs]
 
 
 GROUP_BY = ["--group-by", "{camera}/{timestamp}.png"]
@@ -59,9 +65,7 @@ def test_coco_files_of_two_cameras_become_groups_and_export_back_as_they_came(
     if database == "postgresql":
         env["INGEST_DATABASE_URL"] = create_database(request.getfixturevalue("pg_admin_url"))
     files = make_coco(tmp_path / "coco")
-    out = imported(
-        ["--format", "coco", *map(str, files), *GROUP_BY, "--dataset", "D", "--version", "v1"], env
-    )
+    out = imported(env, "coco", *files, *GROUP_BY)
     s = out["summary"]
     assert (s["groups_committed"], s["frames_registered"], s["objects_uploaded"]) == (3, 6, 8)
     first = documents(env, "v1")
@@ -72,64 +76,32 @@ def test_coco_files_of_two_cameras_become_groups_and_export_back_as_they_came(
         "group_by": {"timestamp": "000000"}
     }
 
-    ok(
-        [
-            "export",
-            "--format",
-            "coco",
-            "--dataset",
-            "D",
-            "--version",
-            "v1",
-            "-o",
-            str(tmp_path / "one"),
-        ],
-        env,
-    )
+    exported(env, "coco", tmp_path / "one")
     whole = COCO(str(tmp_path / "one" / "annotations.json"))
     assert len(whole.imgs) == 6 and len(whole.anns) == 14  # image ids of both files made unique
     assert {c["name"] for c in whole.cats.values()} == {"car", "person"}
     crowd = next(a for a in whole.anns.values() if a["iscrowd"])
     assert whole.annToMask(crowd).sum() == 200  # the RLE is back, and decodes
 
-    ok(
-        [
-            "export",
-            "--format",
-            "coco",
-            "--per-frame-name",
-            "--dataset",
-            "D",
-            "--version",
-            "v1",
-            "-o",
-            str(tmp_path / "per"),
-        ],
-        env,
-    )
+    exported(env, "coco", tmp_path / "per", "--per-frame-name")
     for original in files:
-        exported = COCO(str(tmp_path / "per" / original.name))
+        back = COCO(str(tmp_path / "per" / original.name))
         given = json.loads(original.read_text())
-        assert sorted(exported.anns.values(), key=lambda a: a["id"]) == given["annotations"]
-        assert list(exported.imgs.values()) == given["images"]
-        assert list(exported.cats.values()) == given["categories"]
-        assert len(exported.getAnnIds(catIds=[1])) == 3 and len(exported.getAnnIds(catIds=[2])) == 4
+        assert sorted(back.anns.values(), key=lambda a: a["id"]) == given["annotations"]
+        assert list(back.imgs.values()) == given["images"]
+        assert list(back.cats.values()) == given["categories"]
+        assert len(back.getAnnIds(catIds=[1])) == 3 and len(back.getAnnIds(catIds=[2])) == 4
 
+    per = tmp_path / "per"
     again = imported(
-        [
-            "--format",
-            "coco",
-            str(tmp_path / "per" / "front.json"),
-            str(tmp_path / "per" / "rear.json"),
-            "--images-root",
-            str(tmp_path / "coco"),
-            *GROUP_BY,
-            "--dataset",
-            "D",
-            "--version",
-            "v2",
-        ],
         env,
+        "coco",
+        per / "front.json",
+        per / "rear.json",
+        "--images-root",
+        tmp_path / "coco",
+        *GROUP_BY,
+        version="v2",
     )
     assert again["summary"]["objects_uploaded"] == 0  # same files, masks included
     assert documents(env, "v2") == first
@@ -146,21 +118,7 @@ def test_coco_bad_records_are_rejected_by_file_and_record_and_nothing_good_is_lo
     bad = tmp_path / "coco" / "instances.json"
     bad.write_text(json.dumps(data))
     report = tmp_path / "report.jsonl"
-    out = imported(
-        [
-            "--format",
-            "coco",
-            str(bad),
-            "--dataset",
-            "D",
-            "--version",
-            "v1",
-            "--report",
-            str(report),
-        ],
-        env,
-        code=1,
-    )
+    out = imported(env, "coco", bad, "--report", report, code=1)
     rejected = [json.loads(line) for line in report.read_text().splitlines()]
     where = sorted(r["where"] for r in rejected)
     assert where == [
@@ -201,36 +159,21 @@ def test_yolo_import_export_keeps_its_layout_and_round_trips(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     make_yolo(tmp_path / "yolo")
-    out = imported(
-        ["--format", "yolo", str(tmp_path / "yolo"), "--dataset", "D", "--version", "v1"], env
-    )
+    out = imported(env, "yolo", tmp_path / "yolo")
     assert out["summary"]["frames_registered"] == 4
     first = documents(env, "v1")
     box = first[0]["annotations"][0]
     assert box["labels"] == ["car"] and box["box2d_xywh"] == [20.0, 50.0, 36.0, 22.0]
     assert first[0]["metadata"] == {"yolo": {"split": "train", "file": "000000.png"}}
 
-    ok(
-        [
-            "export",
-            "--format",
-            "yolo",
-            "--dataset",
-            "D",
-            "--version",
-            "v1",
-            "-o",
-            str(tmp_path / "out"),
-        ],
-        env,
-    )
+    exported(env, "yolo", tmp_path / "out")
     assert yolo_layout_errors(tmp_path / "out") == []
     assert yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())["names"] == {
         0: "car",
         1: "lane",
     }
     assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == ["train", "val"]
-    imported(["--format", "yolo", str(tmp_path / "out"), "--dataset", "D", "--version", "v2"], env)
+    imported(env, "yolo", tmp_path / "out", version="v2")
 
     def held(docs: list[dict[str, Any]]) -> list[Any]:  # what YOLO holds: not the sources
         return [(d["metadata"], d["annotations"], d["width"], d["height"]) for d in docs]
@@ -245,21 +188,7 @@ def test_yolo_bad_line_rejects_its_image_naming_file_and_line(
     label = tmp_path / "yolo" / "labels" / "train" / "000001.txt"
     label.write_text(label.read_text() + "7 0.5 0.5 0.1 0.1\n")
     report = tmp_path / "r.jsonl"
-    out = imported(
-        [
-            "--format",
-            "yolo",
-            str(tmp_path / "yolo"),
-            "--dataset",
-            "D",
-            "--version",
-            "v1",
-            "--report",
-            str(report),
-        ],
-        env,
-        code=1,
-    )
+    out = imported(env, "yolo", tmp_path / "yolo", "--report", report, code=1)
     (rejected,) = [json.loads(line) for line in report.read_text().splitlines()]
     assert rejected["where"] == "labels/train/000001.txt:3"
     assert "class 7 is not in names" in rejected["message"]
@@ -272,21 +201,7 @@ def test_kitti_samples_become_camera_and_velodyne_groups(
     make_kitti(tmp_path / "kitti")
     (tmp_path / "kitti" / "training" / "label_2" / "000002.txt").write_text("Car 0 0\n")
     report = tmp_path / "r.jsonl"
-    out = imported(
-        [
-            "--format",
-            "kitti",
-            str(tmp_path / "kitti"),
-            "--dataset",
-            "D",
-            "--version",
-            "v1",
-            "--report",
-            str(report),
-        ],
-        env,
-        code=1,
-    )
+    out = imported(env, "kitti", tmp_path / "kitti", "--report", report, code=1)
     assert out["summary"]["groups_committed"] == 2 and out["summary"]["frames_registered"] == 4
     (rejected,) = [json.loads(line) for line in report.read_text().splitlines()]
     assert rejected["where"] == "training/label_2/000002.txt:1"
@@ -298,20 +213,7 @@ def test_kitti_samples_become_camera_and_velodyne_groups(
     assert car["metadata"]["kitti"]["location_xyz"] == [0.5, 1.4, 8.4]
     assert dontcare["labels"] == ["DontCare"]
 
-    export = ok(
-        [
-            "export",
-            "--format",
-            "coco",
-            "--dataset",
-            "D",
-            "--version",
-            "v1",
-            "-o",
-            str(tmp_path / "out"),
-        ],
-        env,
-    )
+    export = exported(env, "coco", tmp_path / "out")
     lost = export.stderr  # what COCO cannot hold is listed, never dropped silently
     assert "coco cannot hold group metadata: 2 not exported" in lost
     assert "coco cannot hold frames without width and height (not exported): 2" in lost
@@ -326,7 +228,7 @@ def test_nuscenes_devkit_loads_the_fixture_and_each_sample_becomes_a_group(
 
     root = make_nuscenes(tmp_path / "nuscenes")
     nusc = NuScenes(version="v1.0-mini", dataroot=str(root), verbose=False)  # proves it valid
-    out = imported(["--format", "nuscenes", str(root), "--dataset", "D", "--version", "v1"], env)
+    out = imported(env, "nuscenes", root)
     assert out["summary"]["groups_committed"] == len(nusc.sample) == 2
     assert out["summary"]["frames_registered"] == 8  # keyframes only, the sweep is not
     docs = {d["metadata"]["nuscenes"]["sample_token"]: d for d in documents(env, "v1")}
@@ -393,5 +295,5 @@ def test_the_examples_import_whole(
     fmt: str, args: list[str], groups: int, env: dict[str, str]
 ) -> None:
     paths = [str(EXAMPLES / a) if not a.startswith("-") and "{" not in a else a for a in args]
-    out = imported(["--format", fmt, *paths, "--dataset", "D", "--version", fmt], env)
+    out = imported(env, fmt, *paths, version=fmt)
     assert out["summary"]["groups_committed"] == groups and not out["summary"]["frames_rejected"]
