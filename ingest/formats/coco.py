@@ -34,7 +34,6 @@ from ..rowitems import resolve_uri
 from .common import Entry, FormatError, LabelSet, Pending, group_frames, read_json, reject
 
 _ANN_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "keypoints", "score"}
-_IMAGE_FIELDS = {"id", "file_name", "width", "height"}
 _CATEGORY_FIELDS = ("supercategory", "keypoints", "skeleton")
 _ID_SUFFIX: dict[str | None, str] = {"poly2d_xy": ".segmentation", "keypoints": ".keypoints"}
 

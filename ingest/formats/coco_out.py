@@ -34,7 +34,8 @@ class CocoWriter:
         return self.files.setdefault(key, {"images": [], "annotations": [], "ids": set()})
 
     def add(self, doc: dict[str, Any]) -> None:
-        self.losses.group_parts(doc) if "frames" in doc else None
+        if "frames" in doc:
+            self.losses.group_parts(doc)
         for name, frame in frames_of(doc):
             self._frame(name or "frames", frame)
 
@@ -55,22 +56,18 @@ class CocoWriter:
         records: dict[Any, dict[str, Any]] = {}
         for annotation in frame.get("annotations") or []:
             shape = shape_of(annotation)
-            if shape is None and "coco" in (annotation.get("metadata") or {}):
-                self._record(records, out, annotation, image_id)  # a record with no shape
-            elif shape is None:
-                self.losses.add("frame labels")
+            if shape is None and "coco" not in (annotation.get("metadata") or {}):
+                self.losses.add("frame labels")  # (a COCO record with no shape is kept)
                 continue
             if shape is not None and shape not in _HELD:
                 self.losses.add(f"{shape} annotations")
                 continue
-            record = self._record(records, out, annotation, image_id)
-            if shape is None:
-                pass
-            elif shape == "box2d_xywh":
+            record = self._record(records, annotation, image_id)
+            if shape == "box2d_xywh":
                 record["bbox"] = annotation[shape]
             elif shape == "poly2d_xy":
                 record["segmentation"] = annotation[shape]
-            else:
+            elif shape == "keypoints":
                 record["keypoints"] = _keypoints(annotation[shape], record.pop("visibility", None))
                 record["num_keypoints"] = sum(1 for v in record["keypoints"][2::3] if v > 0)
             if "rle" in record:
@@ -91,12 +88,9 @@ class CocoWriter:
         )
 
     def _record(
-        self,
-        records: dict[Any, dict[str, Any]],
-        out: dict[str, Any],
-        ann: dict[str, Any],
-        image_id: int,
+        self, records: dict[Any, dict[str, Any]], ann: dict[str, Any], image_id: int
     ) -> dict[str, Any]:
+        """The COCO record ``ann`` is part of (by ``metadata.coco.id``), made on first use."""
         meta = dict(ann.get("metadata") or {})
         coco = dict(meta.pop("coco", None) or {})
         self.losses.add("annotation metadata (outside 'coco')", 1 if meta else 0)
@@ -116,18 +110,8 @@ class CocoWriter:
     def write(self, out_dir: str) -> list[str]:
         """Write the files into ``out_dir``; their paths."""
         os.makedirs(out_dir, exist_ok=True)
-        next_id = (
-            max(
-                (
-                    a["id"]
-                    for f in self.files.values()
-                    for a in f["annotations"]
-                    if isinstance(a.get("id"), int)
-                ),
-                default=0,
-            )
-            + 1
-        )
+        given = [a["id"] for f in self.files.values() for a in f["annotations"]]
+        next_id = max((i for i in given if isinstance(i, int)), default=0) + 1
         paths = []
         for name, content in sorted(self.files.items()):
             taken: set[int] = set()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ValidationError
-from ..frames import FrameGroup, SingleFrame
+from ..frames import FrameGroup, Item, SingleFrame
 from ..idindex import IdIndex
 from ..layout import Layout, number, sort_key
 from ..limits import loads, printable
@@ -86,9 +86,10 @@ class LabelSet:
 
 @dataclass
 class Pending:
-    """A SingleFrame read from a record, waiting to be yielded alone or grouped."""
+    """A frame (or a whole group: KITTI, nuScenes) read from a record, waiting to be yielded
+    alone or grouped (SingleFrames only)."""
 
-    frame: SingleFrame
+    frame: Item
     where: str  # file: record
     name: str  # the frame's name in a group (a file stem, a camera)
     path: str  # what a --group-by rule is matched against (the image's relative path)
@@ -117,6 +118,7 @@ def group_frames(
     keys = tuple(f for f in layout.fields if f != frame_field)
     groups: dict[tuple[str, ...], dict[str, Pending]] = {}
     for p in pending:
+        assert isinstance(p.frame, SingleFrame)  # only COCO groups, and it reads frames
         values = layout.match(p.path)
         if values is None:
             yield reject(
@@ -144,14 +146,14 @@ def group_frames(
         context = "/".join(v for f, v in fields.items() if f != "timestamp") or None
         try:
             group = FrameGroup(
-                {n: members[n].frame for n in sorted(members)},
+                {n: cast(SingleFrame, members[n].frame) for n in sorted(members)},
                 context_id=context,
                 timestamp=stamp,
                 metadata={"group_by": fields},
             )
         except ValidationError as exc:
             for n, p in members.items():
-                yield reject(p.where, str(exc), source=p.frame.source, frame=n)
+                yield reject(p.where, str(exc), source=members[n].path, frame=n)
             continue
         where = "; ".join(members[n].where for n in sorted(members))
         yield from admit(group, where, index + 1, "group", seen)

@@ -46,10 +46,16 @@ class KittiReader:
             where = f"image_2/{filename}"
             try:
                 group = self._group(sample, os.path.join(images, filename))
-            except ValidationError as exc:
-                yield reject(exc.field, exc.reason, source=os.path.join(images, filename))
+            except ValidationError as exc:  # one rejection per frame of the sample
+                cloud = os.path.join(self.root, "velodyne", f"{sample}.bin")
+                for name, path in (
+                    ("image_2", os.path.join(images, filename)),
+                    ("velodyne", cloud),
+                ):
+                    if name == "image_2" or os.path.isfile(path):
+                        yield reject(exc.field, exc.reason, source=path, frame=name, group=sample)
                 continue
-            yield Pending(group, where, sample, sample)  # type: ignore[arg-type]
+            yield Pending(group, where, sample, sample)
 
     def _group(self, sample: str, image: str) -> FrameGroup:
         frames = {

@@ -129,10 +129,12 @@ class NuScenesReader:
                     anns_by_sample.get(sample["token"], []),
                     where,
                 )
-            except ValidationError as exc:
-                yield reject(exc.field, exc.reason, group=sample["token"])
+            except ValidationError as exc:  # one rejection per keyframe of the sample
+                for _, record in data_by_sample.get(sample["token"], []) or [(0, {})]:
+                    source = os.path.join(self.dataroot, record["filename"]) if record else None
+                    yield reject(exc.field, exc.reason, group=sample["token"], source=source)
                 continue
-            yield Pending(group, where, sample["token"], sample["token"])  # type: ignore[arg-type]
+            yield Pending(group, where, sample["token"], sample["token"])
 
     def _group(
         self,

@@ -203,8 +203,11 @@ def test_kitti_samples_become_camera_and_velodyne_groups(
     report = tmp_path / "r.jsonl"
     out = imported(env, "kitti", tmp_path / "kitti", "--report", report, code=1)
     assert out["summary"]["groups_committed"] == 2 and out["summary"]["frames_registered"] == 4
-    (rejected,) = [json.loads(line) for line in report.read_text().splitlines()]
-    assert rejected["where"] == "training/label_2/000002.txt:1"
+    rejected = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [(r["frame_name"], r["where"]) for r in rejected] == [
+        ("image_2", "training/label_2/000002.txt:1"),
+        ("velodyne", "training/label_2/000002.txt:1"),
+    ]  # registered + rejected = the 6 frames given
     doc = next(d for d in documents(env, "v1") if d["metadata"]["kitti"]["sample"] == "000000")
     assert sorted(doc["frames"]) == ["image_2", "velodyne"]
     assert doc["metadata"]["kitti"]["calib"]["P2"][0] == 700.0
