@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .catalog import VersionRecord
+from .catalog import StoredFrame, VersionRecord
 from .formats import FormatReader, open_writer
 from .report import Report
 from .sources import LOCAL, classify
+
+if TYPE_CHECKING:
+    from .storage.base import Storage
 
 
 @dataclass
@@ -30,15 +34,22 @@ class Exported:
 
 
 class Interchange:
+    if TYPE_CHECKING:  # the application's (service.Ingest, usecases.DatasetsAndVersions)
+        import_items: Callable[..., Awaitable[Report]]
+        get_version: Callable[[str], Awaitable[VersionRecord]]
+        set_version_metadata: Callable[[str, dict[str, Any]], Awaitable[VersionRecord]]
+        iter_frames: Callable[[str], AsyncIterator[tuple[Any, StoredFrame]]]
+        store: Callable[[], Awaitable[Storage]]
+
     async def import_format(self, version_id: str, reader: FormatReader, **run: Any) -> Report:
         """Import ``reader``'s entries (``run``: ``import_items``' options), then add the label
         set it met to the version's ``label_set`` metadata."""
-        report: Report = await self.import_items(version_id, reader.entries(), **run)  # type: ignore[attr-defined]
+        report = await self.import_items(version_id, reader.entries(), **run)
         if reader.labels.categories:
-            record: VersionRecord = await self.get_version(version_id)  # type: ignore[attr-defined]
+            record = await self.get_version(version_id)
             merged = reader.labels.merged_into(record.metadata.get("label_set", []))
             if merged != record.metadata.get("label_set"):
-                await self.set_version_metadata(  # type: ignore[attr-defined]
+                await self.set_version_metadata(
                     version_id, {**record.metadata, "label_set": merged}
                 )
         return report
@@ -47,10 +58,10 @@ class Interchange:
         self, version_id: str, fmt: str, out_dir: str, *, per_frame_name: bool = False
     ) -> Exported:
         """Write the version in ``fmt`` into ``out_dir``."""
-        record: VersionRecord = await self.get_version(version_id)  # type: ignore[attr-defined]
+        record = await self.get_version(version_id)
         writer = open_writer(fmt, record.metadata.get("label_set", []), per_frame_name)
         count = 0
-        async for _, stored in self.iter_frames(version_id):  # type: ignore[attr-defined]
+        async for _, stored in self.iter_frames(version_id):
             writer.add(orjson.loads(stored.document))
             count += 1
         files = writer.write(out_dir)
@@ -62,7 +73,7 @@ class Interchange:
     async def _copy_object(self, uri: str, dest: str) -> bool:
         """``uri``'s bytes to the local path ``dest``: from the store, or a local file."""
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        store = await self.store()  # type: ignore[attr-defined]
+        store = await self.store()
         key = store.key_of(uri)
         if key is not None:
             data = await store.read(key)

@@ -110,7 +110,7 @@ class CocoWriter:
     def write(self, out_dir: str) -> list[str]:
         """Write the files into ``out_dir``; their paths."""
         os.makedirs(out_dir, exist_ok=True)
-        given = [a["id"] for f in self.files.values() for a in f["annotations"]]
+        given = [a.get("id") for f in self.files.values() for a in f["annotations"]]
         next_id = max((i for i in given if isinstance(i, int)), default=0) + 1
         paths = []
         for name, content in sorted(self.files.items()):
