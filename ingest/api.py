@@ -16,6 +16,7 @@ from . import runtime
 from .api_dataset import Dataset
 from .catalog import DatasetRecord, FrameCursor, StoredFrame, VersionRecord
 from .facade import blocking, hybrid
+from .formats import open_reader
 from .frames import Item
 from .masks import ALL_MASKS, mask_label_entries
 from .report import Report
@@ -32,6 +33,7 @@ class DatasetVersion:
         self._record = record
         #: the report of the last ``add_frames`` call
         self.last_report: Report | None = None
+        self.last_export_losses: list[str] = []
 
     dataset_id = property(lambda self: self._dataset.id)
     dataset_name = property(lambda self: self._dataset.name)
@@ -260,6 +262,39 @@ class DatasetVersion:
         self.last_report = report
         return report.rejected_items
 
+    async def import_format_async(
+        self,
+        format: str,
+        paths: str | Sequence[str],
+        upload_retries: int | None = None,
+        *,
+        group_by: str | None = None,
+        images_root: str | None = None,
+        split: str | None = None,
+    ) -> Report:
+        """Import COCO files, a YOLO data.yaml, a KITTI object folder or a nuScenes dataroot
+        (``format``: coco, yolo, kitti, nuscenes) through the same pipeline as ``add_frames``;
+        the label set met goes to the version metadata (``label_set``). The report."""
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        reader = open_reader(format, paths, images_root=images_root, group_by=group_by, split=split)
+        app = await runtime.get_app()
+        self.last_report = await app.import_format(
+            self.version_id, reader, upload_retries=upload_retries
+        )
+        return self.last_report
+
+    async def export_format_async(
+        self, format: str, output_dir: str, per_frame_name: bool = False
+    ) -> list[str]:
+        """Write this version as COCO or YOLO files into ``output_dir``; the files written.
+        What the format cannot hold is listed in ``self.last_export_losses``."""
+        app = await runtime.get_app()
+        done = await app.export_format(
+            self.version_id, format, output_dir, per_frame_name=per_frame_name
+        )
+        self.last_export_losses = done.losses
+        return done.files
+
     async def update_frames_async(self, frames: Iterable[Item]) -> None:
         """Replace registered frames (matched by ``id``) with these; all or none."""
         await (await runtime.get_app()).update_frames(self.version_id, frames)
@@ -314,5 +349,7 @@ class DatasetVersion:
     get_masks_labels = blocking("get_masks_labels_async")
     get_frame_count = blocking("get_frame_count_async")
     add_frames = blocking("add_frames_async")
+    import_format = blocking("import_format_async")
+    export_format = blocking("export_format_async")
     update_frames = blocking("update_frames_async")
     delete_frames = blocking("delete_frames_async")

@@ -113,12 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("import", parents=[common], help="import manifests (JSONL, CSV, Parquet)")
+    p = sub.add_parser(
+        "import", parents=[common], help="import manifests (JSONL, CSV, Parquet) or COCO, YOLO, "
+        "KITTI, nuScenes data"
+    )  # fmt: skip
     p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="files, or - for stdin")
     p.add_argument(
         "--format",
-        choices=("jsonl", "csv", "parquet"),
-        help="manifest format (default: from the extension)",
+        choices=("jsonl", "csv", "parquet", "coco", "yolo", "kitti", "nuscenes"),
+        help="input format (default: from the extension); coco: COCO JSON files, yolo: a "
+        "data.yaml or its folder, kitti: an object folder, nuscenes: a dataroot",
+    )
+    p.add_argument(
+        "--group-by",
+        metavar="RULE",
+        help="coco: FrameGroups from image names, e.g. '{timestamp}.jpg' (frames named by "
+        "their COCO file) or '{camera}/{timestamp}.jpg'",
+    )
+    p.add_argument("--images-root", metavar="DIR", help="coco: folder of the file_names")
+    p.add_argument(
+        "--split",
+        help="yolo: train|val|test (default: all); kitti: training|testing (default: "
+        "training); nuscenes: the table version (default: the one folder v1.0-*)",
     )
     _import_options(p, dataset_required=False)
 
@@ -164,11 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="default: the current version")
 
     p = sub.add_parser(
-        "export", parents=[common], help="write a version as JSONL that `ingest import` takes back"
-    )
+        "export", parents=[common], help="write a version as JSONL that `ingest import` takes "
+        "back, or as COCO or YOLO"
+    )  # fmt: skip
     p.add_argument("--dataset", required=True)
     p.add_argument("--version", help="default: the current version")
-    p.add_argument("-o", "--output", help="file (default: stdout)")
+    p.add_argument("-o", "--output", help="file (default: stdout); a folder for coco and yolo")
+    p.add_argument("--format", choices=("jsonl", "coco", "yolo"), default="jsonl")
+    p.add_argument(
+        "--per-frame-name",
+        action="store_true",
+        help="coco, yolo: one file (coco) or split (yolo) per frame name instead of one",
+    )
 
     p = sub.add_parser(
         "query", parents=[common], help="the frames of a version a Lucene query selects"

@@ -32,9 +32,9 @@ class Layout:
     name_field: str
 
     @classmethod
-    def parse(cls, pattern: str, name_field: str = "camera") -> Layout:
+    def parse(cls, pattern: str, name_field: str = "camera", require_name: bool = True) -> Layout:
         fields = tuple(_FIELD.findall(pattern))
-        if name_field not in fields:
+        if require_name and name_field not in fields:
             raise ConfigError(
                 f"layout {pattern!r} has no {{{name_field}}} field for the frame name"
             )
@@ -53,7 +53,7 @@ class Layout:
         return found.groupdict() if found else None
 
 
-def _number(text: str) -> float | int | None:
+def number(text: str) -> float | int | None:
     try:
         return int(text)
     except ValueError:
@@ -63,8 +63,8 @@ def _number(text: str) -> float | int | None:
             return None
 
 
-def _sort_key(values: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple((0, n, "") if (n := _number(v)) is not None else (1, 0, v) for v in values)
+def sort_key(values: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple((0, n, "") if (n := number(v)) is not None else (1, 0, v) for v in values)
 
 
 def _sidecar(path: Path) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def scan(
                 )
                 continue
             frames[name] = path
-    for key in sorted(groups, key=_sort_key):
+    for key in sorted(groups, key=sort_key):
         yield from _group(base, key_fields, key, groups[key], require_frames)
 
 
@@ -158,7 +158,7 @@ def _group(
                 0,
             )
         return
-    timestamp = _number(fields["timestamp"]) if "timestamp" in fields else None
+    timestamp = number(fields["timestamp"]) if "timestamp" in fields else None
     context = "/".join(v for f, v in fields.items() if f != "timestamp") or base.name
     group = FrameGroup(
         context_id=context,

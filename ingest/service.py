@@ -28,6 +28,7 @@ from .errors import (
     ValidationError,
 )
 from .frames import FrameGroup, Item, SingleFrame, item_from_doc
+from .interchange import Interchange
 from .pipeline import Input, PipelineRun, frame_row
 from .pipeline.workers import WorkerPool
 from .querycases import Queries
@@ -58,7 +59,7 @@ def _run_changes(settings: Settings, destination: str | None, root: str | None) 
     return changes
 
 
-class Ingest(DatasetsAndVersions, Queries):
+class Ingest(DatasetsAndVersions, Queries, Interchange):
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:

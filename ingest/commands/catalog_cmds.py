@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from ..errors import ConfigError
 from ..service import Ingest
 from . import EXIT_OK, echo
 
@@ -106,8 +107,19 @@ async def cmd_frames(args: argparse.Namespace, app: Ingest) -> int:
 
 
 async def cmd_export(args: argparse.Namespace, app: Ingest) -> int:
-    """JSONL, one document per line, that ``ingest import`` takes back unchanged."""
+    """JSONL, one document per line, that ``ingest import`` takes back unchanged; or COCO,
+    YOLO files in a folder, what they cannot hold listed on stderr."""
     _, version = await app.find_version(args.dataset, args.version)
+    if args.format != "jsonl":
+        if not args.output or args.output == "-":
+            raise ConfigError(f"--format {args.format} writes files: name a folder with -o")
+        done = await app.export_format(
+            version.id, args.format, args.output, per_frame_name=args.per_frame_name
+        )
+        for line in done.losses:
+            echo(line)
+        echo(f"exported {done.frames} frames as {args.format}: {', '.join(done.files)}")
+        return EXIT_OK
     to_file = args.output and args.output != "-"
     out = open(args.output, "wb") if to_file else sys.stdout.buffer  # noqa: ASYNC230 - one-shot
     count = 0

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from ..catalog import VersionRecord
-from ..errors import StorageError
+from ..errors import ConfigError, StorageError
+from ..formats import IMPORT_FORMATS, FormatReader, open_reader
 from ..layout import Layout, scan
 from ..manifest import Entry, Manifest
 from ..progress import Progress
@@ -23,7 +24,12 @@ from . import EXIT_OK, EXIT_REJECTED, Fatal, echo
 
 
 async def run_import(
-    args: argparse.Namespace, app: Ingest, entries: Any, version: VersionRecord, total: int | None
+    args: argparse.Namespace,
+    app: Ingest,
+    entries: Any,
+    version: VersionRecord,
+    total: int | None,
+    reader: FormatReader | None = None,
 ) -> int:
     try:  # fail fast (exit 3) when the store cannot be reached
         await app.check_storage()
@@ -33,14 +39,16 @@ async def run_import(
     progress = Progress(show_bar=show_bar, total_groups=total)
     live: list[Report] = []
     try:
-        report = await app.import_items(
-            version.id,
-            entries,
+        run = dict(
             upload_retries=args.upload_retries,
             copy_remote=args.copy_remote,
             progress=progress,
             on_start=live.append,
         )
+        if reader is not None:
+            report = await app.import_format(version.id, reader, **run)
+        else:
+            report = await app.import_items(version.id, entries, **run)
     except asyncio.CancelledError:  # Ctrl-C / SIGTERM: what was committed stays; say so
         if live:
             progress.close(live[0])
@@ -81,6 +89,18 @@ def _chain(manifests: list[Manifest]) -> Iterator[Entry]:
 
 
 async def cmd_import(args: argparse.Namespace, app: Ingest) -> int:
+    if args.format in IMPORT_FORMATS:
+        reader = open_reader(
+            args.format,
+            args.manifests,
+            images_root=args.images_root,
+            group_by=args.group_by,
+            split=args.split,
+        )
+        version = await app.resolve_version(args.dataset, args.version, create=args.create)
+        return await run_import(args, app, None, version, None, reader)
+    if args.group_by or args.images_root or args.split:
+        raise ConfigError("--group-by, --images-root and --split go with --format coco|yolo|...")
     processes = app.settings.decode_processes
     manifests = [Manifest(p, args.format, decode_processes=processes) for p in args.manifests]
     header = manifests[0].header

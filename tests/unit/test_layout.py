@@ -82,8 +82,9 @@ PUBLIC = {
                 "remove_tags"],
     "DatasetVersion": [
         "add_frames", "commit_version", "create_new_dataset", "create_snapshot", "create_version",
-        "delete_frames", "get_current", "get_frame", "get_frame_count", "get_masks_labels",
-        "get_metadata", "get_single_frame", "get_version", "get_versions", "iter_frames",
+        "delete_frames", "export_format", "get_current", "get_frame", "get_frame_count",
+        "get_masks_labels", "get_metadata", "get_single_frame", "get_version", "get_versions",
+        "import_format", "iter_frames",
         "publish_version", "refresh", "set_masks_labels", "set_metadata", "update_frames",
     ],
     "DataView": ["get_count", "get_iterator", "to_dict", "to_list"],
