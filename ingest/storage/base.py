@@ -136,24 +136,26 @@ def translate_http_error(
     target: str,
     exc: BaseException,
     status: int | None,
+    *,
+    network: bool,
     code: str | None = None,
     detail: str = "",
 ) -> StorageError:
     """An error of ``service`` ("GCS", "Azure") doing ``op`` on ``target`` -> StorageError.
 
-    ``status``: the HTTP status of the answer, None when there was none (a timeout, a reset, a
-    refused connection: transient, unless it is a local file error). 404 gives
-    ``ObjectNotFoundError``; 408, 429 and 5xx are transient; every other status (401, 403, 404,
-    409, 412...) is permanent. Raise the result ``from exc``.
+    ``status``: the HTTP status of the answer: 404 gives ``ObjectNotFoundError``; 408, 429 and
+    5xx are transient; every other one (400, 401, 403, 409, 412...) is permanent. Without an
+    answer, ``network`` (a timeout, a reset, a refused connection, said by the backend's own
+    exception classes) is transient; a local file error is classified by its errno; anything
+    else (bad input, missing credentials) is permanent. Raise the result ``from exc``.
     """
     if isinstance(exc, StorageError):
         return exc
     if status is None:
-        if isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)):
-            if exc.errno is not None:  # a local file (the source) failed, not the network
-                return translate_os_error(exc, f"{service} {op} {target}")
+        if isinstance(exc, OSError) and not network and exc.errno is not None:
+            return translate_os_error(exc, f"{service} {op} {target}")
         text = f"{service} {op} {target} failed: {type(exc).__name__}: {str(exc) or repr(exc)}"
-        return storage_error(True, text, cause=exc, code=code or type(exc).__name__)
+        return storage_error(network, text, cause=exc, code=code or type(exc).__name__)
     text = f"{service} {op} {target} failed: HTTP {status}"
     if code:
         text += f" {code}"

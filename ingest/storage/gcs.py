@@ -44,9 +44,12 @@ _CHUNK = 1 * MiB
 
 def translate_error(exc: BaseException, op: str, target: str) -> Exception:
     """An error of a GCS request -> StorageError (status from aiohttp's ClientResponseError)."""
-    status = exc.status if isinstance(exc, aiohttp.ClientResponseError) else None
-    detail = exc.message if isinstance(exc, aiohttp.ClientResponseError) else ""
-    return translate_http_error("GCS", op, target, exc, status, detail=detail)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return translate_http_error(
+            "GCS", op, target, exc, exc.status, network=True, detail=exc.message
+        )
+    network = isinstance(exc, (aiohttp.ClientError, TimeoutError, ConnectionError))
+    return translate_http_error("GCS", op, target, exc, None, network=network)
 
 
 def checksums(source: str | int, size: int) -> tuple[str, str]:
@@ -127,7 +130,9 @@ class GCSStorage:
 
     def full_key(self, key: str) -> str:
         if not key or key.startswith("/"):
-            raise translate_http_error("GCS", "address", self.url, ValueError(key), 400)
+            raise translate_http_error(
+                "GCS", "address", self.url, ValueError(f"invalid key {key!r}"), None, network=False
+            )
         return self._key_base + key
 
     def uri(self, key: str) -> str:
