@@ -78,7 +78,7 @@ class AzureStorage:
         max_pool_connections: int = 64,
         multipart_threshold: int = 16 * MiB,
         timeout_s: float = 60.0,
-        block_concurrency: int = 4,
+        block_concurrency: int = 1,
     ) -> None:
         if not container or "/" in container:
             raise ValueError(f"invalid Azure container name {container!r}")
@@ -98,6 +98,9 @@ class AzureStorage:
         self.max_pool_connections = max_pool_connections
         self.multipart_threshold = multipart_threshold
         self.timeout_s = timeout_s
+        # 1: the SDK stages blocks one after the other. With more, its parallel uploader leaves
+        # the other blocks' tasks running (never awaited) after one fails, so a failed attempt
+        # would go on sending while the next one starts; files are uploaded in parallel anyway.
         self.block_concurrency = max(1, block_concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._credential: Any = None
