@@ -278,9 +278,9 @@ class DatasetVersion:
     ) -> list[Item]:
         """Register frames; return those NOT registered (the caller's own objects).
 
-        Local sources are uploaded to the configured storage; remote ones (https://, s3://) are
-        registered by reference unless ``copy_remote``. If one frame of a FrameGroup fails, the
-        whole group is not registered. ``self.last_report`` holds the details.
+        Local sources are uploaded to the configured storage; remote ones (https://, s3://,
+        gs://, az://) are registered by reference unless ``copy_remote``. If one frame of a
+        FrameGroup fails, the whole group is not registered. ``self.last_report`` holds the details.
         """
         app = await runtime.get_app()
         report = await app.import_items(
