@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 import ingest
-from ingest import DatasetVersion, FrameGroup
+from ingest import DatasetVersion, FrameGroup, SingleFrame
 from ingest.runtime import close_all
 
-from ..cloudfixtures import BOTH_CLOUDS, CloudTarget
+from ..cloudfixtures import BOTH_CLOUDS, SCHEMES, CloudTarget
+from ..images import write_png
 from .test_pipeline_s3 import groups_of
 
 
@@ -147,3 +148,62 @@ def test_rerun_uploads_nothing(cloud_lib: CloudTarget, tmp_path: Path) -> None:
     assert summary.groups_unchanged == 3 and summary.objects_uploaded == 0
     assert cloud_lib.proxy.count() == before  # not a single request
     assert len(cloud_lib.names()) == 6
+
+
+@BOTH_CLOUDS
+def test_cloud_sources_by_reference_and_copied(
+    cloud: CloudTarget, sqlite_url: str, storage_dir: Path, tmp_path: Path
+) -> None:
+    """gs:// and az:// sources are registered as they are, or copied into the configured
+    store (here a local folder) with the credentials of the environment."""
+    from ingest.runtime import run_sync
+    from ingest.storage import open_storage
+
+    png = write_png(tmp_path / "a.png", 12, 7).read_bytes()
+
+    async def put() -> str:
+        store = await open_storage(f"{cloud.storage_url.rsplit('/', 1)[0]}/incoming")
+        try:
+            return await store.put_bytes("cam/a.png", png, "image/png")
+        finally:
+            await store.close()
+
+    uri = run_sync(put())
+    assert uri == f"{SCHEMES[cloud.kind]}://{cloud.bucket}/incoming/cam/a.png"
+    ingest.configure(database_url=sqlite_url, storage_url=f"file://{storage_dir}")
+    try:
+        version = DatasetVersion.create_new_dataset("Refs")
+        by_ref = SingleFrame(source=uri, width=12, height=7)
+        assert version.add_frames([by_ref]) == []
+        assert version.get_frame(by_ref.id).source == uri
+        copied, missing = SingleFrame(source=uri), SingleFrame(source=uri + ".missing")
+        assert version.add_frames([copied, missing], copy_remote=True) == [missing]
+        stored = version.get_frame(copied.id).source
+        assert stored.startswith(f"file://{storage_dir}/remote/")
+        assert Path(stored.removeprefix("file://")).read_bytes() == png
+        record = version.last_report.rejected[0]  # type: ignore[union-attr]
+        assert record.attempts == 1 and "ObjectNotFoundError" in record.error_class
+        assert "404" in record.message, record.message
+    finally:
+        close_all()
+
+
+@BOTH_CLOUDS
+async def test_download_writes_the_whole_object_or_nothing(
+    cloud: CloudTarget, tmp_path: Path
+) -> None:
+    from ingest.errors import PermanentStorageError
+    from ingest.storage import open_storage
+    from ingest.storage.reading import download
+
+    body = os.urandom(3 * 1024 * 1024 + 5)
+    store = await open_storage(cloud.storage_url)
+    try:
+        await store.put_bytes("d/x.bin", body, None)
+        assert await download(store, "d/x.bin", str(tmp_path / "x.bin")) == len(body)
+        assert (tmp_path / "x.bin").read_bytes() == body
+        with pytest.raises(PermanentStorageError, match="404"):
+            await download(store, "d/missing.bin", str(tmp_path / "missing.bin"))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]  # no temp file left
+    finally:
+        await store.close()
