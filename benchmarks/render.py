@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 BEGIN, END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
+CLOUD_BEGIN, CLOUD_END = "<!-- cloudstores:begin -->", "<!-- cloudstores:end -->"
 TITLES = {
     "local": "(a) local storage + SQLite",
     "local_small": "(a) local storage + SQLite, small import",
@@ -143,6 +144,10 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
     analysis = ""
     if BEGIN in keep_from and END in keep_from:
         analysis = keep_from.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+    # the section benchmarks/cloud_stores.py writes is kept as it is
+    cloud = ""
+    if CLOUD_BEGIN in keep_from and CLOUD_END in keep_from:
+        cloud = keep_from.split(CLOUD_BEGIN, 1)[1].split(CLOUD_END, 1)[0]
     faults = results["scenarios"].get("faults")
     parts = [
         "# Benchmark results",
@@ -218,6 +223,8 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
         END,
         "",
     ]
+    if cloud:
+        parts += [f"{CLOUD_BEGIN}{cloud}{CLOUD_END}", ""]
     return "\n".join(parts)
 
 

@@ -76,6 +76,10 @@ class _Server:
             raise RuntimeError(f"{self.name} is not running")
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
     def _spawn(self, cmd: list[str], cwd: str | None = None) -> threading.Event:
         self._proc = subprocess.Popen(
             cmd,
