@@ -11,11 +11,11 @@ object a frame's media URL serves, a local file of the store or a URL to redirec
         new_rev = await browse.replace_frame_if(app, version_id, item, rev)
 
 A presigned URL carries the server's credentials, so it is only made for an object inside the
-configured S3 store (its bucket and prefix), with the store's own client; the same holds for
-``gs://`` (a V4 signed URL when the credentials hold a private key) and ``az://`` (a read-only
-SAS when they are an account key) stores, whose objects are otherwise streamed through the app. A frame may reference
+configured S3 store (its bucket and prefix), with the store's own client. A frame may reference
 any ``s3://`` URI (registered by reference, or set by a web edit), but an object of another
-bucket, or outside the store's prefix, is never presigned: ``ObjectNotServed`` (404).
+bucket, or outside the store's prefix, is never presigned: ``ObjectNotServed`` (404). The same
+holds for ``gs://`` (a V4 signed URL when the credentials hold a private key) and ``az://`` (a
+read-only SAS when they are an account key) stores, whose objects are otherwise streamed.
 """
 
 from __future__ import annotations

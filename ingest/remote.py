@@ -1,8 +1,9 @@
 """Fetching remote sources (http, https, s3, gs, az) when copying them into storage is asked for.
 
 ``async with fetcher.open(uri) as body:`` gives the object's size before anything is read
-(``body.size``: Content-Length or the store's object size, None if unknown) and ``await body.read()``
-reads it, never more than ``max_remote_object_mb`` (over it: ``PermanentStorageError``).
+(``body.size``: Content-Length or the store's object size, None if unknown) and
+``await body.read()`` reads it, never more than ``max_remote_object_mb`` (over it:
+``PermanentStorageError``).
 
 HTTP redirects are followed here, not by aiohttp, so every hop is checked: unless
 ``allow_private_addresses`` is set, each hop's host must be a public address (an IP literal is

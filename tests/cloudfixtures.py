@@ -1,12 +1,12 @@
 """pytest fixtures for the GCS and Azure stores: the emulators, fresh buckets, a fault proxy.
 
-    gcs_emulator (session)  ``tests.cloudservers.GcsEmulator`` (gcp-storage-emulator)
-    azurite      (session)  ``tests.cloudservers.Azurite`` (npm, Node.js)
-    cloud        (function) a ``CloudTarget``: a fresh bucket (container) on one emulator, a
-                            FaultProxy in front of it, and this process's environment pointed
-                            at the proxy (``STORAGE_EMULATOR_HOST`` or
-                            ``AZURE_STORAGE_CONNECTION_STRING``); GCS unless the test is
-                            parametrized with ``@BOTH_CLOUDS`` (ids ``[gcs]``, ``[azure]``)
+gcs_emulator (session)  ``tests.cloudservers.GcsEmulator`` (gcp-storage-emulator)
+azurite      (session)  ``tests.cloudservers.Azurite`` (npm, Node.js)
+cloud        (function) a ``CloudTarget``: a fresh bucket (container) on one emulator, a
+                        FaultProxy in front of it, and this process's environment pointed
+                        at the proxy (``STORAGE_EMULATOR_HOST`` or
+                        ``AZURE_STORAGE_CONNECTION_STRING``); GCS unless the test is
+                        parametrized with ``@BOTH_CLOUDS`` (ids ``[gcs]``, ``[azure]``)
 """
 
 from __future__ import annotations

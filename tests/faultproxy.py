@@ -189,8 +189,7 @@ class FaultProxy:
                 for r in self._log
                 if (method is None or r.method == method.upper())
                 and (
-                    not key
-                    or (key in r.head if anywhere else _key_matches(key, r.path, contains))
+                    not key or (key in r.head if anywhere else _key_matches(key, r.path, contains))
                 )
             )
 

@@ -162,7 +162,12 @@ class AzureStorage:
     def full_key(self, key: str) -> str:
         if not key or key.startswith("/"):
             raise translate_http_error(
-                "Azure", "address", self.url, ValueError(f"invalid key {key!r}"), None, network=False
+                "Azure",
+                "address",
+                self.url,
+                ValueError(f"invalid key {key!r}"),
+                None,
+                network=False,
             )
         return self._key_base + key
 

@@ -112,7 +112,8 @@ class GCSStorage:
     async def open(self) -> GCSStorage:
         if self._client is None:
             self._session = single_attempt_session(self.max_pool_connections, self.timeout_s)
-            self._client = GcsClient(session=self._session, api_root=self.emulator or None)
+            session: Any = self._session  # the library types it as its own Session alias
+            self._client = GcsClient(session=session, api_root=self.emulator or None)
         return self
 
     async def close(self) -> None:

@@ -92,8 +92,8 @@ async def download(store: Storage, key: str, path: str) -> int:
     """Write the object ``key`` into the local file ``path`` (through a temp file in the same
     folder, renamed when complete); return its size. A short body is a transient error."""
     size, chunks = await open_read(store, key)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".download-", dir=folder)
+    folder = os.path.dirname(path) or "."
+    fd, tmp = await asyncio.to_thread(tempfile.mkstemp, prefix=".download-", dir=folder)
     written = 0
     try:
         with os.fdopen(fd, "wb") as out:

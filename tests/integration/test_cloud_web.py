@@ -36,8 +36,12 @@ async def cloud_app(
     version = await DatasetVersion.create_new_dataset_async("CloudMedia")
     frames = [
         SingleFrame(source=uri, width=1, height=1, id="inside"),
-        SingleFrame(source=f"{scheme}://another-bucket/secret.png", width=1, height=1, id="foreign"),
-        SingleFrame(source=f"{scheme}://{cloud.bucket}/other/x.png", width=1, height=1, id="beside"),
+        SingleFrame(
+            source=f"{scheme}://another-bucket/secret.png", width=1, height=1, id="foreign"
+        ),
+        SingleFrame(
+            source=f"{scheme}://{cloud.bucket}/other/x.png", width=1, height=1, id="beside"
+        ),
         SingleFrame(source=f"{uri}.missing", width=1, height=1, id="missing"),
     ]
     assert await version.add_frames_async(frames) == []

@@ -19,9 +19,8 @@ from azure.core.exceptions import (
 )
 
 from ingest.errors import PermanentStorageError, is_transient
-from ingest.storage import ObjectNotFoundError
+from ingest.storage import ObjectNotFoundError, gcs
 from ingest.storage import azure as az
-from ingest.storage import gcs
 
 TRANSIENT = (408, 429, 500, 502, 503, 504)
 PERMANENT = (400, 401, 403, 404, 409, 412)
@@ -87,7 +86,9 @@ def test_everything_else_is_permanent(exc: Exception) -> None:
 
 
 def test_azure_error_code_is_named() -> None:
-    translated = az.translate_error(_azure_status(403, "AuthorizationFailure"), "Put Blob", "az://c/k")
+    translated = az.translate_error(
+        _azure_status(403, "AuthorizationFailure"), "Put Blob", "az://c/k"
+    )
     assert "HTTP 403 AuthorizationFailure" in str(translated)
     assert getattr(translated, "code", None) == "AuthorizationFailure"
 
@@ -123,7 +124,9 @@ async def test_gcs_signs_v4_urls_only_with_a_private_key(monkeypatch: pytest.Mon
         query = parse_qs(parts.query)
         assert query["X-Goog-Algorithm"] == ["GOOG4-RSA-SHA256"]
         assert query["X-Goog-Expires"] == ["300"] and query["X-Goog-Signature"]
-        store.client.token = Token(service_file=io.StringIO(json.dumps({"type": "authorized_user"})))
+        store.client.token = Token(
+            service_file=io.StringIO(json.dumps({"type": "authorized_user"}))
+        )
         assert await store.signed_url("cam/a.png", 300) is None  # cannot sign: streamed
     finally:
         await store.close()
