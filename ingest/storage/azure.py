@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ from azure.storage.blob.aio import ContainerClient
 
 from ..errors import ConfigError
 from .base import MiB, StoredObject, read_whole, source_path, translate_http_error
+from .bucketed import BucketKeys
 from .session import single_attempt_session
 
 __all__ = ["AzureStorage", "translate_error"]
@@ -65,8 +65,11 @@ def translate_error(exc: BaseException, op: str, target: str) -> Exception:
     return translate_http_error("Azure", op, target, exc, None, network=network)
 
 
-class AzureStorage:
-    """Objects are ``az://container/prefix/key``."""
+class AzureStorage(BucketKeys):
+    """Objects are ``az://container/prefix/key`` (``bucket`` is the container)."""
+
+    scheme = "az"
+    translate = staticmethod(translate_error)
 
     def __init__(
         self,
@@ -80,12 +83,8 @@ class AzureStorage:
         timeout_s: float = 60.0,
         block_concurrency: int = 1,
     ) -> None:
-        if not container or "/" in container:
-            raise ValueError(f"invalid Azure container name {container!r}")
+        super().__init__(container, prefix, "Azure container")
         self.container = container
-        self.prefix = prefix.strip("/")
-        self.url = f"az://{container}/{self.prefix}" if self.prefix else f"az://{container}"
-        self._key_base = f"{self.prefix}/" if self.prefix else ""
         self.account_url = account_url
         if connection_string is None:
             connection_string = os.environ.get(CONNECTION_STRING_ENV, "")
@@ -156,34 +155,6 @@ class AzureStorage:
         if self._client is None:
             raise RuntimeError(f"{self!r} is not open: use `await store.open()`")
         return self._client
-
-    # -- addressing ----------------------------------------------------------------------------
-
-    def full_key(self, key: str) -> str:
-        if not key or key.startswith("/"):
-            raise translate_http_error(
-                "Azure",
-                "address",
-                self.url,
-                ValueError(f"invalid key {key!r}"),
-                None,
-                network=False,
-            )
-        return self._key_base + key
-
-    def uri(self, key: str) -> str:
-        return f"az://{self.container}/{self.full_key(key)}"
-
-    def key_of(self, uri: str) -> str | None:
-        base = f"az://{self.container}/{self._key_base}"
-        return uri[len(base) :] if uri.startswith(base) and len(uri) > len(base) else None
-
-    @contextmanager
-    def _translated(self, op: str, target: str) -> Iterator[None]:
-        try:
-            yield
-        except Exception as exc:
-            raise translate_error(exc, op, target) from exc
 
     # -- writes --------------------------------------------------------------------------------
 

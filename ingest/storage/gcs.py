@@ -23,8 +23,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +34,7 @@ from gcloud.aio.storage import Storage as GcsClient
 from gcloud.aio.storage.storage import encode_multipart_formdata
 
 from .base import MiB, StoredObject, read_whole, source_path, translate_http_error
+from .bucketed import BucketKeys
 from .session import single_attempt_session
 
 __all__ = ["GCSStorage", "translate_error"]
@@ -75,8 +75,11 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-class GCSStorage:
+class GCSStorage(BucketKeys):
     """Objects are ``gs://bucket/prefix/key``."""
+
+    scheme = "gs"
+    translate = staticmethod(translate_error)
 
     def __init__(
         self,
@@ -88,12 +91,7 @@ class GCSStorage:
         timeout_s: float = 60.0,
         list_page_size: int = 1000,
     ) -> None:
-        if not bucket or "/" in bucket:
-            raise ValueError(f"invalid GCS bucket name {bucket!r}")
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.url = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
-        self._key_base = f"{self.prefix}/" if self.prefix else ""
+        super().__init__(bucket, prefix)
         self.max_pool_connections = max_pool_connections
         self.multipart_threshold = multipart_threshold
         self.timeout_s = timeout_s
@@ -126,29 +124,6 @@ class GCSStorage:
         if self._client is None:
             raise RuntimeError(f"{self!r} is not open: use `await store.open()`")
         return self._client
-
-    # -- addressing ----------------------------------------------------------------------------
-
-    def full_key(self, key: str) -> str:
-        if not key or key.startswith("/"):
-            raise translate_http_error(
-                "GCS", "address", self.url, ValueError(f"invalid key {key!r}"), None, network=False
-            )
-        return self._key_base + key
-
-    def uri(self, key: str) -> str:
-        return f"gs://{self.bucket}/{self.full_key(key)}"
-
-    def key_of(self, uri: str) -> str | None:
-        base = f"gs://{self.bucket}/{self._key_base}"
-        return uri[len(base) :] if uri.startswith(base) and len(uri) > len(base) else None
-
-    @contextmanager
-    def _translated(self, op: str, target: str) -> Iterator[None]:
-        try:
-            yield
-        except Exception as exc:
-            raise translate_error(exc, op, target) from exc
 
     async def _auth(self) -> dict[str, str]:
         if self.emulator:
