@@ -39,6 +39,7 @@ def cloud_lib(
         retry_backoff_max_s=0.05,
         upload_timeout_s=1.5,
         multipart_threshold_mb=1,
+        concurrency=4,  # the GCS emulator serves one request at a time, backlog 5
     )
     yield cloud
     close_all()
