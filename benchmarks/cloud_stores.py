@@ -3,7 +3,8 @@
 ``ingest import`` of the same workload (400 groups x 6 cameras, 64 KiB mean: the
 ``local_small`` spec of run.py) into ``s3://`` on ``rclone serve s3`` (tests/rclone.py),
 ``gs://`` on gcp-storage-emulator and ``az://`` on Azurite (tests/cloudservers.py), each with a
-fresh bucket and SQLite catalog per run, in alternating order, ``--pairs`` rounds. Per store:
+fresh server, bucket and SQLite catalog per run, in alternating order, ``--pairs`` rounds. Per
+store:
 median frames/s and MB/s, the client's CPU per frame, the server's CPU per frame (psutil), and
 the ratio to S3 of the same round. The emulators are single-process test servers (the GCS one
 is Python), so their figures bound what is measured here: they say what the client keeps up
@@ -24,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -45,33 +45,30 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-class Stores:
-    """The three servers, a fresh bucket per run, and the environment that reaches each."""
-
-    def __init__(self, stack: ExitStack) -> None:
-        stack.enter_context(aws_test_env())
-        self.rclone = stack.enter_context(RcloneServer())
-        self.gcs = stack.enter_context(GcsEmulator())
-        self.azurite = stack.enter_context(Azurite())
-
-    def pid(self, store: str) -> int | None:
-        server = {"s3": self.rclone, "gcs": self.gcs, "azure": self.azurite}[store]
-        return server.pid
-
-    def target(self, store: str) -> tuple[str, dict[str, str], str | None]:
-        """(storage URL with a fresh bucket, environment, S3 endpoint)."""
-        if store == "s3":
-            bucket = create_bucket(self.rclone.endpoint)
-            return f"s3://{bucket}/bench", dict(AWS_TEST_ENV), self.rclone.endpoint
-        if store == "gcs":
-            env = {"STORAGE_EMULATOR_HOST": self.gcs.endpoint}
-            return f"gs://{self.gcs.create_bucket()}/bench", env, None
-        env = {"AZURE_STORAGE_CONNECTION_STRING": self.azurite.connection_string}
-        return f"az://{self.azurite.create_container()}/bench", env, None
+SERVERS = {"s3": RcloneServer, "gcs": GcsEmulator, "azure": Azurite}
 
 
-def one_run(stores: Stores, store: str, wl: Any, tmp: Path, concurrency: int) -> dict[str, Any]:
-    storage_url, extra, endpoint = stores.target(store)
+def fresh_target(server: Any, store: str) -> tuple[str, dict[str, str], str | None]:
+    """(storage URL with a fresh bucket, environment, S3 endpoint) on ``server``."""
+    if store == "s3":
+        bucket = create_bucket(server.endpoint)
+        return f"s3://{bucket}/bench", dict(AWS_TEST_ENV), server.endpoint
+    if store == "gcs":
+        env = {"STORAGE_EMULATOR_HOST": server.endpoint}
+        return f"gs://{server.create_bucket()}/bench", env, None
+    env = {"AZURE_STORAGE_CONNECTION_STRING": server.connection_string}
+    return f"az://{server.create_container()}/bench", env, None
+
+
+def one_run(store: str, wl: Any, tmp: Path, concurrency: int) -> dict[str, Any]:
+    """One import into a server started for it: the emulators keep every object in memory
+    and slow down as they fill, so no run inherits another's objects."""
+    with aws_test_env(), SERVERS[store]() as server:
+        return _measured(server, store, wl, tmp, concurrency)
+
+
+def _measured(server: Any, store: str, wl: Any, tmp: Path, concurrency: int) -> dict[str, Any]:
+    storage_url, extra, endpoint = fresh_target(server, store)
     name = f"{store}-{time.monotonic_ns()}"
     run, _ = run_ingest(
         wl,
@@ -81,7 +78,7 @@ def one_run(stores: Stores, store: str, wl: Any, tmp: Path, concurrency: int) ->
         endpoint=endpoint,
         concurrency=concurrency,
         report=tmp / f"{name}.report.jsonl",
-        server=ServerWatch(stores.pid(store)),
+        server=ServerWatch(server.pid),
     )
     out = run.to_dict()
     log(
@@ -99,13 +96,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     wl = ensure(spec, work / f"cloud-{spec.groups}x{spec.cameras}-{spec.size_kb}k")
     log(f"workload: {wl.frames} frames, {wl.total_bytes / 1e6:.1f} MB")
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in STORES}
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        stores = Stores(stack)
+    with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.pairs):
             order = STORES[r % 3 :] + STORES[: r % 3]  # each store first in turn
             log(f"round {r + 1}: {', '.join(order)}")
             for store in order:
-                runs[store].append(one_run(stores, store, wl, Path(tmp), args.concurrency))
+                runs[store].append(one_run(store, wl, Path(tmp), args.concurrency))
     return {
         "frames": wl.frames,
         "bytes": wl.total_bytes,
@@ -128,7 +124,8 @@ def section(results: dict[str, Any]) -> str:
         "",
         f"`benchmarks/cloud_stores.py`: {results['frames']:,} frames "
         f"({results['bytes'] / 1e6:.0f} MB, 6 cameras, 64 KiB mean), `ingest import` into a "
-        f"fresh bucket + SQLite per run, `--concurrency {results['concurrency']}` for the three "
+        f"fresh server + bucket + SQLite per run (the emulators keep objects in memory and slow "
+        f"down as they fill), `--concurrency {results['concurrency']}` for the three "
         f"(the GCS emulator, a single-threaded Python `http.server` with a listen backlog of "
         f"5, resets connections at the default 64), the stores in alternating order, median of "
         f"{results['pairs']} rounds, on {os.cpu_count()} cores shared with other work.",
@@ -157,8 +154,8 @@ def section(results: dict[str, Any]) -> str:
         "",
         "The emulators bound these figures, not the client: each is one server process on the "
         "same two cores as the client, the GCS emulator a Python HTTP server that serves one "
-        "request at a time and computes every upload's MD5 and CRC32C, Azurite a Node.js server that "
-        "checks every Content-MD5; their CPU per frame (last column) is what to compare with the "
+        "request at a time and computes every upload's MD5 and CRC32C, Azurite a Node.js server "
+        "that checks every Content-MD5; their CPU per frame (last column) is what to compare with the "
         "client's. Real GCS and Azure endpoints are remote and scale out, so there the client's "
         "CPU per frame and the network bound the rate.",
     ]
