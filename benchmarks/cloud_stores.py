@@ -155,7 +155,7 @@ def section(results: dict[str, Any]) -> str:
         "The emulators bound these figures, not the client: each is one server process on the "
         "same two cores as the client, the GCS emulator a Python HTTP server that serves one "
         "request at a time and computes every upload's MD5 and CRC32C, Azurite a Node.js server "
-        "that checks every Content-MD5; their CPU per frame (last column) is what to compare with the "
+        "that checks every Content-MD5; their CPU per frame is what to compare with the "
         "client's. Real GCS and Azure endpoints are remote and scale out, so there the client's "
         "CPU per frame and the network bound the rate.",
     ]
