@@ -13,14 +13,16 @@ object a frame's media URL serves, a local file of the store or a URL to redirec
 A presigned URL carries the server's credentials, so it is only made for an object inside the
 configured S3 store (its bucket and prefix), with the store's own client. A frame may reference
 any ``s3://`` URI (registered by reference, or set by a web edit), but an object of another
-bucket, or outside the store's prefix, is never presigned: ``ObjectNotServed`` (404).
+bucket, or outside the store's prefix, is never presigned: ``ObjectNotServed`` (404). The same
+holds for ``gs://`` (a V4 signed URL when the credentials hold a private key) and ``az://`` (a
+read-only SAS when they are an account key) stores, whose objects are otherwise streamed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +35,8 @@ from .masks import mask_label_entries, mask_labels_to_json
 from .pipeline import frame_row
 from .query import frame_filter
 from .service import Ingest, item_from_stored
-from .storage import LocalStorage, Storage
+from .storage import LocalStorage, ObjectNotFoundError, Storage
+from .storage.reading import open_read
 
 MAX_LIMIT = search.MAX_LIMIT
 PRESIGN_EXPIRES_S = 300
@@ -137,14 +140,18 @@ class ObjectNotServed(NotFoundError):
 
 @dataclass(frozen=True)
 class ObjectLocation:
-    """Where the bytes of an object are: a ``url`` to redirect to, or a local file ``path``."""
+    """Where the bytes of an object are: a ``url`` to redirect to, a local file ``path``, or
+    ``chunks`` to stream (``size`` bytes when known)."""
 
     url: str | None = None
     path: str | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    size: int | None = None
 
 
 async def locate_object(app: Ingest, uri: str) -> ObjectLocation:
     """``http(s)://``: itself; ``s3://`` in the configured S3 store: a presigned GET URL;
+    ``gs://`` / ``az://`` in the configured store: a signed URL, else the object streamed;
     ``file://`` in the configured local store: the file. Anything else: ObjectNotServed."""
     scheme = urlsplit(uri).scheme.lower()
     if scheme in ("http", "https"):
@@ -152,12 +159,38 @@ async def locate_object(app: Ingest, uri: str) -> ObjectLocation:
     storage = await app.store()
     if scheme == "s3":
         return ObjectLocation(url=await presigned_url(storage, uri))
+    if scheme in ("gs", "az"):
+        return await _cloud_object(storage, uri)
     if not isinstance(storage, LocalStorage) or (key := storage.key_of(uri)) is None:
         raise _not_in_store(storage, uri)
     path = os.path.join(str(storage.root), *key.split("/"))
     if not await asyncio.to_thread(os.path.isfile, path):
         raise ObjectNotServed(f"{uri[:200]} does not exist in the store")
     return ObjectLocation(path=path)
+
+
+async def _cloud_object(storage: Storage, uri: str) -> ObjectLocation:
+    """An object of the configured GCS or Azure store: signed when its credentials can sign,
+    else streamed; never signed for another bucket (``key_of`` is None outside the store)."""
+    sign = getattr(storage, "signed_url", None)
+    if sign is None or (key := storage.key_of(uri)) is None:
+        raise _not_in_store(storage, uri)
+    _check_plain(uri, key)
+    url = await sign(key, PRESIGN_EXPIRES_S)
+    if url is not None:
+        return ObjectLocation(url=url)
+    try:
+        size, chunks = await open_read(storage, key)
+    except ObjectNotFoundError as exc:
+        raise ObjectNotServed(f"{uri[:200]} does not exist in the store") from exc
+    return ObjectLocation(chunks=chunks, size=size)
+
+
+def _check_plain(uri: str, key: str) -> None:
+    """Keys with empty, ``.`` or ``..`` segments are refused (a browser would normalise them
+    away from the signed path)."""
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        raise ObjectNotServed(f"{uri[:200]}: not a plain object key; not served")
 
 
 def _not_in_store(storage: Storage, uri: str) -> ObjectNotServed:
@@ -168,15 +201,13 @@ def _not_in_store(storage: Storage, uri: str) -> ObjectNotServed:
 
 async def presigned_url(storage: Storage, uri: str, expires_s: int = PRESIGN_EXPIRES_S) -> str:
     """A presigned URL for GET of ``uri`` (valid ``expires_s`` seconds), made with the store's
-    own client; ObjectNotServed unless ``uri`` is in the S3 store ``storage``. Keys with empty,
-    ``.`` or ``..`` segments are refused too (a browser would normalise them away from the
-    signed path)."""
+    own client; ObjectNotServed unless ``uri`` is in the S3 store ``storage`` and its key is
+    plain (``_check_plain``)."""
     from .storage.s3 import S3Storage  # loads aioboto3: only for s3:// URIs
 
     if not isinstance(storage, S3Storage) or (key := storage.key_of(uri)) is None:
         raise _not_in_store(storage, uri)
-    if any(segment in ("", ".", "..") for segment in key.split("/")):
-        raise ObjectNotServed(f"{uri[:200]}: not a plain object key; not served")
+    _check_plain(uri, key)
     full_key = uri[len(f"s3://{storage.bucket}/") :]
     try:
         url: str = await storage.client.generate_presigned_url(

@@ -46,7 +46,11 @@ def _common(top: bool) -> argparse.ArgumentParser:
     g.add_argument(
         "--database-url", default=default, help="sqlite:///PATH or postgresql://USER@HOST/DB"
     )
-    g.add_argument("--storage-url", default=default, help="file:///PATH or s3://BUCKET/PREFIX")
+    g.add_argument(
+        "--storage-url",
+        default=default,
+        help="file:///PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX",
+    )
     g.add_argument("--s3-endpoint-url", default=default, help="endpoint of an S3-compatible store")
     g.add_argument(
         "-v",
@@ -89,7 +93,7 @@ def _import_options(p: argparse.ArgumentParser, *, dataset_required: bool) -> No
     p.add_argument(
         "--copy-remote",
         action="store_true",
-        help="copy https:// and s3:// sources into the storage instead of "
+        help="copy https://, s3://, gs:// and az:// sources into the storage instead of "
         "registering them by reference",
     )
     p.add_argument(

@@ -32,7 +32,8 @@ def default_cache_dir() -> Path:
 class Settings:
     # Catalog: sqlite:///ABSOLUTE/PATH (the embedded default) or postgresql://user@host/db
     database_url: str = ""
-    # Storage for uploaded local sources: file:///ABSOLUTE/PATH (default) or s3://bucket/prefix
+    # Storage for uploaded local sources: file:///ABSOLUTE/PATH (default), s3://bucket/prefix,
+    # gs://bucket/prefix or az://container/prefix
     storage_url: str = ""
     # Endpoint of any S3-compatible store (MinIO, Ceph, moto...); empty = AWS
     s3_endpoint_url: str = ""
@@ -40,6 +41,9 @@ class Settings:
     # 1 = single-request uploads are signed and sent directly (botocore's SigV4 signer on the
     # client's pooled session, Content-MD5); 0 = through botocore's put_object
     s3_lean_put: int = 1
+    # az:// stores without AZURE_STORAGE_CONNECTION_STRING: https://ACCOUNT.blob.core.windows.net,
+    # with azure-identity's DefaultAzureCredential
+    azure_account_url: str = ""
     # Objects at least this large are uploaded with multipart
     multipart_threshold_mb: int = 16
     # How many times a failed upload is retried before the frame is rejected

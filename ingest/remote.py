@@ -1,13 +1,16 @@
-"""Fetching remote sources (http, https, s3) when copying them into storage is asked for.
+"""Fetching remote sources (http, https, s3, gs, az) when copying them into storage is asked for.
 
 ``async with fetcher.open(uri) as body:`` gives the object's size before anything is read
-(``body.size``: Content-Length or S3's ContentLength, None if unknown) and ``await body.read()``
-reads it, never more than ``max_remote_object_mb`` (over it: ``PermanentStorageError``).
+(``body.size``: Content-Length or the store's object size, None if unknown) and
+``await body.read()`` reads it, never more than ``max_remote_object_mb`` (over it:
+``PermanentStorageError``).
 
 HTTP redirects are followed here, not by aiohttp, so every hop is checked: unless
 ``allow_private_addresses`` is set, each hop's host must be a public address (an IP literal is
 checked at once, a name through ``PublicOnlyResolver`` on the addresses actually connected to;
-see ``addresses.py`` for the special-purpose table). Errors are classified: timeouts, resets,
+see ``addresses.py`` for the special-purpose table). ``s3://``, ``gs://`` and ``az://`` objects
+are read through a store of their bucket (container), opened once per run with the configured
+credentials (``storage.reading.open_read``). Errors are classified: timeouts, resets,
 408, 429 and 5xx are ``TransientStorageError``; everything else ``PermanentStorageError``.
 """
 
@@ -22,12 +25,14 @@ from urllib.parse import urljoin, urlsplit
 from .addresses import IPAddress, ip_literal, is_public, special_purpose
 from .config import Settings
 from .errors import PermanentStorageError, StorageError, TransientStorageError
-from .storage.factory import open_storage
+from .storage.base import TRANSIENT_HTTP_STATUSES
+from .storage.factory import BUCKET_SCHEMES, open_storage
+from .storage.reading import open_read
 
 __all__ = ["PrivateAddressRefused", "PublicOnlyResolver", "RemoteBody", "RemoteFetcher"]
 __all__ += ["is_public"]
 
-_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_TRANSIENT_STATUS = TRANSIENT_HTTP_STATUSES
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _CHUNK = 256 * 1024
@@ -148,10 +153,10 @@ class RemoteFetcher:
 
     @contextlib.asynccontextmanager
     async def open(self, uri: str) -> AsyncIterator[RemoteBody]:
-        """Open ``uri`` (http, https, s3): ``async with fetcher.open(uri) as body``."""
+        """Open ``uri`` (http, https, s3, gs, az): ``async with fetcher.open(uri) as body``."""
         scheme = urlsplit(uri).scheme.lower()
-        if scheme == "s3":
-            async with self._open_s3(uri) as body:
+        if scheme in BUCKET_SCHEMES:
+            async with self._open_stored(uri) as body:
                 yield body
         elif scheme in ("http", "https"):
             async with self._open_http(uri) as body:
@@ -239,53 +244,45 @@ class RemoteFetcher:
         finally:
             response.close()  # after a whole body the connection is back in the pool already
 
-    # ---------------------------------------------------------------- s3
+    # ---------------------------------------------------------------- s3, gs, az
 
-    async def _store(self, bucket: str) -> Any:
+    async def _store(self, bucket: str, scheme: str = "s3") -> Any:
         """The bucket's store, opened once even when several first fetches race."""
+        url = f"{scheme}://{bucket}"
         async with self._lock:
-            store = self._buckets.get(bucket)
+            store = self._buckets.get(url)
             if store is None:
                 s = self.settings
                 store = await open_storage(
-                    f"s3://{bucket}",
+                    url,
                     endpoint_url=s.s3_endpoint_url or None,
                     region=s.s3_region,
                     concurrency=s.concurrency,
                     timeout_s=s.upload_timeout_s,
+                    azure_account_url=s.azure_account_url,
                 )
-                self._buckets[bucket] = store
+                self._buckets[url] = store
             return store
 
     @contextlib.asynccontextmanager
-    async def _open_s3(self, uri: str) -> AsyncIterator[RemoteBody]:
-        from .storage.s3 import translate_error
-
+    async def _open_stored(self, uri: str) -> AsyncIterator[RemoteBody]:
         parts = urlsplit(uri)
-        bucket, key = parts.netloc, parts.path.lstrip("/")
+        scheme, bucket, key = parts.scheme.lower(), parts.netloc, parts.path.lstrip("/")
         if not bucket or not key:
-            raise PermanentStorageError(f"not an s3://bucket/key URI: {uri[:200]!r}")
-        store = await self._store(bucket)
-        try:
-            response = await store.client.get_object(Bucket=bucket, Key=key)
-        except Exception as exc:
-            raise translate_error(exc, "GetObject", uri) from exc
-        stream = response["Body"]
-        size = response.get("ContentLength")
+            what = BUCKET_SCHEMES[scheme]
+            raise PermanentStorageError(f"not a {scheme}://{what}/key URI: {uri[:200]!r}")
+        store = await self._store(bucket, scheme)
+        size, chunks = await open_read(store, key)
         try:
             if size is not None and size > self.limit:
                 raise _too_large(uri, size, self.limit)
 
-            async def chunks(n: int) -> bytes:
-                try:
-                    data: bytes = await stream.read(n)
-                except Exception as exc:
-                    raise translate_error(exc, "GetObject", uri) from exc
-                return data
+            async def read(n: int) -> bytes:
+                return await anext(chunks, b"")
 
-            yield RemoteBody(uri, size, self.limit, chunks)
+            yield RemoteBody(uri, size, self.limit, read)
         finally:
-            stream.close()
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 from .errors import PermanentStorageError
 
-REMOTE_SCHEMES = ("http", "https", "s3")
+REMOTE_SCHEMES = ("http", "https", "s3", "gs", "az")
 LOCAL = "local"
 REMOTE = "remote"
 
@@ -33,7 +33,7 @@ _REMOTE_PREFIXES = tuple(f"{scheme}://" for scheme in REMOTE_SCHEMES)
 
 
 def is_remote(uri: str) -> bool:
-    """Fast check for the common case (no parsing): an http(s) or s3 URI with a host."""
+    """Fast check for the common case (no parsing): an http(s), s3, gs or az URI with a host."""
     if uri.startswith(_REMOTE_PREFIXES):
         rest = uri.split("://", 1)[1]
         return bool(rest) and rest[0] != "/"
@@ -57,7 +57,7 @@ def classify(uri: str, base_dir: str | None = None) -> Source:
     if scheme and len(scheme) > 1:  # "c:" would be a drive letter
         raise UnsupportedSource(
             f"unsupported URI scheme {scheme!r} in {uri!r} "
-            "(use a local path, file://, https://, http:// or s3://)"
+            "(use a local path, file://, https://, http://, s3://, gs:// or az://)"
         )
     path = uri if os.path.isabs(uri) else os.path.join(base_dir or os.getcwd(), uri)
     return Source(uri, LOCAL, os.path.abspath(path))

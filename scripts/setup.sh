@@ -8,6 +8,8 @@ command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/n
 if [ "${INGEST_SETUP_BROWSER:-1}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need_apt+=(chromium fonts-dejavu-core)
 fi
+# Node.js runs Azurite (the Azure Storage emulator of the tests), installed below from npm
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
@@ -30,4 +32,13 @@ if [ ! -f "$stamp" ]; then
     exit 1
   fi
   rm -f .venv/.installed-*; touch "$stamp"
+fi
+
+# Azurite, from npm into tools/node_modules (the versions pinned by tools/package-lock.json)
+if [ ! -x tools/node_modules/.bin/azurite-blob ]; then
+  echo "setup: installing Azurite into tools/node_modules (log: tools/npm-install.log)" >&2
+  if ! (cd tools && npm ci --no-audit --no-fund) > tools/npm-install.log 2>&1; then
+    cat tools/npm-install.log >&2
+    exit 1
+  fi
 fi

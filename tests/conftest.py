@@ -11,7 +11,7 @@ from ingest import runtime
 
 from .pg import create_database, postgres_cluster
 
-pytest_plugins = ["tests.s3fixtures"]
+pytest_plugins = ["tests.s3fixtures", "tests.cloudfixtures"]
 
 
 @pytest.fixture(scope="session")

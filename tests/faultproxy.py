@@ -1,4 +1,4 @@
-"""A fault-injecting HTTP reverse proxy for S3 tests.
+"""A fault-injecting HTTP reverse proxy for the tests of HTTP stores (S3, GCS, Azure).
 
 ``FaultProxy(upstream)`` runs an aiohttp server on 127.0.0.1 (free port) in a background
 thread with its own event loop, so it serves sync tests and async tests alike. Point an S3
@@ -13,7 +13,11 @@ Faults are scripted per object key and consumed in order by the matching request
 
 A key matches a request whose decoded path ends with ``/<key>`` (so ``"0001.jpg"`` matches
 the last component and ``"cam1/0001.jpg"`` the last two); ``contains=True`` matches any
-substring of the path instead (``""`` with ``contains=True`` matches every request).
+substring of the path instead (``""`` with ``contains=True`` matches every request);
+``anywhere=True`` matches a substring of the path, the decoded query or the first 4 KiB of the
+body (GCS names the object in an upload's JSON metadata or query, not in its path).
+A ``Location`` header that points at the upstream is rewritten to point at the proxy, so a
+resumable upload's session URL comes back through it too.
 
 Fault kinds:
     "pass"              forward the request unchanged (to fault a later attempt only)
@@ -109,10 +113,13 @@ class _Script:
     method: str | None
     contains: bool
     faults: list[Fault]
+    anywhere: bool = False
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, head: str) -> bool:
         if self.method is not None and self.method != method:
             return False
+        if self.anywhere:
+            return self.key in head
         return _key_matches(self.key, path, self.contains)
 
 
@@ -122,6 +129,7 @@ class RequestRecord:
     path: str  # decoded, without the query
     query: str
     fault: str  # the fault applied, or "pass"
+    head: str = ""  # path, decoded query and the first 4 KiB of the body (``anywhere``)
 
 
 def _key_matches(key: str, path: str, contains: bool) -> bool:
@@ -152,18 +160,27 @@ class FaultProxy:
         *,
         method: str | None = None,
         contains: bool = False,
+        anywhere: bool = False,
     ) -> None:
         """The next ``len(faults)`` requests matching ``key`` (and ``method``) get these faults."""
         parsed = [Fault.parse(f) for f in faults]
+        upper = method.upper() if method else None
         with self._lock:
-            self._scripts.append(_Script(key, method.upper() if method else None, contains, parsed))
+            self._scripts.append(_Script(key, upper, contains, parsed, anywhere))
 
     def pending(self, key: str | None = None) -> int:
         """Faults scripted but not yet consumed (for ``key``, or in total)."""
         with self._lock:
             return sum(len(s.faults) for s in self._scripts if key is None or s.key == key)
 
-    def count(self, method: str | None = None, key: str = "", *, contains: bool = False) -> int:
+    def count(
+        self,
+        method: str | None = None,
+        key: str = "",
+        *,
+        contains: bool = False,
+        anywhere: bool = False,
+    ) -> int:
         """Requests seen (forwarded or faulted) with ``method`` (None: any) matching ``key``
         ("": any path)."""
         with self._lock:
@@ -171,7 +188,9 @@ class FaultProxy:
                 1
                 for r in self._log
                 if (method is None or r.method == method.upper())
-                and (not key or _key_matches(key, r.path, contains))
+                and (
+                    not key or (key in r.head if anywhere else _key_matches(key, r.path, contains))
+                )
             )
 
     @property
@@ -190,19 +209,20 @@ class FaultProxy:
             self._scripts.clear()
             self._log.clear()
 
-    def _take(self, method: str, path: str) -> Fault | None:
+    def _take(self, method: str, path: str, head: str) -> Fault | None:
         with self._lock:
             for s in self._scripts:
-                if s.faults and s.matches(method, path):
+                if s.faults and s.matches(method, path, head):
                     return s.faults.pop(0)
             return None
 
-    def _record(self, request: web.Request, fault: Fault | None) -> None:
+    def _record(self, request: web.Request, fault: Fault | None, head: str) -> None:
         kind = "pass" if fault is None else (fault.code or fault.kind)
+        record = RequestRecord(
+            request.method, unquote(request.path), request.query_string, kind, head
+        )
         with self._lock:
-            self._log.append(
-                RequestRecord(request.method, unquote(request.path), request.query_string, kind)
-            )
+            self._log.append(record)
 
     # -- lifecycle (call from the test's thread) -----------------------------------------------
 
@@ -283,8 +303,9 @@ class FaultProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         path = unquote(request.path)
-        fault = self._take(request.method, path)
-        self._record(request, fault)
+        head = f"{path}?{unquote(request.query_string)}\n{body[:4096].decode('latin-1')}"
+        fault = self._take(request.method, path, head)
+        self._record(request, fault, head)
         if fault is None or fault.kind == "pass":
             return await self._forward(request, body)
         if fault.kind == "delay":
@@ -321,6 +342,9 @@ class FaultProxy:
                 )
                 if request.method == "HEAD" and "Content-Length" in upstream.headers:
                     out["Content-Length"] = upstream.headers["Content-Length"]
+                location = out.get("Location", "")
+                if location.startswith(self.upstream.rstrip("/") + "/"):  # back through us
+                    out["Location"] = self.endpoint + location[len(self.upstream.rstrip("/")) :]
                 return web.Response(status=upstream.status, body=payload or None, headers=out)
         except aiohttp.ClientError as exc:
             return _error_response(request, 502, "BadGateway", f"upstream failed: {exc!r}")

@@ -16,7 +16,8 @@ of its own beyond what it infers.
     with RcloneServer() as server:
         bucket = create_bucket(server.endpoint)        # tests.s3server helpers work unchanged
 
-The child gets ``PR_SET_PDEATHSIG`` (SIGTERM), so it goes away when the test process dies.
+The child gets ``PR_SET_PDEATHSIG`` (SIGTERM), so it goes away when the test process dies
+(``tests/servers.py``, shared with the GCS and Azure emulators).
 """
 
 from __future__ import annotations
@@ -24,19 +25,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from tests.s3server import AWS_TEST_ENV
+from tests.servers import ServerProcess
 
 _STARTED = re.compile(r"Starting s3 server on \[?(http://127\.0\.0\.1:(\d+))")
 
@@ -57,18 +54,10 @@ def rclone_binary() -> str | None:
     return shutil.which("rclone")
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-class RcloneServer:
+class RcloneServer(ServerProcess):
     """``with RcloneServer() as server: server.endpoint`` -> ``http://127.0.0.1:PORT``."""
+
+    name = "rclone serve s3"
 
     def __init__(
         self,
@@ -80,26 +69,13 @@ class RcloneServer:
         extra_args: tuple[str, ...] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
+        super().__init__(start_timeout_s)
         self.access_key = access_key
         self.secret_key = secret_key
-        self.start_timeout_s = start_timeout_s
         self.extra_args = extra_args
         self.env = dict(env or {})
         self._own_root = root is None
         self.root = Path(root) if root is not None else None
-        self.port: int | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: list[str] = []
-
-    @property
-    def endpoint(self) -> str:
-        if self.port is None:
-            raise RuntimeError("rclone server is not running")
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
 
     def start(self) -> RcloneServer:
         binary = rclone_binary()
@@ -123,71 +99,25 @@ class RcloneServer:
             "NOTICE",  # the start line is a NOTICE; nothing per request
             *self.extra_args,
         ]
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **self.env},
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        found = threading.Event()
-        threading.Thread(target=self._read_log, args=(found,), daemon=True).start()
+        found = self._spawn(cmd, env={**os.environ, **self.env})
         if not found.wait(self.start_timeout_s) or self.port is None:
             log = "".join(self._log)[-2000:]
             self.stop()
             raise RuntimeError(f"rclone serve s3 did not start:\n{log}")
-        self._wait_ready()
+        self._wait_ready("/")  # any HTTP status: an anonymous request gets 403
         return self
 
-    def _read_log(self, found: threading.Event) -> None:
-        # keep draining stderr for the server's lifetime, so it never blocks on a full pipe
-        proc = self._proc
-        assert proc is not None and proc.stderr is not None
-        with proc.stderr:
-            for raw in proc.stderr:
-                line = raw.decode(errors="replace")
-                if len(self._log) < 200:
-                    self._log.append(line)
-                if not found.is_set():
-                    match = _STARTED.search(line)
-                    if match:
-                        self.port = int(match.group(2))
-                        found.set()
-        found.set()  # EOF: the process ended (start() sees port None)
-
-    def _wait_ready(self) -> None:
-        """Until the S3 API answers (any HTTP status: an anonymous request gets 403)."""
-        deadline = time.monotonic() + self.start_timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/", timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                if time.monotonic() > deadline or (self._proc and self._proc.poll() is not None):
-                    log = "".join(self._log)[-2000:]
-                    self.stop()
-                    raise RuntimeError(f"rclone serve s3 is not answering:\n{log}") from None
-                time.sleep(0.02)
+    def _on_line(self, line: str, seen: threading.Event) -> None:
+        match = _STARTED.search(line)
+        if match and not seen.is_set():
+            self.port = int(match.group(2))
+            seen.set()
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        self.port = None
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        super().stop()
         if self._own_root and self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
 
     def __enter__(self) -> RcloneServer:
         return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

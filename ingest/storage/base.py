@@ -18,6 +18,9 @@ from ..errors import PermanentStorageError, StorageError, TransientStorageError
 
 MiB = 1024 * 1024
 
+#: HTTP statuses worth a retry, for every HTTP store (S3, GCS, Azure) and remote sources
+TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -125,6 +128,42 @@ _TRANSIENT_ERRNOS = frozenset(
         errno.ENETDOWN,
     }
 )
+
+
+def translate_http_error(
+    service: str,
+    op: str,
+    target: str,
+    exc: BaseException,
+    status: int | None,
+    *,
+    network: bool,
+    code: str | None = None,
+    detail: str = "",
+) -> StorageError:
+    """An error of ``service`` ("GCS", "Azure") doing ``op`` on ``target`` -> StorageError.
+
+    ``status``: the HTTP status of the answer: 404 gives ``ObjectNotFoundError``; 408, 429 and
+    5xx are transient; every other one (400, 401, 403, 409, 412...) is permanent. Without an
+    answer, ``network`` (a timeout, a reset, a refused connection, said by the backend's own
+    exception classes) is transient; a local file error is classified by its errno; anything
+    else (bad input, missing credentials) is permanent. Raise the result ``from exc``.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    if status is None:
+        if isinstance(exc, OSError) and not network and exc.errno is not None:
+            return translate_os_error(exc, f"{service} {op} {target}")
+        text = f"{service} {op} {target} failed: {type(exc).__name__}: {str(exc) or repr(exc)}"
+        return storage_error(network, text, cause=exc, code=code or type(exc).__name__)
+    text = f"{service} {op} {target} failed: HTTP {status}"
+    if code:
+        text += f" {code}"
+    if detail:
+        text += f": {detail[:300]}"
+    cls = ObjectNotFoundError if status == 404 else None
+    transient = status in TRANSIENT_HTTP_STATUSES
+    return storage_error(transient, text, cause=exc, code=code or str(status), cls=cls)
 
 
 def os_error_is_transient(exc: OSError) -> bool:

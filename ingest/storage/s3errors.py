@@ -12,10 +12,16 @@ import aiohttp
 import botocore.exceptions as bexc
 
 from ..errors import StorageError
-from .base import ObjectNotFoundError, os_error_is_transient, storage_error, translate_os_error
+from .base import (
+    TRANSIENT_HTTP_STATUSES,
+    ObjectNotFoundError,
+    os_error_is_transient,
+    storage_error,
+    translate_os_error,
+)
 
 #: HTTP statuses worth a retry
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_STATUSES = TRANSIENT_HTTP_STATUSES
 #: S3 / AWS error codes worth a retry, whatever the status says (RequestTimeout is a 400)
 TRANSIENT_CODES = frozenset(
     {

@@ -4,6 +4,8 @@ The URL names a frame and one of its parts (source, preview, a mask), never a UR
 else can be fetched through it. Local ``file://`` objects are streamed if they are inside the
 configured local store; ``s3://`` objects get a presigned redirect if they are inside the
 configured S3 store (never for another bucket: the URL would carry the server's credentials);
+``gs://`` and ``az://`` objects of the configured store a signed URL (GCS V4, Azure SAS) when its
+credentials can sign, else they are streamed through the app;
 ``http(s)://`` sources a redirect to themselves (the browser fetches them, not the server).
 Only image and video types are served inline; anything else is sent as an
 ``application/octet-stream`` attachment, with a sandboxing CSP either way.
@@ -12,6 +14,7 @@ Only image and video types are served inline; anything else is sent as an
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -65,12 +68,33 @@ async def serve_uri(request: web.Request, uri: str) -> web.StreamResponse:
     where = await browse.locate_object(request.app[APP], uri)
     if where.url is not None:
         raise web.HTTPFound(where.url, headers=MEDIA_HEADERS)
-    assert where.path is not None
-    content_type, inline = _content_type(where.path)
+    content_type, inline = _content_type(where.path or uri)
     headers = {**MEDIA_HEADERS, "Content-Type": content_type}
     if not inline:
         headers["Content-Disposition"] = "attachment"
+    if where.chunks is not None:
+        return await _stream(request, where.chunks, where.size, headers)
+    assert where.path is not None
     return web.FileResponse(where.path, headers=headers)
+
+
+async def _stream(
+    request: web.Request, chunks: AsyncIterator[bytes], size: int | None, headers: dict[str, str]
+) -> web.StreamResponse:
+    """An object of the store, streamed through the app (its credentials cannot sign)."""
+    response = web.StreamResponse(headers=headers)
+    if size is not None:
+        response.content_length = size
+    try:
+        first = await anext(chunks, b"")  # errors before the headers are sent map to a status
+        await response.prepare(request)
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    await response.write_eof()
+    return response
 
 
 @routes.get(r"/media/{version_id}/{frame_id}/{name}/{part:source|preview}")

@@ -15,7 +15,7 @@ removes another.
 
 Either way the result is validated as a whole (``item_from_doc``); the id and the kind
 (group or single) cannot change, and URIs may only be kept or set to remote ones (http, https,
-s3): local objects are uploaded with ``add_frames``, never referenced by a web edit.
+s3, gs, az): local objects are uploaded with ``add_frames``, never referenced by a web edit.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ import orjson
 from ..errors import ValidationError
 from ..frames import FrameGroup, Item, item_from_doc
 from ..limits import loads
+from ..sources import REMOTE_SCHEMES
 
 PARTIAL = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-REMOTE_SCHEMES = ("http", "https", "s3")
 #: deeper bodies are refused before anything recurses into them (a stored document is
 #: serialised by orjson, whose limit is 254 levels; a frame adds a few levels around metadata)
 MAX_BODY_DEPTH = 200
@@ -156,7 +156,7 @@ def apply_patch(
                 raise ValidationError(
                     where,
                     f"{uri[:200]!r}: a web edit may keep a URI or set a remote one "
-                    "(http, https, s3); upload local files with add_frames",
+                    "(http, https, s3, gs, az); upload local files with add_frames",
                 )
     item = item_from_doc(new_doc, "frame")
     item.id = frame_id

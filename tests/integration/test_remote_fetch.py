@@ -384,6 +384,6 @@ async def test_s3_objects_stream_with_their_size(s3_bucket: tuple[str, str]) -> 
             *(fetcher.fetch(f"s3://{bucket}/cam/a.bin") for _ in range(4))
         )
         assert results == [b"z" * 5000] * 4
-        assert list(fetcher._buckets) == [bucket]
+        assert list(fetcher._buckets) == [f"s3://{bucket}"]
     finally:
         await fetcher.close()

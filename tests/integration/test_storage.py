@@ -251,12 +251,32 @@ async def test_open_storage_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://host/x", "file://relative/x", "s3://", "gs://bucket/x", "/plain/path", ""]
+    "url",
+    [
+        "ftp://host/x",
+        "file://relative/x",
+        "s3://",
+        "gs://",
+        "az:///x",
+        "gcs://b/x",
+        "/plain/path",
+        "",
+    ],
 )
 async def test_open_storage_rejects(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         await open_storage(url)
     assert repr(url) in str(info.value)
+
+
+async def test_an_azure_store_needs_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    with pytest.raises(ConfigError, match="AZURE_STORAGE_CONNECTION_STRING") as info:
+        await open_storage("az://container/x")
+    assert "'az://container/x'" in str(info.value) and "azure_account_url" in str(info.value)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", "not a connection string")
+    with pytest.raises(ConfigError, match="'az://container/x'"):
+        await open_storage("az://container/x")
 
 
 async def test_open_storage_bad_endpoint() -> None:
