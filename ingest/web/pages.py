@@ -18,8 +18,9 @@ from ..errors import ValidationError
 from ..frames import FrameGroup, item_context_id, item_timestamp
 from . import checks
 from .common import APP, render, seg
+from .edits import etag_of
 from .media import media_url
-from .rest import etag_of, parse_limit, single, version_and_dataset, versions_of
+from .rest import parse_limit, single, version_and_dataset, versions_of
 
 PAGE_SIZE = 48
 
