@@ -6,6 +6,8 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
+from .openapi_edits import edit_paths
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -68,7 +70,7 @@ def openapi_document() -> dict[str, Any]:
         ),
         "additionalProperties": True,
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "frame-ingest web API",
@@ -342,3 +344,6 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    for path, operations in edit_paths(_ERRORS, _MUTATION_ERRORS).items():
+        document["paths"].setdefault(path, {}).update(operations)
+    return document
