@@ -19,6 +19,7 @@ from ..frames import FrameGroup, item_context_id, item_timestamp
 from . import checks
 from .common import APP, render, seg
 from .edits import etag_of
+from .lineage import layout
 from .media import media_url
 from .rest import parse_limit, single, version_and_dataset, versions_of
 
@@ -37,8 +38,14 @@ async def datasets_page(request: web.Request) -> web.Response:
 async def versions_page(request: web.Request) -> web.Response:
     app = request.app[APP]
     dataset = await app.get_dataset(name=checks.dataset_name(request.match_info["name"]))
+    versions = await versions_of(app, dataset)
     return render(
-        request, "versions.html", dataset=dataset, versions=await versions_of(app, dataset)
+        request,
+        "versions.html",
+        dataset=dataset,
+        versions=versions,
+        names={v["id"]: v["name"] for v in versions},
+        lineage=layout(versions),
     )
 
 
