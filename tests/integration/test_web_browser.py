@@ -16,31 +16,16 @@ import pytest
 import ingest
 from ingest import DatasetVersion, runtime
 
-from ..webfixtures import CHROMIUM, CHROMIUM_ARGS, XSS, Example, build_example, live_server
+from ..browsers import browser_page, chromium, need_browser
+from ..webfixtures import XSS, Example, build_example, live_server
 
 TOKEN = "browser-test-token"
-
-
-def _need_browser() -> None:
-    problem = None
-    if not os.path.exists(CHROMIUM):
-        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "the playwright package is missing (pip install playwright)"
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"browser tests cannot run under CI: {problem}")
-    pytest.skip(f"browser tests skipped: {problem}")
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Example]]:
     """The example data on SQLite and a local store, served by ``run_server`` (subprocess)."""
-    _need_browser()
+    need_browser()
     root = tmp_path_factory.mktemp("web")
     (root / "objects").mkdir()
     database_url = f"sqlite:///{root / 'catalog.sqlite3'}"
@@ -59,26 +44,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Exam
 
 @pytest.fixture(scope="module")
 def browser(served: tuple[str, Example]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    # bypass_csp: Playwright's wait_for_function evaluates strings, which the app's CSP forbids;
-    # it also makes the <script> payload test prove the escaping on its own, without the CSP
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with browser_page(browser) as page:
+        yield page
 
 
 def frame_metadata(version_id: str, frame_id: str, name: str) -> dict[str, Any]:

@@ -68,7 +68,9 @@ window.Ingest = window.Ingest || {};
 
     commit(next, selected) {
       const st = this.state(this.current);
-      st.undo.push(JSON.stringify(st.anns));
+      const before = JSON.stringify(st.anns);
+      if (before === JSON.stringify(next)) { this.refresh(selected); return; } // nothing to undo
+      st.undo.push(before);
       if (st.undo.length > UNDO_LIMIT) st.undo.shift();
       st.redo = [];
       st.anns = next;
@@ -229,7 +231,8 @@ window.Ingest = window.Ingest || {};
       };
       $("frame-label-add").addEventListener("click", add);
       $("frame-label-input").addEventListener("keydown", (e) => { if (e.key === "Enter") add(); });
-      document.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => this.setTool(b.dataset.tool)));
+      // the button gives the focus back, so Enter finishes a polygon instead of clicking it again
+      document.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => { this.setTool(b.dataset.tool); b.blur(); }));
       $("undo-button").addEventListener("click", () => this.undo());
       $("redo-button").addEventListener("click", () => this.redo());
       this.setTool("select");

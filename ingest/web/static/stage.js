@@ -51,6 +51,18 @@ window.Ingest = window.Ingest || {};
 
   const round = (v) => Math.round(v * 100) / 100;
 
+  function area(ann) {
+    const extent = (flat) => {
+      const xs = flat.filter((v, i) => i % 2 === 0);
+      const ys = flat.filter((v, i) => i % 2 === 1);
+      return (Math.max(...xs) - Math.min(...xs)) * (Math.max(...ys) - Math.min(...ys));
+    };
+    if (ann.box2d_xywh) return ann.box2d_xywh[2] * ann.box2d_xywh[3];
+    if (ann.ellipse2d_xyrrt) return Math.PI * ann.ellipse2d_xyrrt[2] * ann.ellipse2d_xyrrt[3];
+    if (ann.poly2d_xy) return Math.max(0, ...polygonsOf(ann.poly2d_xy).map(extent));
+    return 0; // points: always on top
+  }
+
   class FrameStage {
     constructor(container, opts) {
       this.container = container;
@@ -146,13 +158,20 @@ window.Ingest = window.Ingest || {};
     render() {
       this.transformer.nodes([]);
       this.transformer.remove();
+      this.transformTarget = null;
       this.roiLayer.destroyChildren();
-      this.annotations.forEach((ann, index) => {
-        const group = this.roiGroup(ann, index);
+      // larger ROIs below smaller ones, the selected one on top: each stays clickable
+      const order = this.annotations.map((ann, index) => index);
+      order.sort((a, b) => area(this.annotations[b]) - area(this.annotations[a]));
+      for (const index of order) {
+        const group = this.roiGroup(this.annotations[index], index);
         if (group) this.roiLayer.add(group);
-      });
+      }
+      this.roiLayer.find(".roi").forEach((g) => { if (g.getAttr("annIndex") === this.selected) g.moveToTop(); });
       if (this.drawing) this.roiLayer.add(this.drawing.preview);
       this.roiLayer.add(this.transformer);
+      // set once everything is on the layer (a Transformer given detached nodes drops them)
+      this.transformer.nodes(this.transformTarget ? [this.transformTarget] : []);
       this.base.batchDraw();
       this.roiLayer.batchDraw();
     }
@@ -244,7 +263,7 @@ window.Ingest = window.Ingest || {};
       });
       if (main && this.tool === "select") {
         this.transformer.rotateEnabled(shape === "ellipse2d_xyrrt");
-        this.transformer.nodes([main]);
+        this.transformTarget = main;
         main.on("transformend", () => {
           const out = JSON.parse(JSON.stringify(ann));
           if (shape === "box2d_xywh") {
