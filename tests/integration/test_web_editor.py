@@ -277,14 +277,16 @@ def test_step_through_four_instants_on_rear(page: Any, served: Any) -> None:
     page.wait_for_url("**/frames/drive-2?source=rear")
 
     # all sources: every SingleFrame of the instant side by side with its ROIs; kept on a step
+    open_frame(page, base, vid, "drive-0", "?source=rear")
     page.check("#all-sources")
     tiles = page.locator("#all-grid .tile")
     assert tiles.locator("figcaption").all_text_contents() == ["front", "left", "right", "rear"]
     page.wait_for_function(
         "Konva.stages.length === 5 && Konva.stages.slice(1).every(s => s.find('.roi').length === 2)"
     )
+    assert page.locator("#stage").is_hidden()
     page.click("#next-frame")
-    page.wait_for_url("**/frames/drive-3?source=rear&all=1")
+    page.wait_for_url("**/frames/drive-1?source=rear&all=1")
     assert page.locator("#all-grid").is_visible()
 
 

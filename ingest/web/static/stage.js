@@ -393,7 +393,14 @@ window.Ingest = window.Ingest || {};
         this.roiLayer.add(new Konva.Circle({ name: "drawing-point", x: p.x, y: p.y, radius: this.px(3), fill: "#fff" }));
         this.roiLayer.batchDraw();
       });
-      this.stage.on("dblclick dbltap", () => { if (this.drawing && !this.drawing.start) this.finishDrawing(); });
+      this.stage.on("dblclick dbltap", () => {
+        // Konva reports any two quick clicks as a double click: finish only on two at one spot
+        const pts = this.drawing && !this.drawing.start ? this.drawing.points : null;
+        const n = pts ? pts.length : 0;
+        if (n >= 4 && Math.hypot(pts[n - 2] - pts[n - 4], pts[n - 1] - pts[n - 3]) < this.px(4)) {
+          this.finishDrawing();
+        }
+      });
     }
 
     updateDrag(p) {
@@ -411,8 +418,10 @@ window.Ingest = window.Ingest || {};
       if (!this.drawing || this.drawing.start) return false;
       const { kind, points } = this.drawing;
       // a double click also clicked twice: drop a repeated last point
-      while (points.length >= 4 && points[points.length - 1] === points[points.length - 3]
-             && points[points.length - 2] === points[points.length - 4]) points.splice(-2, 2);
+      const n = () => points.length;
+      while (n() >= 4 && Math.hypot(points[n() - 2] - points[n() - 4], points[n() - 1] - points[n() - 3]) < this.px(4)) {
+        points.splice(-2, 2);
+      }
       this.drawing = null;
       if (kind === "polygon" && points.length >= 6) this.opts.onCreate({ poly2d_xy: [points] });
       else if (kind === "keypoints" && points.length >= 2) this.opts.onCreate({ keypoints: points });
