@@ -60,7 +60,12 @@ def frame_metadata(version_id: str, frame_id: str, name: str) -> dict[str, Any]:
 
 
 def roi_shapes(page: Any) -> list[str]:
-    return list(page.eval_on_selector_all("#roi-layer .shape", "els => els.map(e => e.tagName)"))
+    """The shapes drawn on the frame's Konva stage (Rect, Line, Ellipse, Circle)."""
+    return list(page.evaluate("() => Konva.stages[0].find('.shape').map(n => n.getClassName())"))
+
+
+def roi_labels(page: Any) -> list[str]:
+    return list(page.evaluate("() => Konva.stages[0].find('.roi-label').map(t => t.text())"))
 
 
 def test_browse_view_edit_and_save(page: Any, served: tuple[str, Example]) -> None:
@@ -82,33 +87,39 @@ def test_browse_view_edit_and_save(page: Any, served: tuple[str, Example]) -> No
     card.locator(".card-body").click()
     page.wait_for_url(f"**/versions/{vid}/frames/drive-01-001")
     assert page.locator("#source-select").input_value() == "front"
-    page.wait_for_function("document.getElementById('frame-image').naturalWidth > 0")
-    assert sorted(roi_shapes(page)) == ["ellipse", "polygon", "rect"]
-    labels = page.locator("#roi-layer .roi-label").all_text_contents()
-    assert labels == ["car 92%", "road 80%", "sign 61%"]
-    assert page.locator("#roi-layer").get_attribute("viewBox") == "0 0 320 240"
-    # the ROI overlay is drawn over the image
-    image_box = page.locator("#frame-image").bounding_box()
-    layer_box = page.locator("#roi-layer").bounding_box()
-    assert abs(image_box["width"] - layer_box["width"]) < 1
-    assert abs(image_box["height"] - layer_box["height"]) < 1
-    assert page.locator("#roi-layer rect").bounding_box()["width"] > 20
+    page.wait_for_function("document.getElementById('stage').classList.contains('loaded')")
+    assert sorted(roi_shapes(page)) == ["Ellipse", "Line", "Rect"]
+    assert sorted(roi_labels(page)) == ["car 92%", "road 80%", "sign 61%"]
+    assert page.evaluate("() => Konva.stages[0].findOne('.frame-image').size()") == {
+        "width": 320,
+        "height": 240,
+    }
+    # the ROIs are drawn over the image, in image coordinates
+    box = page.evaluate("() => Konva.stages[0].findOne('.box').getClientRect()")
+    image = page.evaluate("() => Konva.stages[0].findOne('.frame-image').getClientRect()")
+    assert (
+        box["width"] > 20
+        and image["x"] <= box["x"]
+        and box["x"] + box["width"] <= (image["x"] + image["width"])
+    )
 
     # mask overlay toggle
-    assert page.locator("#mask-image").is_hidden()
+    visible = "() => Konva.stages[0].findOne('.mask-image').visible()"
+    assert not page.evaluate(visible)
     page.check("#mask-toggle")
-    page.wait_for_function("document.getElementById('mask-image').naturalWidth > 0")
-    assert page.locator("#mask-image").is_visible()
-    assert "/masks/semantic" in page.locator("#mask-image").get_attribute("src")
+    page.wait_for_function(visible)
+    assert page.locator("#mask-canvas").count() == 1
     page.uncheck("#roi-toggle")
-    assert page.locator("#roi-layer").is_hidden()
+    assert not page.evaluate("() => Konva.stages[0].getLayers()[1].visible()")
     page.check("#roi-toggle")
 
     # switch source: the left camera, its own ROI and details; it has no mask
     page.select_option("#source-select", "left")
-    assert page.locator("#frame-image").get_attribute("src").endswith("/left/source")
-    assert roi_shapes(page) == ["rect"]
-    assert page.locator("#roi-layer .roi-label").all_text_contents() == ["pedestrian 55%"]
+    page.wait_for_function(
+        "Konva.stages[0].findOne('.frame-image').image().src.endsWith('/left/source')"
+    )
+    assert roi_shapes(page) == ["Rect"]
+    assert roi_labels(page) == ["pedestrian 55%"]
     assert page.locator("#mask-toggle").is_disabled()
     assert page.locator("#source-title").text_content() == "Source left"
     page.select_option("#source-select", "front")
@@ -150,9 +161,9 @@ def test_browse_view_edit_and_save(page: Any, served: tuple[str, Example]) -> No
 
     # step through the context in timestamp order
     page.click("#next-frame")
-    page.wait_for_url("**/frames/drive-01-002")
+    page.wait_for_url("**/frames/drive-01-002?source=front")
     page.click("#prev-frame")
-    page.wait_for_url("**/frames/drive-01-001")
+    page.wait_for_url("**/frames/drive-01-001?source=front")
 
 
 def test_script_payload_is_text(page: Any, served: tuple[str, Example]) -> None:
