@@ -17,7 +17,7 @@ from .errors import (
     ValidationError,
     VersionNotFound,
 )
-from .frames import Annotation, FrameGroup, SingleFrame
+from .frames import Annotation, FrameGroup, ImageAnnotation, SingleFrame
 from .report import RejectedFrame, Report
 from .runtime import aclose, configure, get_settings
 
@@ -31,6 +31,7 @@ __all__ = [
     "DatasetVersion",
     "FrameGroup",
     "FrameNotFound",
+    "ImageAnnotation",
     "IngestError",
     "NotFoundError",
     "PermanentStorageError",

@@ -1,4 +1,5 @@
-"""The library API, shaped like the reference SDK: Dataset and DatasetVersion.
+"""The library API, shaped like the reference SDK: Dataset (``api_dataset.py``) and
+DatasetVersion.
 
 A facade only: each method is one call on the application object (``service.Ingest``, one per
 event loop, see ``runtime.get_app``). Every method ``name`` has an async twin ``name_async``;
@@ -8,97 +9,19 @@ it works in scripts and in notebooks.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 from . import runtime
+from .api_dataset import Dataset
 from .catalog import DatasetRecord, FrameCursor, StoredFrame, VersionRecord
+from .facade import blocking, hybrid
 from .frames import Item
+from .masks import ALL_MASKS, mask_label_entries
 from .report import Report
 from .service import item_from_stored
 
-
-class _blocking:
-    """The sync twin of the async method ``<name>_async`` (class or instance method)."""
-
-    def __init__(self, async_name: str) -> None:
-        self.async_name = async_name
-
-    def __get__(self, obj: Any, owner: type) -> Callable[..., Any]:
-        target = getattr(obj if obj is not None else owner, self.async_name)
-
-        @functools.wraps(target)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return runtime.run_sync(target(*args, **kwargs))
-
-        call.__doc__ = f"Blocking form of ``{self.async_name}``. {target.__doc__ or ''}"
-        return call
-
-
-class Dataset:
-    """A named collection of versions."""
-
-    def __init__(self, record: DatasetRecord) -> None:
-        self._record = record
-
-    id = property(lambda self: self._record.id)
-    name = property(lambda self: self._record.name)
-    tags = property(lambda self: list(self._record.tags))
-    description = property(lambda self: self._record.description)
-    created_at = property(lambda self: self._record.created_at)
-
-    def __repr__(self) -> str:
-        return f"Dataset(name={self.name!r}, id={self.id!r})"
-
-    @classmethod
-    async def create_async(
-        cls,
-        dataset_name: str,
-        raise_if_exists: bool = False,
-        tags: Sequence[str] | None = None,
-        description: str | None = None,
-    ) -> Dataset:
-        """Create a dataset (or return the existing one unless ``raise_if_exists``)."""
-        app = await runtime.get_app()
-        return cls(
-            await app.create_dataset(
-                dataset_name,
-                tags=tags or (),
-                description=description,
-                raise_if_exists=raise_if_exists,
-            )
-        )
-
-    @classmethod
-    async def get_async(
-        cls, dataset_name: str | None = None, dataset_id: str | None = None
-    ) -> Dataset:
-        return cls(await (await runtime.get_app()).get_dataset(name=dataset_name, id=dataset_id))
-
-    @classmethod
-    async def list_async(cls) -> list[Dataset]:
-        return [cls(r) for r in await (await runtime.get_app()).list_datasets()]
-
-    @classmethod
-    async def delete_async(
-        cls,
-        dataset_name: str | None = None,
-        dataset_id: str | None = None,
-        delete_all_versions: bool = False,
-        force: bool = False,
-    ) -> None:
-        """Delete a dataset. With versions, needs ``delete_all_versions=True``; with published
-        versions, also ``force=True``."""
-        app = await runtime.get_app()
-        await app.delete_dataset(
-            dataset_name, dataset_id, delete_all_versions=delete_all_versions, force=force
-        )
-
-    create = _blocking("create_async")
-    get = _blocking("get_async")
-    list = _blocking("list_async")
-    delete = _blocking("delete_async")
+__all__ = ["Dataset", "DatasetVersion"]
 
 
 class DatasetVersion:
@@ -135,33 +58,46 @@ class DatasetVersion:
         tags: Sequence[str] | None = None,
         version_name: str = "Current",
         raise_if_exists: bool = False,
+        dataset_project: str | None = None,
     ) -> DatasetVersion:
-        """Create a dataset and its first (Draft) version; return that version."""
+        """Create a dataset and its first (Draft) version; return that version. An existing
+        dataset is reused (``raise_if_exists``: ``AlreadyExistsError``, a ``ValueError``)."""
         app = await runtime.get_app()
         dataset = await app.create_dataset(
-            dataset_name, tags=tags or (), description=description, raise_if_exists=raise_if_exists
+            dataset_name,
+            tags=tags or (),
+            description=description,
+            raise_if_exists=raise_if_exists,
+            project=dataset_project,
+            first_version=version_name,
         )
         return cls(dataset, await app.create_version(dataset, version_name))
 
-    @classmethod
+    @hybrid
     async def create_version_async(
-        cls,
+        this: Any,
         dataset_name: str | None = None,
         version_name: str | None = None,
         parent_version_names: Sequence[str] | None = None,
         raise_if_exists: bool = False,
         dataset_id: str | None = None,
     ) -> DatasetVersion:
-        """Create a Draft version; it inherits the frames of ``parent_version_names``."""
+        """Create a Draft version (an existing one of that name is returned unless
+        ``raise_if_exists``); it inherits the frames of ``parent_version_names``, which must
+        be Published; none: a root version, empty. On an instance, the dataset is the
+        instance's."""
         app = await runtime.get_app()
-        dataset = await app.get_dataset(name=dataset_name, id=dataset_id)
+        if isinstance(this, DatasetVersion) and dataset_name is None and dataset_id is None:
+            dataset = this._dataset
+        else:
+            dataset = await app.get_dataset(name=dataset_name, id=dataset_id)
         record = await app.create_version(
             dataset,
             version_name or "",
             parent_names=parent_version_names or (),
             raise_if_exists=raise_if_exists,
         )
-        return cls(dataset, record)
+        return DatasetVersion(dataset, record)
 
     @classmethod
     async def get_version_async(
@@ -233,24 +169,47 @@ class DatasetVersion:
         """Make this version Published (read-only); fails if it is Published already."""
         self._record = await (await runtime.get_app()).publish_version(self.version_id)
 
+    @hybrid
     async def create_snapshot_async(
-        self, publish_name: str | None = None, child_name: str | None = None
+        this: Any,
+        dataset_name: str | None = None,
+        publish_name: str | None = None,
+        child_name: str | None = None,
+        child_metadata: dict[str, Any] | None = None,
+        child_comment: str | None = None,
+        dataset_id: str | None = None,
     ) -> DatasetVersion:
-        """Publish the current content of this Draft as ``publish_name`` and go on editing.
-
-        Defaults: ``publish_name`` = ``"<version name> <UTC date and time>"``, ``child_name`` =
-        this version's name. This object stays the Draft (same id, new parent: the snapshot);
-        the returned object is the published snapshot.
-        """
+        """The reference's snapshot of a Draft: the Draft becomes the Published snapshot (it
+        keeps its version id) named ``publish_name`` (default ``snapshot <ISO 8601 UTC time>``),
+        and a new Draft (new id) named ``child_name`` (default ``Current``), with the same
+        frames, its metadata updated with ``child_metadata`` and ``child_comment``, goes on as
+        the current version; it is returned. On the class: the dataset's one Draft version;
+        on an instance: that version (the instance then is the Published snapshot)."""
         app = await runtime.get_app()
-        snapshot, self._record = await app.snapshot_version(
-            self.version_id, publish_name, child_name
+        if isinstance(this, DatasetVersion) and dataset_name is None and dataset_id is None:
+            dataset, version_id = this._dataset, this.version_id
+        else:
+            dataset, version_id = await app.get_dataset(name=dataset_name, id=dataset_id), None
+        snapshot, child = await app.snapshot_version(
+            dataset, version_id, publish_name, child_name, child_metadata, child_comment
         )
-        return DatasetVersion(self._dataset, snapshot)
+        if isinstance(this, DatasetVersion) and this.version_id == snapshot.id:
+            this._record = snapshot
+        return DatasetVersion(dataset, child)
+
+    async def commit_version_async(self) -> None:
+        """Kept for the reference's examples: ``add_frames`` has committed its frames when it
+        returns (nothing is pending), so this only refreshes the version's state."""
+        await self.refresh_async()
 
     async def get_metadata_async(self) -> dict[str, Any]:
+        """The version's metadata; ``mask_labels`` as the reference shows it:
+        ``{'_all_': [{'value': [r, g, b], 'labels': [...]}, ...]}``."""
         await self.refresh_async()
-        return dict(self._record.metadata)
+        metadata = dict(self._record.metadata)
+        if "mask_labels" in metadata:
+            metadata["mask_labels"] = {ALL_MASKS: mask_label_entries(metadata["mask_labels"])}
+        return metadata
 
     async def set_metadata_async(self, metadata: dict[str, Any]) -> None:
         app = await runtime.get_app()
@@ -262,7 +221,8 @@ class DatasetVersion:
 
     async def get_masks_labels_async(self) -> dict[tuple[int, ...], list[str]]:
         metadata = await self.get_metadata_async()
-        return {tuple(e["value"]): list(e["labels"]) for e in metadata.get("mask_labels", [])}
+        entries = mask_label_entries(metadata.get("mask_labels"))
+        return {tuple(e["value"]): list(e["labels"]) for e in entries}
 
     async def get_frame_count_async(self) -> int:
         return await (await runtime.get_app()).count_frames(self.version_id)
@@ -275,16 +235,26 @@ class DatasetVersion:
         upload_retries: int | None = None,
         *,
         copy_remote: bool = False,
+        auto_upload_destination: str | None = None,
+        local_dataset_root_path: str | None = None,
     ) -> list[Item]:
         """Register frames; return those NOT registered (the caller's own objects).
 
-        Local sources are uploaded to the configured storage; remote ones (https://, s3://) are
-        registered by reference unless ``copy_remote``. If one frame of a FrameGroup fails, the
-        whole group is not registered. ``self.last_report`` holds the details.
+        Local sources are uploaded to the configured storage (``auto_upload_destination``:
+        to that store URL instead, ``file://``, a folder or ``s3://bucket/prefix``); remote
+        ones (https://, s3://) are registered by reference unless ``copy_remote``. With
+        ``local_dataset_root_path``, files under that folder keep their folder structure in
+        the store. If one frame of a FrameGroup fails, the whole group is not registered.
+        ``self.last_report`` holds the details. Frames are committed when this returns.
         """
         app = await runtime.get_app()
         report = await app.import_items(
-            self.version_id, frames, upload_retries=upload_retries, copy_remote=copy_remote
+            self.version_id,
+            frames,
+            upload_retries=upload_retries,
+            copy_remote=copy_remote,
+            destination=auto_upload_destination,
+            local_root=local_dataset_root_path,
         )
         self.last_report = report
         return report.rejected_items
@@ -326,21 +296,22 @@ class DatasetVersion:
             if len(page) < page_size:
                 return
 
-    create_new_dataset = _blocking("create_new_dataset_async")
-    create_version = _blocking("create_version_async")
-    get_version = _blocking("get_version_async")
-    get_versions = _blocking("get_versions_async")
-    get_current = _blocking("get_current_async")
-    get_single_frame = _blocking("get_single_frame_async")
-    get_frame = _blocking("get_frame_async")
-    refresh = _blocking("refresh_async")
-    publish_version = _blocking("publish_version_async")
-    create_snapshot = _blocking("create_snapshot_async")
-    get_metadata = _blocking("get_metadata_async")
-    set_metadata = _blocking("set_metadata_async")
-    set_masks_labels = _blocking("set_masks_labels_async")
-    get_masks_labels = _blocking("get_masks_labels_async")
-    get_frame_count = _blocking("get_frame_count_async")
-    add_frames = _blocking("add_frames_async")
-    update_frames = _blocking("update_frames_async")
-    delete_frames = _blocking("delete_frames_async")
+    create_new_dataset = blocking("create_new_dataset_async")
+    create_version = blocking("create_version_async")
+    get_version = blocking("get_version_async")
+    get_versions = blocking("get_versions_async")
+    get_current = blocking("get_current_async")
+    get_single_frame = blocking("get_single_frame_async")
+    get_frame = blocking("get_frame_async")
+    refresh = blocking("refresh_async")
+    publish_version = blocking("publish_version_async")
+    create_snapshot = blocking("create_snapshot_async")
+    commit_version = blocking("commit_version_async")
+    get_metadata = blocking("get_metadata_async")
+    set_metadata = blocking("set_metadata_async")
+    set_masks_labels = blocking("set_masks_labels_async")
+    get_masks_labels = blocking("get_masks_labels_async")
+    get_frame_count = blocking("get_frame_count_async")
+    add_frames = blocking("add_frames_async")
+    update_frames = blocking("update_frames_async")
+    delete_frames = blocking("delete_frames_async")

@@ -29,7 +29,7 @@ from .catalog import StoredFrame, VersionRecord, search
 from .catalog.sqlframes import revision
 from .errors import NotFoundError, StorageError, ValidationError
 from .frames import Item
-from .masks import mask_labels_to_json
+from .masks import mask_label_entries, mask_labels_to_json
 from .pipeline import frame_row
 from .service import Ingest, item_from_stored
 from .storage import LocalStorage, Storage
@@ -93,7 +93,7 @@ def mask_labels(record: VersionRecord) -> list[dict[str, Any]]:
     """``[{"value": [r, g, b], "labels": [...]}]``: the version metadata's valid entries (by
     ``masks.mask_labels_to_json``), labels as text; malformed entries are left out."""
     out = []
-    for entry in record.metadata.get("mask_labels") or []:
+    for entry in mask_label_entries(record.metadata.get("mask_labels")):
         if not isinstance(entry, dict):
             continue
         value, labels = entry.get("value"), entry.get("labels")

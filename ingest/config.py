@@ -22,6 +22,12 @@ def default_data_dir() -> Path:
     return Path(base) / "frame-ingest"
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/frame-ingest`` (~/.cache/frame-ingest): downloads of sources."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "frame-ingest"
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     # Catalog: sqlite:///ABSOLUTE/PATH (the embedded default) or postgresql://user@host/db
@@ -72,6 +78,13 @@ class Settings:
     allow_private_addresses: int = 0
     # A copied remote object (--copy-remote) larger than this is rejected
     max_remote_object_mb: int = 1024
+    # Local files under this folder keep their folders below it in object keys
+    # (``<folder>/<hash>-<name>``; the reference's add_frames(local_dataset_root_path=))
+    upload_root: str = ""
+    # get_local_source() / get_local_mask_source(): the download cache (content-addressed,
+    # shared by processes) and its size bound; least recently used files go first
+    cache_dir: str = ""
+    cache_max_mb: int = 10240
 
     def __post_init__(self) -> None:
         data = default_data_dir()
@@ -79,6 +92,10 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{data / 'catalog.sqlite3'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", f"file://{data / 'objects'}")
+        if not self.cache_dir:
+            object.__setattr__(self, "cache_dir", str(default_cache_dir()))
+        if self.cache_max_mb < 1:
+            raise ConfigError(f"setting cache_max_mb must be >= 1, got {self.cache_max_mb}")
         for field in ("concurrency", "groups_in_flight", "commit_batch_groups"):
             if getattr(self, field) < 1:
                 raise ConfigError(f"setting {field} must be >= 1, got {getattr(self, field)}")

@@ -28,9 +28,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from .annotation import content_id
 from .documents import FrameDocument
 from .frames import SCHEMA_VERSION, identity_id
 from .limits import CONTROL_CLASS, INT_MAX, INT_MIN, MAX_ID_LENGTH
+from .masks import mask_list_id
 from .rowitems import resolve_uri
 
 __all__ = ["decode_line"]
@@ -53,6 +55,7 @@ Metadata = dict[str, str | Int | Float | bool | None]
 
 
 class _Annotation(Struct, forbid_unknown_fields=True, gc=False):
+    id: Id | None = None
     labels: list[Text] | Text | None = None
     confidence: Confidence | None = None
     metadata: Metadata | None = None
@@ -60,11 +63,21 @@ class _Annotation(Struct, forbid_unknown_fields=True, gc=False):
     poly2d_xy: Annotated[list[Num], Meta(min_length=6)] | None = None  # one flat polygon
     ellipse2d_xyrrt: Annotated[list[Num], Meta(min_length=5, max_length=5)] | None = None
     keypoints: list[Num] | None = None
+    # the other shapes of ``shapes.py``, in their flat forms (pairs, lists of polygons: the
+    # object model reads those)
+    points2d_xy: Annotated[list[Num], Meta(min_length=2)] | None = None
+    box3d_xyzwhxyzwh: Annotated[list[Num], Meta(min_length=10, max_length=10)] | None = None
+    poly3d_xyz: Annotated[list[Num], Meta(min_length=9)] | None = None  # one flat polygon
+    points3d_xyz: Annotated[list[Num], Meta(min_length=3)] | None = None
+    mask_rgb: (
+        Annotated[list[Annotated[int, Meta(ge=0, le=255)]], Meta(min_length=3, max_length=3)] | None
+    ) = None
+    frame_class: Annotated[list[Text], Meta(min_length=1)] | Text | None = None
 
 
 class _Frame(Struct, forbid_unknown_fields=True, gc=False):
     source: Text
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     id: Id | None = None
     width: Dimension | None = None
     height: Dimension | None = None
@@ -79,7 +92,7 @@ class _Frame(Struct, forbid_unknown_fields=True, gc=False):
 
 class _Group(Struct, forbid_unknown_fields=True, gc=False):
     frames: Annotated[dict[Name, _Frame], Meta(min_length=1)]
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     id: Id | None = None
     context_id: Text | None = None
     timestamp: Num | None = None
@@ -95,31 +108,67 @@ class _NotHere(Exception):
     """The line is left to the object model (which accepts it or says why not)."""
 
 
+def _neg(*at: int) -> Any:
+    """A fixed-size shape: bad if a size (at these positions) is negative."""
+    return lambda c: (any(c[i] < 0 for i in at), c)
+
+
+def _even(dim: int, wrap: bool) -> Any:
+    """A flat polygon (stored wrapped in a list of polygons) or flat points."""
+    return lambda c: (len(c) % dim != 0, [c] if wrap else c)
+
+
+# shape -> coordinates -> (bad, stored form); the object model (``shapes.py``) reads the rest
+_SHAPES: dict[str, Any] = {
+    "box2d_xywh": _neg(2, 3),
+    "poly2d_xy": _even(2, True),
+    "ellipse2d_xyrrt": _neg(2, 3),
+    "keypoints": _even(2, False),
+    "points2d_xy": _even(2, False),
+    "box3d_xyzwhxyzwh": _neg(3, 4, 8, 9),
+    "poly3d_xyz": _even(3, True),
+    "points3d_xyz": _even(3, False),
+    "mask_rgb": lambda c: (False, c),
+    "frame_class": lambda c: (False, [c] if type(c) is str else c),
+}
+
+
 def _annotation(a: _Annotation) -> dict[str, Any]:
-    """``Annotation.to_doc()``: labels, confidence, the shape if any, metadata."""
+    """``Annotation.to_doc()`` without the id: labels, confidence, the shape if any, metadata."""
     labels = a.labels
     labels = [] if labels is None else [labels] if type(labels) is str else labels
-    box, poly, ellipse, points = a.box2d_xywh, a.poly2d_xy, a.ellipse2d_xyrrt, a.keypoints
-    shapes = (box is not None) + (poly is not None) + (ellipse is not None) + (points is not None)
+    key = coords = None
+    for name in _SHAPES:
+        value = getattr(a, name)
+        if value is not None:
+            if key is not None:
+                raise _NotHere  # one shape per annotation
+            key, coords = name, value
     metadata = {} if a.metadata is None else a.metadata
-    if shapes == 0:
+    if key is None:
         if not labels:
             raise _NotHere  # neither a shape nor a label
         return {"labels": labels, "confidence": a.confidence, "metadata": metadata}
-    if shapes > 1:
-        raise _NotHere  # one shape per annotation
-    coords: Any
-    if box is not None:
-        key, coords, bad = "box2d_xywh", box, box[2] < 0 or box[3] < 0
-    elif ellipse is not None:
-        key, coords, bad = "ellipse2d_xyrrt", ellipse, ellipse[2] < 0 or ellipse[3] < 0
-    elif poly is not None:
-        key, coords, bad = "poly2d_xy", [poly], len(poly) % 2 == 1  # stored as a list of polygons
-    else:
-        key, coords, bad = "keypoints", points, len(points) % 2 == 1  # type: ignore[arg-type]
+    bad, coords = _SHAPES[key](coords)
     if bad:
-        raise _NotHere  # negative sizes, an odd coordinate count
+        raise _NotHere  # negative sizes, a coordinate count that does not divide
     return {"labels": labels, "confidence": a.confidence, key: coords, "metadata": metadata}
+
+
+def _annotations(items: list[_Annotation] | None) -> list[dict[str, Any]]:
+    """The annotation documents with their ids (given, else ``annotation.content_id``); any
+    id twice is left to the object model (``annotation.settle_ids``)."""
+    if items is None:
+        return []
+    out, ids = [], set()
+    for a in items:
+        body = _annotation(a)
+        aid = content_id(body) if a.id is None else a.id
+        if aid in ids:
+            raise _NotHere
+        ids.add(aid)
+        out.append({"id": aid, **body})
+    return out
 
 
 def _frame(f: _Frame, source: str, base_dir: str) -> dict[str, Any]:
@@ -128,7 +177,7 @@ def _frame(f: _Frame, source: str, base_dir: str) -> dict[str, Any]:
     if masks is None:
         masks = {}
     elif type(masks) is list:
-        masks = {str(i): resolve_uri(uri, base_dir) for i, uri in enumerate(masks)}
+        masks = {mask_list_id(i): resolve_uri(uri, base_dir) for i, uri in enumerate(masks)}
     else:
         masks = {k: resolve_uri(uri, base_dir) for k, uri in masks.items()}  # type: ignore[union-attr]
     return {
@@ -141,7 +190,7 @@ def _frame(f: _Frame, source: str, base_dir: str) -> dict[str, Any]:
         "timestamp": f.timestamp,
         "metadata": {} if f.metadata is None else f.metadata,
         "masks": masks,
-        "annotations": [] if f.annotations is None else [_annotation(a) for a in f.annotations],
+        "annotations": _annotations(f.annotations),
     }
 
 
@@ -169,7 +218,7 @@ def _group(g: _Group, base_dir: str, where: str) -> tuple[FrameDocument, bool]:
         "context_id": g.context_id,
         "timestamp": g.timestamp,
         "metadata": {} if g.metadata is None else g.metadata,
-        "annotations": [] if g.annotations is None else [_annotation(a) for a in g.annotations],
+        "annotations": _annotations(g.annotations),
         "frames": frames,
     }
     return FrameDocument(fid, "group", context_id, timestamp, doc, where), g.id is None

@@ -57,7 +57,7 @@ class FrameNotFound(NotFoundError):
     pass
 
 
-class AlreadyExistsError(IngestError):
+class AlreadyExistsError(IngestError, ValueError):
     """A dataset or version with that name exists already."""
 
 

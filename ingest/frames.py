@@ -1,7 +1,8 @@
 """The data model: SingleFrame, FrameGroup, Annotation, and their JSON document form.
 
 Pure: no I/O. The document form (``to_doc`` / ``from_doc``) is what the catalog stores, what
-manifests contain and what the REST API returns. It is versioned by ``schema_version`` (now 1);
+manifests contain and what the REST API returns. It is versioned by ``schema_version`` (now 2:
+annotation ids and every shape of the reference SDK; 1 is still read, see ``annotation.py``);
 see the README, section "The JSON document form".
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .annotation import SHAPES, Annotation, annotation_adder, annotations_from
+from .annotation import SHAPES, Annotation, Annotations, ImageAnnotation, annotations_from
 from .errors import ValidationError
 from .fields import (
     check_dimension,
@@ -24,12 +25,15 @@ from .fields import (
     check_timestamp,
     check_uri_field,
 )
+from .localsource import LocalSources
+from .masks import masks_from
 
 __all__ = [
     "SCHEMA_VERSION",
     "SHAPES",
     "Annotation",
     "FrameGroup",
+    "ImageAnnotation",
     "Item",
     "SingleFrame",
     "check_frame_name",
@@ -43,7 +47,8 @@ __all__ = [
     "item_timestamp",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)  # what the readers take
 
 _FRAME_KEYS = frozenset(
     {
@@ -66,27 +71,7 @@ _GROUP_KEYS = frozenset(
 )
 
 
-def _masks(mask_source: Any, masks_source: Any, owner: str) -> dict[str, str]:
-    masks: dict[str, str] = {}
-    where = f"{owner}.masks" if masks_source is not None else owner
-    if masks_source is not None:
-        if isinstance(masks_source, dict):
-            items = list(masks_source.items())
-        elif isinstance(masks_source, list | tuple):
-            items = [(str(i), uri) for i, uri in enumerate(masks_source)]
-        else:
-            raise ValidationError(
-                where, f"must be a list of URIs or an object id -> URI, got {masks_source!r}"
-            )
-        for mask_id, uri in items:
-            check_text(mask_id, f"{where} id", optional=False)
-            masks[mask_id] = check_uri_field(uri, f"{where}[{mask_id!r}]", optional=False)  # type: ignore[assignment]
-    if mask_source is not None:
-        masks["semantic"] = check_uri_field(mask_source, "mask_source", optional=False)  # type: ignore[assignment]
-    return masks
-
-
-class SingleFrame:
+class SingleFrame(Annotations, LocalSources):
     """One sensor's frame: a source (image or video) plus preview, masks, annotations, metadata.
 
     ``context_id`` defaults to the source URI. ``frame.meta`` is ``frame.metadata``.
@@ -131,7 +116,7 @@ class SingleFrame:
         self.preview_uri = check_uri_field(preview_uri, where, "preview_uri")
         self.metadata = check_metadata(metadata, where, "metadata")
         self.annotations = annotations_from(annotations, where)
-        self.masks = _masks(mask_source, masks_source, where)
+        self.masks = masks_from(mask_source, masks_source, where)
         self.context_id: str = (
             check_text(context_id, where, "context_id") or self.source  # type: ignore[assignment]
         )
@@ -147,13 +132,29 @@ class SingleFrame:
     def meta(self, value: dict[str, Any]) -> None:
         self.metadata = check_metadata(value, "frame", "meta")
 
-    add_annotation = annotation_adder(
-        "annotations", "Add an ROI; with ``labels`` only (no shape) it is a frame label."
-    )
+    @property
+    def masks_source(self) -> dict[str, str]:
+        """The masks, id -> URI. Settable with a dict, or a list (ids "00", "01", ...)."""
+        return self.masks
+
+    @masks_source.setter
+    def masks_source(self, value: Mapping[str, str] | Sequence[str] | None) -> None:
+        self.masks = masks_from(None, value, "frame")
+
+    @property
+    def mask_source(self) -> str | None:
+        """The frame's mask (``mask_source=``, id "semantic"), else its first mask."""
+        return self.masks.get("semantic", next(iter(self.masks.values()), None))
+
+    @mask_source.setter
+    def mask_source(self, value: str | None) -> None:
+        self.masks.pop("semantic", None)
+        if value is not None:
+            self.masks.update(masks_from(value, None, "frame"))
 
     @property
     def frame_labels(self) -> list[str]:
-        return [label for a in self.annotations if a.shape is None for label in a.labels]
+        return [label for a in self.annotations for label in a.frame_labels]
 
     def to_doc(self, *, with_schema: bool = True) -> dict[str, Any]:
         doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION} if with_schema else {}
@@ -215,10 +216,10 @@ def _check_document(doc: Any, where: str, keys: frozenset[str] | set[str]) -> No
 
 def _check_schema(doc: dict[str, Any], where: str) -> None:
     version = doc.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    if version not in SCHEMA_VERSIONS:
         raise ValidationError(
             f"{where}.schema_version",
-            f"unsupported document schema {version!r}; this version reads {SCHEMA_VERSION}",
+            f"unsupported document schema {version!r}; this version reads 1 and 2",
         )
 
 
@@ -270,9 +271,14 @@ class FrameGroup(MutableMapping[str, SingleFrame]):
     def __len__(self) -> int:
         return len(self._frames)
 
-    add_global_annotation = annotation_adder(
-        "group.annotations", "An annotation of the whole group (usually labels only)."
-    )
+    # the group's own annotations (they apply to all its frames), with the frames' methods
+    add_global_annotation = Annotations.add_annotation
+    get_global_annotations = Annotations.get_annotations
+    remove_global_annotation = Annotations.remove_annotation
+    remove_global_annotations = Annotations.remove_annotations
+
+    def _annotations_where(self) -> str:
+        return "group.annotations"
 
     @property
     def effective_context_id(self) -> str | None:

@@ -90,12 +90,12 @@ class RemoteBody:
         self._limit = limit
         self._chunks = chunks  # async (n) -> bytes, b"" at the end
 
-    async def read(self, max_bytes: int | None = None) -> bytes:
-        """The whole body; ``PermanentStorageError`` past ``max_bytes`` or the setting."""
+    async def chunks(self, max_bytes: int | None = None) -> AsyncIterator[bytes]:
+        """The body in chunks; ``PermanentStorageError`` past ``max_bytes`` or the setting,
+        ``TransientStorageError`` when it ends short of its announced size."""
         limit = self._limit if max_bytes is None else min(max_bytes, self._limit)
         if self.size is not None and self.size > limit:
             raise _too_large(self.uri, self.size, limit)
-        parts: list[bytes] = []
         total = 0
         while True:
             chunk = await self._chunks(_CHUNK)
@@ -104,12 +104,16 @@ class RemoteBody:
             total += len(chunk)
             if total > limit:
                 raise _too_large(self.uri, total, limit)
-            parts.append(chunk)
-        if not total:
-            raise PermanentStorageError(f"GET {self.uri}: empty body")
+            yield chunk
         if self.size is not None and total != self.size:
             raise TransientStorageError(f"GET {self.uri}: got {total} bytes, {self.size} announced")
-        return b"".join(parts)
+
+    async def read(self, max_bytes: int | None = None) -> bytes:
+        """The whole body; ``PermanentStorageError`` past ``max_bytes`` or the setting."""
+        data = b"".join([chunk async for chunk in self.chunks(max_bytes)])
+        if not data:
+            raise PermanentStorageError(f"GET {self.uri}: empty body")
+        return data
 
 
 def _too_large(uri: str, size: int, limit: int) -> PermanentStorageError:

@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from .catalog import Catalog, FrameCursor, StoredFrame, open_catalog
+from .cache import SourceCache, open_local
+from .catalog import Catalog, DatasetRecord, FrameCursor, StoredFrame, open_catalog
 from .catalog.jobs import JobQueue
 from .config import Settings, load_settings
 from .errors import (
@@ -31,6 +32,7 @@ from .pipeline import Input, PipelineRun, frame_row
 from .pipeline.workers import WorkerPool
 from .remote import RemoteFetcher
 from .report import Report
+from .sources import document_uris
 from .storage.base import Storage
 from .storage.factory import open_configured_storage
 from .usecases import DatasetsAndVersions
@@ -40,6 +42,19 @@ def item_from_stored(stored: StoredFrame) -> Item:
     item = item_from_doc(orjson.loads(stored.document), f"frame {stored.id}")
     item.id = stored.id
     return item
+
+
+def _run_changes(settings: Settings, destination: str | None, root: str | None) -> dict[str, Any]:
+    """The settings one ``import_items`` call changes (``auto_upload_destination``, a store
+    URL or a folder; ``local_dataset_root_path``)."""
+    changes: dict[str, Any] = {}
+    if destination:
+        url = destination if "://" in destination else f"file://{os.path.abspath(destination)}"
+        if url.rstrip("/") != settings.storage_url.rstrip("/"):
+            changes["storage_url"] = url
+    if root and os.path.abspath(root) != settings.upload_root:
+        changes["upload_root"] = os.path.abspath(root)
+    return changes
 
 
 class Ingest(DatasetsAndVersions):
@@ -56,6 +71,7 @@ class Ingest(DatasetsAndVersions):
         self._fetcher: RemoteFetcher | None = None
         self._lock = asyncio.Lock()
         self._runs: set[PipelineRun] = set()
+        self._cache: SourceCache | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,9 +187,23 @@ class Ingest(DatasetsAndVersions):
         progress: Callable[[Report], None] | None = None,
         on_upload: Callable[[float, bool], None] | None = None,
         on_start: Callable[[Report], None] | None = None,
+        destination: str | None = None,
+        local_root: str | None = None,
     ) -> Report:
         """Run the pipeline over ``items`` into the Draft ``version_id``; the report.
-        ``on_start(report)`` gets the live report first (an interrupted caller can print it)."""
+        ``on_start(report)`` gets the live report first (an interrupted caller can print it).
+        ``destination``: upload local files to this store URL (or folder) instead of the
+        configured one; ``local_root``: files under it keep their folders in object keys."""
+        changes = _run_changes(self.settings, destination, local_root)
+        if changes:  # one run with other store settings, on this app's catalog
+            other = self.derive(**changes)
+            try:
+                return await other.import_items(
+                    version_id, items, upload_retries=upload_retries, copy_remote=copy_remote,
+                    progress=progress, on_upload=on_upload, on_start=on_start,
+                )  # fmt: skip
+            finally:
+                await other.aclose()
         (await self.catalog.get_version(id=version_id)).require_draft()
         run = PipelineRun(
             catalog=self.catalog,
@@ -254,6 +284,48 @@ class Ingest(DatasetsAndVersions):
     def iter_all_documents(self) -> AsyncIterator[bytes]:
         """Every frame document of every version (for ``gc``)."""
         return self.catalog.iter_all_documents()
+
+    async def local_copy(self, uri: str) -> str:
+        """A local file with the content of ``uri``: a local source itself, else a download
+        into the cache (``cache.py``) from the configured store or by reference."""
+        if self._cache is None:
+            s = self.settings
+            self._cache = SourceCache(s.cache_dir, s.cache_max_mb * 1024 * 1024)
+        return await open_local(uri, self._cache, await self.fetcher())
+
+    async def delete_dataset(
+        self,
+        name: str | None = None,
+        id: str | None = None,
+        *,
+        delete_all_versions: bool = False,
+        force: bool = False,
+        delete_sources: bool = False,
+    ) -> DatasetRecord:
+        """Delete a dataset; ``delete_sources``: also the objects of the configured store its
+        frames referenced that no other frame references (by-reference URIs are kept)."""
+        if not delete_sources:
+            return await super().delete_dataset(
+                name, id, delete_all_versions=delete_all_versions, force=force
+            )
+        record = await self.catalog.get_dataset(name=name, id=id)
+        store = await self.store()
+        mine: set[str] = set()
+        for version in await self.catalog.list_versions(record.id):
+            async for _, stored in self.catalog.iter_frames(version.id):
+                uris = document_uris(orjson.loads(stored.document))
+                mine.update(u for u in uris if store.key_of(u) is not None)
+        await super().delete_dataset(
+            None, record.id, delete_all_versions=delete_all_versions, force=force
+        )
+        async for document in self.catalog.iter_all_documents():
+            if not mine:
+                break
+            mine.difference_update(document_uris(orjson.loads(document)))
+        for uri in mine:
+            await store.delete(store.key_of(uri) or "")
+        await self.catalog.forget_objects(sorted(mine))
+        return record
 
     async def object_sizes(self, uris: Sequence[str]) -> dict[str, int]:
         return await self.catalog.object_sizes(uris)

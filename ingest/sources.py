@@ -63,13 +63,21 @@ def classify(uri: str, base_dir: str | None = None) -> Source:
     return Source(uri, LOCAL, os.path.abspath(path))
 
 
-def object_key(path: str, size: int, mtime_ns: int) -> str:
+def object_key(path: str, size: int, mtime_ns: int, root: str = "") -> str:
     """Deterministic key of a local file: ``<2 hex>/<hash of path, size, mtime>-<folder>-<name>``.
 
     Two cameras' ``000123.jpg`` differ by path, so never collide; a changed file (new size or
-    mtime) gets a new key, so an old registered URI never points at new bytes.
+    mtime) gets a new key, so an old registered URI never points at new bytes. A file under
+    ``root`` (``upload_root``, the reference's ``local_dataset_root_path``) keeps its folders
+    below it: ``<relative folder>/<hash>-<name>``.
     """
     digest = hashlib.blake2b(f"{path}\0{size}\0{mtime_ns}".encode(), digest_size=16).hexdigest()
+    if root:
+        relative = os.path.relpath(path, os.path.abspath(root))
+        if not relative.startswith(os.pardir + os.sep) and relative != os.pardir:
+            folder = os.path.dirname(relative).replace(os.sep, "/")
+            name = f"{digest}-{os.path.basename(path)}"
+            return f"{folder}/{name}" if folder else name
     folder = os.path.basename(os.path.dirname(path)) or "_"
     # flat under 256 prefixes: no folder per object (mkdir was the local store's main cost)
     return f"{digest[:2]}/{digest}-{folder}-{os.path.basename(path)}"

@@ -10,7 +10,10 @@ from typing import Any
 
 from .catalog import Catalog, DatasetRecord, VersionRecord
 from .errors import DatasetNotFound, ValidationError, VersionNotFound
-from .masks import mask_labels_to_json
+from .masks import ALL_MASKS, mask_labels_to_json
+
+#: the version a new dataset starts with (reference docs: "an empty version named Current")
+CURRENT = "Current"
 
 
 class DatasetsAndVersions:
@@ -27,10 +30,26 @@ class DatasetsAndVersions:
         tags: Sequence[str] = (),
         description: str | None = None,
         raise_if_exists: bool = False,
+        project: str | None = None,
+        first_version: str | None = CURRENT,
     ) -> DatasetRecord:
-        return await self.catalog.create_dataset(
-            name, tags=list(tags), description=description, raise_if_exists=raise_if_exists
+        """Create a dataset (or get it, unless ``raise_if_exists``); a dataset without versions
+        gets an empty Draft ``first_version`` (None: none)."""
+        record = await self.catalog.create_dataset(
+            name,
+            tags=list(tags),
+            description=description,
+            raise_if_exists=raise_if_exists,
+            project=project,
         )
+        if first_version and not await self.catalog.list_versions(record.id):
+            await self.catalog.create_version(
+                record.id, first_version, parent_ids=[], raise_if_exists=False
+            )
+        return record
+
+    async def set_dataset_tags(self, dataset_id: str, tags: Sequence[str]) -> DatasetRecord:
+        return await self.catalog.set_dataset_tags(dataset_id, list(tags))
 
     async def get_dataset(self, name: str | None = None, id: str | None = None) -> DatasetRecord:
         return await self.catalog.get_dataset(name=name, id=id)
@@ -119,15 +138,27 @@ class DatasetsAndVersions:
         parent_names: Sequence[str] = (),
         raise_if_exists: bool = False,
     ) -> VersionRecord:
-        """A Draft version inheriting the frames of the versions named ``parent_names``."""
+        """A Draft version inheriting the frames of the versions named ``parent_names``, which
+        must be Published (reference docs: child versions come from Published versions only)."""
         if not name:
             raise ValidationError("version_name", "is required")
-        parents = [
-            (await self.catalog.get_version(dataset_id=dataset.id, name=p)).id for p in parent_names
-        ]
+        parents = []
+        for parent_name in parent_names:
+            parent = await self.catalog.get_version(dataset_id=dataset.id, name=parent_name)
+            if not parent.is_published:
+                raise ValidationError(
+                    "parent_version_names",
+                    f"version {parent_name!r} is a Draft: a child version can only be created "
+                    "from a Published version (publish it, or use create_snapshot)",
+                )
+            parents.append(parent.id)
         return await self.catalog.create_version(
             dataset.id, name, parent_ids=parents, raise_if_exists=raise_if_exists
         )
+
+    async def delete_version(self, version_id: str) -> None:
+        """Delete a Draft version (a Published one is refused: PublishedVersionError)."""
+        await self.catalog.delete_version(version_id)
 
     async def get_version(self, version_id: str) -> VersionRecord:
         return await self.catalog.get_version(id=version_id)
@@ -143,9 +174,30 @@ class DatasetsAndVersions:
         return await self.catalog.publish_version(version_id)
 
     async def snapshot_version(
-        self, version_id: str, publish_name: str | None = None, child_name: str | None = None
+        self,
+        dataset: DatasetRecord,
+        version_id: str | None = None,
+        publish_name: str | None = None,
+        child_name: str | None = None,
+        child_metadata: dict[str, Any] | None = None,
+        child_comment: str | None = None,
     ) -> tuple[VersionRecord, VersionRecord]:
-        return await self.catalog.snapshot_version(version_id, publish_name, child_name)
+        """Snapshot ``version_id``, else the dataset's one Draft (the reference's simple
+        structure); (the Published snapshot, same id, and the new Draft child)."""
+        if version_id is None:
+            drafts = [v for v in await self.catalog.list_versions(dataset.id) if not v.is_published]
+            if len(drafts) != 1:
+                raise ValidationError(
+                    "dataset",
+                    f"dataset {dataset.name!r} has {len(drafts)} Draft versions; a snapshot "
+                    "by dataset needs exactly one (call create_snapshot on the version)",
+                )
+            version_id = drafts[0].id
+        if child_metadata is not None and not isinstance(child_metadata, dict):
+            raise ValidationError("child_metadata", f"must be a dict, got {child_metadata!r}")
+        return await self.catalog.snapshot_version(
+            version_id, publish_name, child_name, child_metadata, child_comment
+        )
 
     async def set_version_metadata(
         self, version_id: str, metadata: dict[str, Any]
@@ -158,5 +210,5 @@ class DatasetsAndVersions:
         entries = mask_labels_to_json(mask_labels)
         record = await self.catalog.get_version(id=version_id)
         return await self.catalog.set_version_metadata(
-            version_id, {**record.metadata, "mask_labels": entries}
+            version_id, {**record.metadata, "mask_labels": {ALL_MASKS: entries}}
         )

@@ -25,6 +25,7 @@ class DatasetRecord:
     description: str | None
     tags: list[str]
     created_at: float
+    project: str | None = None  # the reference's dataset_project
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class VersionRecord:
     parents: list[str]
     created_at: float
     published_at: float | None
+    comment: str | None = None  # create_snapshot(child_comment=...)
 
     @property
     def is_published(self) -> bool:
@@ -97,7 +99,13 @@ class Catalog(Protocol):
 
     # datasets
     async def create_dataset(
-        self, name: str, *, tags: Sequence[str], description: str | None, raise_if_exists: bool
+        self,
+        name: str,
+        *,
+        tags: Sequence[str],
+        description: str | None,
+        raise_if_exists: bool,
+        project: str | None = None,
     ) -> DatasetRecord: ...
     async def get_dataset(
         self, *, name: str | None = None, id: str | None = None
@@ -106,6 +114,7 @@ class Catalog(Protocol):
     async def delete_dataset(
         self, dataset_id: str, *, delete_all_versions: bool, force: bool
     ) -> None: ...
+    async def set_dataset_tags(self, dataset_id: str, tags: Sequence[str]) -> DatasetRecord: ...
 
     # versions
     async def create_version(
@@ -118,8 +127,14 @@ class Catalog(Protocol):
     async def publish_version(self, version_id: str) -> VersionRecord: ...
     async def current_version(self, dataset_id: str) -> VersionRecord: ...
     async def snapshot_version(
-        self, version_id: str, publish_name: str | None = None, child_name: str | None = None
+        self,
+        version_id: str,
+        publish_name: str | None = None,
+        child_name: str | None = None,
+        child_metadata: dict[str, Any] | None = None,
+        child_comment: str | None = None,
     ) -> tuple[VersionRecord, VersionRecord]: ...
+    async def delete_version(self, version_id: str) -> None: ...
     async def set_version_metadata(
         self, version_id: str, metadata: dict[str, Any]
     ) -> VersionRecord: ...

@@ -5,9 +5,9 @@ dialect. Applied migrations are recorded in ``schema_migrations``; migrating tak
 (PostgreSQL advisory lock, SQLite ``BEGIN IMMEDIATE``), so concurrent workers are safe.
 
 Tables:
-- datasets: name unique, tags, description.
+- datasets: name unique, tags, description, project.
 - versions: per dataset, unique name; state Draft/Published; metadata (mask_labels...);
-  parents (JSON list of version ids).
+  parents (JSON list of version ids); comment.
 - frames: immutable revisions of a frame's document, keyed by ``rev`` (a hash of the document),
   so identical documents are stored once and a child version shares its parent's rows.
 - objects: URI and size of every object the pipeline stored (for verify and gc).
@@ -88,6 +88,11 @@ MIGRATIONS: list[list[str]] = [
         # nothing looks frames up by frame id alone (membership does): one random-keyed index
         # less to maintain on every insert
         "DROP INDEX IF EXISTS frames_id",
+    ],
+    [
+        # the reference SDK's dataset_project= and create_snapshot(child_comment=...)
+        "ALTER TABLE datasets ADD COLUMN project {text}",
+        "ALTER TABLE versions ADD COLUMN comment {text}",
     ],
 ]
 

@@ -23,7 +23,7 @@ from .db import Conn, Database
 
 _CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
 
-VERSION_COLS = "id, dataset_id, name, state, metadata, parents, created_at, published_at"
+VERSION_COLS = "id, dataset_id, name, state, metadata, parents, created_at, published_at, comment"
 #: a frame document under its revision; a document already stored (same rev) is kept
 _INSERT_FRAME = (
     "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
@@ -38,8 +38,9 @@ def revision(document: bytes) -> str:
 def version_record(row: Sequence[Any]) -> VersionRecord:
     """A ``versions`` row (``VERSION_COLS``) as a record."""
     return VersionRecord(
-        row[0], row[1], row[2], row[3], orjson.loads(row[4]), orjson.loads(row[5]), row[6], row[7]
-    )
+        row[0], row[1], row[2], row[3], orjson.loads(row[4]), orjson.loads(row[5]), row[6], row[7],
+        row[8],
+    )  # fmt: skip
 
 
 def _frame_values(rev: str, row: FrameRow, now: float) -> tuple[Any, ...]:

@@ -86,8 +86,13 @@ async def cmd_versions(args: argparse.Namespace, app: Ingest) -> int:
         v = await app.publish_version(version.id)
         echo(f"published version {v.name!r} [{v.id}]")
     else:
-        snap, draft = await app.snapshot_version(version.id, args.publish_name, args.child_name)
-        echo(f"published snapshot {snap.name!r} [{snap.id}]; draft {draft.name!r} goes on")
+        snap, draft = await app.snapshot_version(
+            dataset, version.id, args.publish_name, args.child_name
+        )
+        echo(
+            f"published snapshot {snap.name!r} [{snap.id}]; new draft {draft.name!r} "
+            f"[{draft.id}] goes on"
+        )
     return EXIT_OK
 
 

@@ -47,8 +47,10 @@ class GroupStorer:
         retries: int,
         copy_remote: bool,
         roots: tuple[str, ...],
+        upload_root: str = "",
     ) -> None:
         self.transfers = transfers
+        self.upload_root = upload_root
         self.catalog = catalog
         self.retries = retries
         self.copy_remote = copy_remote
@@ -95,7 +97,7 @@ class GroupStorer:
                         opened = state.opened.get(path)
                         if opened is None:
                             opened = state.opened[path] = open_source(path, self.roots)
-                        key = object_key(path, opened.size, opened.mtime_ns)
+                        key = object_key(path, opened.size, opened.mtime_ns, self.upload_root)
                         targets[uri] = _Target(key, opened)
                     else:
                         targets[uri] = _Target(remote_key(uri))

@@ -80,6 +80,7 @@ class PipelineRun:
             retries=retries,
             copy_remote=copy_remote,
             roots=allowed_roots(settings.allowed_roots),
+            upload_root=settings.upload_root,
         )
         self._storage_groups = 0
         self._to_clean: list[str] = []  # keys stored for groups that were then rejected

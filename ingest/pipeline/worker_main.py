@@ -65,7 +65,12 @@ async def serve(reply_fd: int) -> None:
 
     async def handle(request_id: int, work: Any, retries: int, copy_remote: bool) -> None:
         storer = GroupStorer(
-            transfers, catalog, retries=retries, copy_remote=copy_remote, roots=roots
+            transfers,
+            catalog,
+            retries=retries,
+            copy_remote=copy_remote,
+            roots=roots,
+            upload_root=settings.upload_root,
         )
         timings: list[tuple[float, bool]] = []
         observed.set(timings)

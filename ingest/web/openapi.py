@@ -66,7 +66,7 @@ def openapi_document() -> dict[str, Any]:
         "type": "object",
         "description": (
             "The JSON document form of a FrameGroup (with `frames`) or of a SingleFrame "
-            "(with `source`), schema_version 1; see the README."
+            "(with `source`), schema_version 2 (1 is read too); see the README."
         ),
         "additionalProperties": True,
     }

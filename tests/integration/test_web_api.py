@@ -148,7 +148,7 @@ async def test_frames_filters_and_pages(client: TestClient, example: Example) ->
     # the documents are the JSON document form
     page = await (await client.get(frames_url(vid), params={"context_id": "solo"})).json()
     (solo,) = page["frames"]
-    assert solo["schema_version"] == 1 and solo["metadata"] == {"weather": "rain", "flag": True}
+    assert solo["schema_version"] == 2 and solo["metadata"] == {"weather": "rain", "flag": True}
 
     for params, field in [
         ({"cursor": "not-a-cursor"}, "cursor"),
@@ -279,7 +279,7 @@ async def test_patch_rejects_bad_input(client: TestClient, example: Example) -> 
         ({"frames": {"front": {"preview_uri": "file:///etc/passwd"}}}, 400, "local"),
         ({"frames": {"front": None, "left": None, "right": None}}, 400, "non-empty"),
         ([1, 2], 400, "JSON object"),
-        ({"schema_version": 2}, 400, "schema"),
+        ({"schema_version": 3}, 400, "schema"),
     ]
     for body, status, words in cases:
         error = await error_of(await client.patch(url, json=body, headers=AUTH), status)

@@ -138,7 +138,7 @@ BAD = [
     b'{"source": "a", "id": "x\\u0085y"}',
     b'{"source": "a", "id": ""}',
     b'{"source": "a", "extra": 1}',
-    b'{"source": "a", "schema_version": 2}',
+    b'{"source": "a", "schema_version": 3}',
     b'{"source": "a", "metadata": {"k": 9223372036854775808}}',
     b'{"source": "a", "metadata": []}',
     b'{"source": "a", "annotations": [{"labels": []}]}',

@@ -36,7 +36,7 @@ def test_document_round_trip_is_exact() -> None:
     again = FrameGroup.from_doc(orjson.loads(orjson.dumps(doc)))
     assert again.to_doc() == doc
     assert again == group
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert set(doc) == {
         "schema_version",
         "context_id",
@@ -47,8 +47,10 @@ def test_document_round_trip_is_exact() -> None:
     }
     front = doc["frames"]["front"]
     assert front["masks"] == {"semantic": "https://host/front/000012_mask.png"}
-    assert doc["frames"]["rear"]["masks"] == {"0": "a", "1": "b"}
-    assert front["annotations"][0] == {
+    assert doc["frames"]["rear"]["masks"] == {"00": "a", "01": "b"}  # the docs' list ids
+    first = front["annotations"][0]
+    assert first == {
+        "id": first["id"],
         "labels": ["car"],
         "confidence": 0.9,
         "box2d_xywh": [10, 20, 30, 40],
