@@ -106,8 +106,8 @@ def edit_paths(errors: dict[str, Any], mutation_errors: dict[str, Any]) -> dict[
         "/api/versions/{version_id}/snapshot": {
             "post": {
                 "security": [{"bearer": []}],
-                "summary": "Publish the draft's content as `publish_name`; the draft goes on "
-                "as `child_name`, a child of the snapshot (both optional)",
+                "summary": "Publish the draft as `publish_name` (it keeps its id); a new Draft "
+                "`child_name`, child of the snapshot, goes on with its frames (both optional)",
                 "parameters": _IDS[:1],
                 "requestBody": _JSON_BODY,
                 "responses": {

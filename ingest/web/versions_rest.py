@@ -52,12 +52,13 @@ async def publish(request: web.Request) -> web.Response:
 
 @routes.post("/api/versions/{version_id}/snapshot")
 async def snapshot(request: web.Request) -> web.Response:
-    """Publish the draft's content as ``publish_name``; the draft goes on as ``child_name``."""
+    """Publish the draft as ``publish_name`` (it keeps its id); a new Draft child of it,
+    ``child_name``, goes on with the same frames (the library's ``create_snapshot``)."""
     body = await _json_body(request)
     app = request.app[APP]
     record, dataset = await version_and_dataset(app, request.match_info["version_id"])
     published, child = await app.snapshot_version(
-        record.id, _text(body, "publish_name"), _text(body, "child_name")
+        dataset, record.id, _text(body, "publish_name"), _text(body, "child_name")
     )
     count = await app.count_frames(published.id)
     return json_response(

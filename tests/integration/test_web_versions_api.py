@@ -41,7 +41,8 @@ async def test_snapshot_child_and_publish(client: TestClient, example: Example) 
     out = await resp.json()
     assert (out["published"]["name"], out["published"]["state"]) == ("v1-snap", "Published")
     assert out["child"]["name"] == "v1-next"
-    assert out["child"]["parents"] == [out["published"]["id"]]
+    assert out["published"]["id"] == example.draft_id  # the snapshot keeps the id
+    assert out["child"]["parents"] == [example.draft_id]
     assert out["published"]["frame_count"] == out["child"]["frame_count"] == 7
 
     resp = await client.post(

@@ -44,7 +44,7 @@
     },
     snapshot: {
       title: (v) => "Snapshot " + v.name,
-      help: "Publishes the draft's current content under a new name; the draft goes on, a child of the snapshot.",
+      help: "Publishes this draft (it keeps its id) and starts a new Draft, its child, with the same frames.",
       first: "Snapshot name",
       second: true,
       run: (v, first, second) => post("/api/versions/" + encodeURIComponent(v.id) + "/snapshot", {
