@@ -69,10 +69,3 @@ async def test_snapshot_child_and_publish(client: TestClient, example: Example) 
     assert (await resp.json())["state"] == "Published"
     version = await DatasetVersion.get_version_async(version_id=v2["id"])
     assert not version.is_draft
-    # a Published version takes no annotation edit
-    resp = await client.post(
-        f"/api/versions/{v2['id']}/frames/drive-01-000/annotations",
-        json={"frame": "front", "labels": ["x"]},
-        headers=AUTH,
-    )
-    assert resp.status == 409, await resp.text()
