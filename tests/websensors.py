@@ -87,7 +87,10 @@ async def build_sensors(root: Path) -> Sensors:
         path = root / f"lidar_{data}.pcd"
         path.write_bytes(pcd(cloud_points(), data))
         pcd_ids[data] = f"lidar-{data}"
-        items.append(SingleFrame(source=str(path), id=pcd_ids[data], context_id="lidar"))
+        cloud = SingleFrame(source=str(path), id=pcd_ids[data], context_id="lidar")
+        cloud.add_annotation(box3d_xyzwhxyzwh=[4, 2, 0, 4, 2, 8, 2, 1.6, 4, 2], labels=["car"])
+        cloud.add_annotation(points3d_xyz=[(0, 0, 0), (1, 1, 0)], labels=["pole"])
+        items.append(cloud)
     video = root / "clip.webm"
     video.write_bytes(b"\x1aE\xdf\xa3" + bytes(64))  # a WebM header's magic: not played here
     items.append(

@@ -137,9 +137,11 @@ def test_draw_save_reload_move_relabel_undo_delete(page: Any, served: Any) -> No
     assert "truck" in captions(page)
     with_token(page)
 
-    # move it: select it, then drag it 10 px right and 5 down
+    # move it: select it (the panel shows its id), then drag it 10 px right and 5 down
     click_at(page, 120, 25)
     assert page.locator("#ann-labels").input_value() == "truck"
+    (truck,) = [a for a in rear_annotations(vid, fid) if a["labels"] == ["truck"]]
+    assert page.locator("#ann-id").text_content() == truck["id"]
     drag(page, (120, 25), (130, 30))
     save(page)
     (box,) = boxes(rear_annotations(vid, fid), "truck")
@@ -336,6 +338,10 @@ def test_point_cloud_renders(page: Any, served: Any, data: str) -> None:
         "document.getElementById('pointcloud-info').textContent.includes('points')"
     )
     assert page.locator("#pointcloud-info").inner_text().startswith(f"{len(cloud_points())} points")
+    # its 3D annotations are listed, with their ids
+    rows = page.locator("#annotation-table tbody tr")
+    assert rows.locator(".shape-name").all_text_contents() == ["3D box", "3D points"]
+    assert all(text != "—" for text in rows.locator(".ann-id").all_text_contents())
     lit = page.evaluate(
         """() => { const src = document.getElementById('pointcloud');
            const c = document.createElement('canvas'); c.width = src.width; c.height = src.height;
@@ -373,3 +379,49 @@ def test_published_version_offers_no_editing(page: Any, served: Any) -> None:
     assert page.locator("#ann-labels").input_value() == "car"
     assert page.locator("#ann-labels").evaluate("e => e.readOnly")
     assert page.evaluate("() => Konva.stages[0].find('.roi').every(g => !g.draggable())")
+
+
+# ---------------------------------------------------------------- versions page
+
+
+def test_versions_page_lineage_and_actions(page: Any, served: Any) -> None:
+    from playwright.sync_api import expect  # retries until the reloaded page shows it
+
+    base, _, sensors = served
+    page.goto(f"{base}/datasets/{sensors.dataset}")
+    assert page.locator("#lineage .node").count() == 1
+    page.fill("#token-input", TOKEN)
+    page.dispatch_event("#token-input", "change")
+
+    def act(version: str, action: str, *names: str) -> None:
+        row = page.locator(f'#versions tr[data-version-name="{version}"]')
+        row.locator(f'button[data-action="{action}"]').click()
+        for field, name in zip(("#first-name", "#second-name"), names, strict=False):
+            page.fill(field, name)
+        page.click("#version-ok")
+        page.wait_for_load_state("load")
+        page.wait_for_selector(
+            f'#versions tr[data-version-name="{names[-1] if names else version}"]'
+        )
+
+    # snapshot: v1 is published as "v1" (it keeps its id); a new draft "v2" is its child
+    act("v1", "snapshot", "v1", "v2")
+    badges = page.locator("#versions .badge")
+    expect(badges).to_have_text(["Published", "Draft"])
+    rows = page.locator("#versions tbody tr")
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.versionName)") == ["v1", "v2"]
+    expect(page.locator("#lineage .edge")).to_have_count(1)
+    assert page.locator("#lineage .edge").get_attribute("data-parent") == sensors.version_id
+    # a child of the Published one, then publish it
+    act("v1", "child", "experiment")
+    expect(page.locator("#lineage .edge")).to_have_count(2)
+    act("experiment", "publish")
+    row = page.locator('#versions tr[data-version-name="experiment"]')
+    expect(row.locator(".badge")).to_have_text("Published")
+    expect(row.locator('button[data-action="child"]')).to_have_count(1)
+    assert (
+        DatasetVersion.get_version(
+            dataset_name=sensors.dataset, version_name="experiment"
+        ).get_frame_count()
+        == 7
+    )
