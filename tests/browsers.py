@@ -55,3 +55,18 @@ def browser_page(browser: Any) -> Iterator[Any]:
     yield page
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+def stage_point(page: Any, x: float, y: float) -> tuple[float, float]:
+    """Image coordinates -> viewport coordinates on the frame viewer's main Konva stage
+    (scrolled into view first)."""
+    return tuple(  # type: ignore[return-value]
+        page.evaluate(
+            """([x, y]) => { const s = Konva.stages[0];
+               s.container().scrollIntoView({block: "nearest"});
+               const p = s.getAbsoluteTransform().point({x, y});
+               const r = s.container().getBoundingClientRect();
+               return [r.left + p.x, r.top + p.y]; }""",
+            [x, y],
+        )
+    )

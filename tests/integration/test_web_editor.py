@@ -12,7 +12,7 @@ import pytest
 import ingest
 from ingest import DatasetVersion, runtime
 
-from ..browsers import browser_page, chromium, need_browser
+from ..browsers import browser_page, chromium, need_browser, stage_point
 from ..webfixtures import Example, build_example, live_server
 from ..websensors import MASK_CAR, MASK_LANE, Sensors, build_sensors, cloud_points
 
@@ -64,30 +64,16 @@ def with_token(page: Any) -> None:
     page.dispatch_event("#token-input", "change")
 
 
-def to_page(page: Any, x: float, y: float) -> tuple[float, float]:
-    """Image coordinates -> viewport coordinates on the main stage (scrolled into view)."""
-    return tuple(  # type: ignore[return-value]
-        page.evaluate(
-            """([x, y]) => { const s = Konva.stages[0];
-               s.container().scrollIntoView({block: "nearest"});
-               const p = s.getAbsoluteTransform().point({x, y});
-               const r = s.container().getBoundingClientRect();
-               return [r.left + p.x, r.top + p.y]; }""",
-            [x, y],
-        )
-    )
-
-
 def drag(page: Any, start: tuple[float, float], end: tuple[float, float]) -> None:
-    page.mouse.move(*to_page(page, *start))
+    page.mouse.move(*stage_point(page, *start))
     page.mouse.down()
-    x, y = to_page(page, *end)
+    x, y = stage_point(page, *end)
     page.mouse.move(x, y, steps=8)
     page.mouse.up()
 
 
 def click_at(page: Any, x: float, y: float) -> None:
-    page.mouse.click(*to_page(page, x, y))
+    page.mouse.click(*stage_point(page, x, y))
 
 
 def captions(page: Any) -> list[str]:

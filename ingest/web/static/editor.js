@@ -60,6 +60,7 @@ window.Ingest = window.Ingest || {};
     show(name) {
       this.current = name;
       this.selected = null;
+      this.defaultLabel();
       this.stage.setAnnotations(this.annotations(), null);
       this.showPanel();
     }
@@ -156,8 +157,15 @@ window.Ingest = window.Ingest || {};
     fillLabelSet(labels) {
       const list = $("label-set");
       list.replaceChildren(...labels.map((label) => el("option", { value: label })));
+    }
+
+    // new ROIs get the label typed in the toolbar; until the user types one, the label of
+    // this source's first ROI (else the version's first label)
+    defaultLabel() {
       const draw = $("draw-label");
-      if (draw && !draw.value) draw.value = labels[0] || "";
+      if (!draw || draw.dataset.typed) return;
+      const roi = this.annotations().find((a) => !isFrameLabel(a) && (a.labels || []).length);
+      draw.value = roi ? roi.labels[0] : this.opts.labelSet[0] || "";
     }
 
     showPanel() {
@@ -233,6 +241,7 @@ window.Ingest = window.Ingest || {};
       $("frame-label-input").addEventListener("keydown", (e) => { if (e.key === "Enter") add(); });
       // the button gives the focus back, so Enter finishes a polygon instead of clicking it again
       document.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => { this.setTool(b.dataset.tool); b.blur(); }));
+      $("draw-label").addEventListener("input", () => { $("draw-label").dataset.typed = "1"; });
       $("undo-button").addEventListener("click", () => this.undo());
       $("redo-button").addEventListener("click", () => this.redo());
       this.setTool("select");
