@@ -11,6 +11,7 @@ SingleFrame; a Published version; and frames that reference remote (https, s3) o
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
 import subprocess
@@ -18,12 +19,14 @@ import sys
 import time
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from ingest import DatasetVersion, FrameGroup, SingleFrame
+import ingest
+from ingest import DatasetVersion, FrameGroup, SingleFrame, runtime
 
 from .envs import clean_env
 from .images import write_png
@@ -322,3 +325,26 @@ def live_server(database_url: str, storage_url: str, token: str | None) -> Itera
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def serving(
+    root: Path, token: str, *builders: Callable[[Path], Awaitable[Any]]
+) -> Iterator[tuple[str, list[Any]]]:
+    """The library configured on a fresh SQLite catalog and local store under ``root`` (the
+    ``INGEST_*`` variables set aside), the data of each builder (an async function of a folder,
+    e.g. ``build_example``) registered, all served by ``live_server``: yields the base URL and
+    what each builder returned."""
+    (root / "objects").mkdir()
+    database_url = f"sqlite:///{root / 'catalog.sqlite3'}"
+    storage_url = f"file://{root / 'objects'}"
+    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("INGEST_")}
+    try:
+        ingest.configure(database_url=database_url, storage_url=storage_url)
+        built = [runtime.run_sync(build(root / f"data-{i}")) for i, build in enumerate(builders)]
+        with live_server(database_url, storage_url, token) as base:
+            yield base, built
+    finally:
+        runtime.close_all()
+        os.environ.update(saved_env)
+        ingest.configure()

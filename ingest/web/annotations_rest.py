@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -20,10 +20,10 @@ from .. import browse
 from ..annotation import SHAPES
 from ..errors import FrameNotFound, ValidationError
 from ..frames import Item, item_from_doc
-from . import checks
 from .common import APP, ApiError, json_response
 from .edits import edit_frame, etag_of
 from .patch import PARTIAL, parse_body
+from .rest import _ids
 
 routes = web.RouteTableDef()
 
@@ -112,11 +112,14 @@ def remove(doc: dict[str, Any], ann_id: str, frame_id: str) -> Item:
     return _validated(doc, frame_id)
 
 
-def _ids(request: web.Request) -> tuple[str, str]:
-    return (
-        checks.version_id(request.match_info["version_id"]),
-        checks.frame_id(request.match_info["frame_id"]),
-    )
+async def _edit(
+    request: web.Request, apply: Callable[[dict[str, Any], str], Item]
+) -> tuple[dict[str, Any], str]:
+    """``edits.edit_frame`` of the request's frame: the saved document and its revision."""
+    version_id, frame_id = _ids(request)
+    if_match = request.headers.get("If-Match")
+    app = request.app[APP]
+    return await edit_frame(app, version_id, frame_id, if_match, lambda d: apply(d, frame_id))
 
 
 def _need_json(request: web.Request) -> None:
@@ -131,8 +134,7 @@ def _need_json(request: web.Request) -> None:
 @routes.get(BASE)
 async def list_annotations(request: web.Request) -> web.Response:
     """Every annotation of the frame (``?frame=NAME``: of that SingleFrame only)."""
-    version_id, frame_id = _ids(request)
-    item, rev = await browse.frame_and_revision(request.app[APP], version_id, frame_id)
+    item, rev = await browse.frame_and_revision(request.app[APP], *_ids(request))
     frame = request.query.get("frame")
     return json_response(
         {"annotations": listed(item.to_doc(), frame)}, headers={"ETag": etag_of(rev)}
@@ -143,25 +145,21 @@ async def list_annotations(request: web.Request) -> web.Response:
 async def add_annotation(request: web.Request) -> web.Response:
     _need_json(request)
     body = _body(await request.read())
-    version_id, frame_id = _ids(request)
     new_id: list[str] = []
 
-    def apply(doc: dict[str, Any]) -> Item:
+    def apply(doc: dict[str, Any], frame_id: str) -> Item:
         item, ann_id = add(doc, body, frame_id)
         new_id[:] = [ann_id]
         return item
 
-    doc, rev = await edit_frame(
-        request.app[APP], version_id, frame_id, request.headers.get("If-Match"), apply
-    )
+    doc, rev = await _edit(request, apply)
     ann = next(a for a in listed(doc) if a.get("id") == new_id[0])
     return json_response(ann, status=201, headers={"ETag": etag_of(rev)})
 
 
 @routes.get(BASE + "/{ann_id}")
 async def get_annotation(request: web.Request) -> web.Response:
-    version_id, frame_id = _ids(request)
-    item, rev = await browse.frame_and_revision(request.app[APP], version_id, frame_id)
+    item, rev = await browse.frame_and_revision(request.app[APP], *_ids(request))
     return json_response(_one(item.to_doc(), request), headers={"ETag": etag_of(rev)})
 
 
@@ -177,27 +175,13 @@ def _one(doc: dict[str, Any], request: web.Request) -> dict[str, Any]:
 async def change_annotation(request: web.Request) -> web.Response:
     _need_json(request)
     body = _body(await request.read())
-    version_id, frame_id = _ids(request)
     ann_id = request.match_info["ann_id"]
-    doc, rev = await edit_frame(
-        request.app[APP],
-        version_id,
-        frame_id,
-        request.headers.get("If-Match"),
-        lambda current: change(current, ann_id, body, frame_id),
-    )
+    doc, rev = await _edit(request, lambda d, frame_id: change(d, ann_id, body, frame_id))
     return json_response(_one(doc, request), headers={"ETag": etag_of(rev)})
 
 
 @routes.delete(BASE + "/{ann_id}")
 async def delete_annotation(request: web.Request) -> web.Response:
-    version_id, frame_id = _ids(request)
     ann_id = request.match_info["ann_id"]
-    _, rev = await edit_frame(
-        request.app[APP],
-        version_id,
-        frame_id,
-        request.headers.get("If-Match"),
-        lambda current: remove(current, ann_id, frame_id),
-    )
+    _, rev = await _edit(request, lambda d, frame_id: remove(d, ann_id, frame_id))
     return web.Response(status=204, headers={"ETag": etag_of(rev)})

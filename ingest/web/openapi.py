@@ -6,8 +6,6 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-from .openapi_edits import edit_paths
-
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -344,6 +342,8 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    from .openapi_edits import edit_paths  # it builds on this module's helpers
+
     for path, operations in edit_paths(_ERRORS, _MUTATION_ERRORS).items():
         document["paths"].setdefault(path, {}).update(operations)
     return document

@@ -5,24 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _param(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string"},
-    }
-
+from .openapi import _json, _path_param, _ref
 
 ANNOTATION = {
     "type": "object",
@@ -35,10 +18,10 @@ ANNOTATION = {
     "additionalProperties": True,
 }
 _IDS = [
-    _param("version_id", "Version id"),
-    _param("frame_id", "Frame id (URL-encoded)"),
+    _path_param("version_id", "Version id"),
+    _path_param("frame_id", "Frame id (URL-encoded)"),
 ]
-_ANN_ID = _param("ann_id", "Annotation id (URL-encoded)")
+_ANN_ID = _path_param("ann_id", "Annotation id (URL-encoded)")
 _BODY = {"required": True, "content": {"application/json": {"schema": ANNOTATION}}}
 _JSON_BODY = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
 
@@ -127,7 +110,7 @@ def edit_paths(errors: dict[str, Any], mutation_errors: dict[str, Any]) -> dict[
                 "security": [{"bearer": []}],
                 "summary": "Create a Draft version `name`, child of the versions named "
                 "`parents` (it starts with their frames)",
-                "parameters": [_param("name", "Dataset name (URL-encoded)")],
+                "parameters": [_path_param("name", "Dataset name (URL-encoded)")],
                 "requestBody": {
                     "required": True,
                     "content": {

@@ -6,18 +6,16 @@ not set; under CI a missing browser fails the run instead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-import ingest
-from ingest import DatasetVersion, runtime
+from ingest import DatasetVersion
 
 from ..browsers import browser_page, chromium, need_browser
-from ..webfixtures import XSS, Example, build_example, live_server
+from ..webfixtures import XSS, Example, build_example, serving
 
 TOKEN = "browser-test-token"
 
@@ -26,20 +24,8 @@ TOKEN = "browser-test-token"
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Example]]:
     """The example data on SQLite and a local store, served by ``run_server`` (subprocess)."""
     need_browser()
-    root = tmp_path_factory.mktemp("web")
-    (root / "objects").mkdir()
-    database_url = f"sqlite:///{root / 'catalog.sqlite3'}"
-    storage_url = f"file://{root / 'objects'}"
-    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("INGEST_")}
-    try:
-        ingest.configure(database_url=database_url, storage_url=storage_url)
-        example = runtime.run_sync(build_example(root / "src"))
-        with live_server(database_url, storage_url, TOKEN) as base:
-            yield base, example
-    finally:
-        runtime.close_all()
-        os.environ.update(saved_env)
-        ingest.configure()
+    with serving(tmp_path_factory.mktemp("web"), TOKEN, build_example) as (base, built):
+        yield base, built[0]
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,15 @@ Debian's chromium against a live server), read back through the library."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import ingest
-from ingest import DatasetVersion, runtime
+from ingest import DatasetVersion
 
 from ..browsers import browser_page, chromium, need_browser, stage_point
-from ..webfixtures import Example, build_example, live_server
+from ..webfixtures import Example, build_example, serving
 from ..websensors import MASK_CAR, MASK_LANE, Sensors, build_sensors, cloud_points
 
 TOKEN = "editor-test-token"
@@ -23,20 +21,8 @@ TOKEN = "editor-test-token"
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Example, Sensors]]:
     need_browser()
     root = tmp_path_factory.mktemp("editor")
-    (root / "objects").mkdir()
-    database_url = f"sqlite:///{root / 'catalog.sqlite3'}"
-    storage_url = f"file://{root / 'objects'}"
-    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("INGEST_")}
-    try:
-        ingest.configure(database_url=database_url, storage_url=storage_url)
-        example = runtime.run_sync(build_example(root / "src"))
-        sensors = runtime.run_sync(build_sensors(root / "sensors"))
-        with live_server(database_url, storage_url, TOKEN) as base:
-            yield base, example, sensors
-    finally:
-        runtime.close_all()
-        os.environ.update(saved_env)
-        ingest.configure()
+    with serving(root, TOKEN, build_example, build_sensors) as (base, (example, sensors)):
+        yield base, example, sensors
 
 
 @pytest.fixture(scope="module")
