@@ -10,9 +10,10 @@ import pytest
 
 from ingest import DatasetVersion
 
-from ..browsers import browser_page, chromium, need_browser, stage_point
+from ..browsers import need_browser, stage_point
 from ..webfixtures import Example, build_example, serving
 from ..websensors import MASK_CAR, MASK_LANE, Sensors, build_sensors, cloud_points
+from . import test_web_browser
 
 TOKEN = "editor-test-token"
 
@@ -25,16 +26,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Exam
         yield base, example, sensors
 
 
-@pytest.fixture(scope="module")
-def browser(served: Any) -> Iterator[Any]:
-    with chromium() as instance:
-        yield instance
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    with browser_page(browser) as page:
-        yield page
+# chromium and a page per test, as in test_web_browser (its ``browser`` uses this ``served``)
+browser = test_web_browser.browser
+page = test_web_browser.page
 
 
 # ---------------------------------------------------------------- helpers
