@@ -116,9 +116,14 @@ def sql_insert(database: str, manifest: str, batch_groups: int = 500) -> int:
     for migration in MIGRATIONS:
         for statement in migration:
             conn.execute(statement.format(**_DIALECT["sqlite"]))
-    conn.execute("INSERT INTO datasets VALUES ('d', 'bench', NULL, '[]', ?)", (time.time(),))
     conn.execute(
-        "INSERT INTO versions VALUES ('v', 'd', 'v1', 'Draft', '{}', '[]', ?, NULL)",
+        "INSERT INTO datasets (id, name, description, tags, created_at) "
+        "VALUES ('d', 'bench', NULL, '[]', ?)",
+        (time.time(),),
+    )
+    conn.execute(
+        "INSERT INTO versions (id, dataset_id, name, state, metadata, parents, created_at, "
+        "published_at) VALUES ('v', 'd', 'v1', 'Draft', '{}', '[]', ?, NULL)",
         (time.time(),),
     )
 

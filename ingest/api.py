@@ -41,6 +41,7 @@ class DatasetVersion:
     is_published = property(lambda self: self._record.is_published)
     is_draft = property(lambda self: not self._record.is_published)
     parent_ids = property(lambda self: list(self._record.parents))
+    comment = property(lambda self: self._record.comment)  # create_snapshot(child_comment=)
 
     def __repr__(self) -> str:
         return (

@@ -22,6 +22,7 @@ that whatever this path accepts, the object model accepts too, with the same sto
 
 from __future__ import annotations
 
+import operator
 import sys
 from typing import Annotated, Any, Literal
 
@@ -108,48 +109,56 @@ class _NotHere(Exception):
     """The line is left to the object model (which accepts it or says why not)."""
 
 
-def _neg(*at: int) -> Any:
+def _sizes(at: tuple[int, ...]) -> Any:
     """A fixed-size shape: bad if a size (at these positions) is negative."""
-    return lambda c: (any(c[i] < 0 for i in at), c)
+    if len(at) == 2:
+        i, j = at
+        return lambda c: (c[i] < 0 or c[j] < 0, c)
+    return lambda c: (min(c[i] for i in at) < 0, c)
 
 
-def _even(dim: int, wrap: bool) -> Any:
+def _divides(dim: int, wrap: bool) -> Any:
     """A flat polygon (stored wrapped in a list of polygons) or flat points."""
     return lambda c: (len(c) % dim != 0, [c] if wrap else c)
 
 
-# shape -> coordinates -> (bad, stored form); the object model (``shapes.py``) reads the rest
+# shape -> coordinates -> (bad, stored form), in ``_Annotation``'s order of shapes; the object
+# model (``shapes.py``) reads the rest
 _SHAPES: dict[str, Any] = {
-    "box2d_xywh": _neg(2, 3),
-    "poly2d_xy": _even(2, True),
-    "ellipse2d_xyrrt": _neg(2, 3),
-    "keypoints": _even(2, False),
-    "points2d_xy": _even(2, False),
-    "box3d_xyzwhxyzwh": _neg(3, 4, 8, 9),
-    "poly3d_xyz": _even(3, True),
-    "points3d_xyz": _even(3, False),
+    "box2d_xywh": _sizes((2, 3)),
+    "poly2d_xy": _divides(2, True),
+    "ellipse2d_xyrrt": _sizes((2, 3)),
+    "keypoints": _divides(2, False),
+    "points2d_xy": _divides(2, False),
+    "box3d_xyzwhxyzwh": _sizes((3, 4, 8, 9)),
+    "poly3d_xyz": _divides(3, True),
+    "points3d_xyz": _divides(3, False),
     "mask_rgb": lambda c: (False, c),
     "frame_class": lambda c: (False, [c] if type(c) is str else c),
 }
+_SHAPE_NAMES = tuple(_SHAPES)
+_SHAPE_VALUES = operator.attrgetter(*_SHAPES)  # one C call for the ten shape fields
+_NO_SHAPE = len(_SHAPES)
 
 
 def _annotation(a: _Annotation) -> dict[str, Any]:
     """``Annotation.to_doc()`` without the id: labels, confidence, the shape if any, metadata."""
     labels = a.labels
     labels = [] if labels is None else [labels] if type(labels) is str else labels
-    key = coords = None
-    for name in _SHAPES:
-        value = getattr(a, name)
-        if value is not None:
-            if key is not None:
-                raise _NotHere  # one shape per annotation
-            key, coords = name, value
+    values = _SHAPE_VALUES(a)
+    unset = values.count(None)
     metadata = {} if a.metadata is None else a.metadata
-    if key is None:
+    if unset == _NO_SHAPE:
         if not labels:
             raise _NotHere  # neither a shape nor a label
         return {"labels": labels, "confidence": a.confidence, "metadata": metadata}
-    bad, coords = _SHAPES[key](coords)
+    if unset != _NO_SHAPE - 1:
+        raise _NotHere  # one shape per annotation
+    i = 0
+    while values[i] is None:
+        i += 1
+    key = _SHAPE_NAMES[i]
+    bad, coords = _SHAPES[key](values[i])
     if bad:
         raise _NotHere  # negative sizes, a coordinate count that does not divide
     return {"labels": labels, "confidence": a.confidence, key: coords, "metadata": metadata}

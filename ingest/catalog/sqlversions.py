@@ -174,7 +174,7 @@ class SqlVersions(SqlSearch):
             if publish_name == child_name:
                 raise ValidationError("publish_name", "must differ from child_name")
             await _name_free(conn, draft.dataset_id, publish_name, but=version_id)
-            await _name_free(conn, draft.dataset_id, child_name)
+            await _name_free(conn, draft.dataset_id, child_name, but=version_id)  # renamed
             now = time.time()
             await conn.execute(
                 "UPDATE versions SET name = ?, state = ?, published_at = ? WHERE id = ?",

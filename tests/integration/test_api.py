@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -216,22 +217,31 @@ def test_published_version_refuses_every_write(lib: str) -> None:
 
 
 def test_create_snapshot_naming(lib: str) -> None:
+    """The reference's snapshot: the Draft becomes the Published snapshot and keeps its id;
+    a new Draft (new id) with the same frames goes on as the current version."""
     draft = DatasetVersion.create_new_dataset("Snap", version_name="work")
     draft.add_frames([group(1), group(2)])
-    snapshot = draft.create_snapshot(publish_name="release-1", child_name="work-2")
-    assert snapshot.version_name == "release-1" and snapshot.is_published
-    assert draft.version_name == "work-2" and draft.is_draft
-    assert draft.parent_ids == [snapshot.version_id]
-    assert snapshot.get_frame_count() == 2
-    draft.add_frames([group(3)])
-    assert (snapshot.get_frame_count(), draft.get_frame_count()) == (2, 3)
+    draft_id = draft.version_id
+    child = draft.create_snapshot(publish_name="release-1", child_name="work-2")
+    assert draft.version_id == draft_id and draft.version_name == "release-1"
+    assert draft.is_published
+    assert child.version_name == "work-2" and child.is_draft and child.version_id != draft_id
+    assert child.parent_ids == [draft_id]
+    assert child.get_frame_count() == 2
+    child.add_frames([group(3)])
+    assert (draft.get_frame_count(), child.get_frame_count()) == (2, 3)
 
-    # defaults: "<name> <UTC date time>" published, the draft keeps its name
-    second = draft.create_snapshot()
-    assert second.version_name.startswith("work-2 20")
-    assert draft.version_name == "work-2"
+    # defaults (class form, the dataset's one Draft): "snapshot <ISO 8601>" and "Current"
+    current = DatasetVersion.create_snapshot(
+        dataset_name="Snap", child_metadata={"abc": "1234"}, child_comment="some text comment"
+    )
+    assert current.version_name == "Current" and current.is_draft
+    assert current.get_metadata()["abc"] == "1234"
+    snapshot = DatasetVersion.get_version(version_id=child.version_id)
+    assert re.fullmatch(r"snapshot \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", snapshot.version_name)
+    assert snapshot.is_published and snapshot.get_frame_count() == 3
     names = [v.version_name for v in DatasetVersion.get_versions("Snap", only_published=True)]
-    assert names == ["release-1", second.version_name]
+    assert names == ["release-1", snapshot.version_name]
 
 
 def test_set_masks_labels_validates(lib: str) -> None:
@@ -239,7 +249,10 @@ def test_set_masks_labels_validates(lib: str) -> None:
     with pytest.raises(ValidationError, match="mask_labels"):
         version.set_masks_labels({(300, 0, 0): ["x"]})
     version.set_masks_labels({(1, 2, 3): ["a"]})
-    assert version.get_metadata()["mask_labels"] == [{"value": [1, 2, 3], "labels": ["a"]}]
+    assert version.get_metadata()["mask_labels"] == {
+        "_all_": [{"value": [1, 2, 3], "labels": ["a"]}]
+    }
+    assert version.get_masks_labels() == {(1, 2, 3): ["a"]}
 
 
 async def test_async_twins(alib: str) -> None:

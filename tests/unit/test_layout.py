@@ -78,13 +78,21 @@ def test_no_module_over_400_lines() -> None:
 
 
 PUBLIC = {
-    "Dataset": ["create", "delete", "get", "list"],
+    "Dataset": ["add_tags", "create", "create_version", "delete", "delete_version", "get", "list",
+                "remove_tags"],
     "DatasetVersion": [
-        "add_frames", "create_new_dataset", "create_snapshot", "create_version",
+        "add_frames", "commit_version", "create_new_dataset", "create_snapshot", "create_version",
         "delete_frames", "get_current", "get_frame", "get_frame_count", "get_masks_labels",
         "get_metadata", "get_single_frame", "get_version", "get_versions", "iter_frames",
         "publish_version", "refresh", "set_masks_labels", "set_metadata", "update_frames",
     ],
+}  # fmt: skip
+#: the reference SDK's frame methods (sync; the downloads also have ``_async`` twins)
+FRAME_METHODS = {
+    "SingleFrame": ["add_annotation", "get_annotations", "remove_annotation",
+                    "remove_annotations", "get_local_source", "get_local_mask_source"],
+    "FrameGroup": ["add_global_annotation", "get_global_annotations", "remove_global_annotation",
+                   "remove_global_annotations"],
 }  # fmt: skip
 
 
@@ -102,6 +110,16 @@ def test_public_api_is_pinned() -> None:
                                           "dataset_id"]  # fmt: skip
     for name in ("FrameGroup", "SingleFrame", "Report", "RejectedFrame", "configure"):
         assert name in ingest.__all__
+    for cls_name, methods in FRAME_METHODS.items():
+        for method in methods:
+            assert callable(getattr(getattr(ingest, cls_name), method)), f"{cls_name}.{method}"
+    for name in ("Annotation", "ImageAnnotation", "AlreadyExistsError"):
+        assert name in ingest.__all__
+    assert issubclass(ingest.AlreadyExistsError, ValueError)  # the docs catch ValueError
+    snapshot = inspect.signature(ingest.DatasetVersion.create_snapshot_async)
+    assert list(snapshot.parameters)[:5] == [
+        "dataset_name", "publish_name", "child_name", "child_metadata", "child_comment"
+    ]  # fmt: skip
 
 
 def test_the_catalog_protocol_is_exactly_what_the_application_calls() -> None:
