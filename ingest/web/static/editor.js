@@ -24,12 +24,7 @@ window.Ingest = window.Ingest || {};
     return shapeName(ann) === "frame label";
   }
 
-  function el(tag, attrs, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const el = NS.el;
 
   const clone = (v) => JSON.parse(JSON.stringify(v));
 

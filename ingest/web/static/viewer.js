@@ -15,8 +15,6 @@
   let saved = data.doc; // the document as last saved
   let etag = data.etag;
   let current = data.selected;
-  // working copies of the metadata being edited: "" = the group's, else a SingleFrame name
-  const drafts = new Map();
 
   const $ = (id) => document.getElementById(id);
   const sourceSelect = $("source-select");
@@ -25,12 +23,7 @@
   const maskSelect = $("mask-select");
   const statusLine = $("status");
 
-  function el(tag, attrs, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const el = Ingest.el;
 
   function frameDoc(name) {
     return isGroup ? saved.frames[name] : saved;
@@ -39,18 +32,6 @@
   function setStatus(text, kind) {
     statusLine.textContent = text;
     statusLine.className = "status " + (kind || "");
-  }
-
-  // ------------------------------------------------------------------ sensors
-
-  const VIDEO_EXT = /\.(mp4|m4v|webm|ogv|mov|mkv)$/i;
-
-  function sensorKind(doc) {
-    const type = (doc.content_type || "").toLowerCase();
-    const path = String(doc.source || "").split(/[?#]/)[0];
-    if (type.includes("pcd") || /\.pcd$/i.test(path)) return "pointcloud";
-    if (type.startsWith("video/") || (!type.startsWith("image/") && VIDEO_EXT.test(path))) return "video";
-    return "image";
   }
 
   // ------------------------------------------------------------------ stage, editor, masks
@@ -113,42 +94,23 @@
 
   // ------------------------------------------------------------------ one source
 
-  let pointCloudModule = null;
-
   async function showSensor() {
     const doc = frameDoc(current);
     const media = data.media[current];
-    const kind = sensorKind(doc);
+    const kind = Ingest.sensorKind(doc);
     $("stage").dataset.kind = kind;
     $("canvas-host").hidden = kind !== "image";
-    $("frame-video").hidden = kind !== "video";
-    $("pointcloud").hidden = kind !== "pointcloud";
-    $("pointcloud-info").hidden = kind !== "pointcloud";
-    if (kind !== "video") $("frame-video").removeAttribute("src");
-    if (kind === "video") {
-      $("frame-video").src = media.source;
-      $("frame-video").poster = media.preview !== media.source ? media.preview : "";
-    } else if (kind === "pointcloud") {
-      $("pointcloud-info").textContent = "Loading the point cloud…";
-      pointCloudModule = pointCloudModule || import(data.pointcloud_module);
-      const shown = current;
-      try {
-        const result = await (await pointCloudModule).showPointCloud($("pointcloud"), media.source);
-        if (shown !== current) return;
-        $("pointcloud").dataset.mode = result.mode;
-        $("pointcloud-info").textContent = result.points + " points, " +
-          (result.mode === "3d" ? "3D view: drag to orbit, wheel to zoom" : "top-down view (no WebGL here)");
-      } catch (e) {
-        $("pointcloud-info").textContent = "Cannot show this point cloud: " + e.message;
-      }
-    } else {
-      const shown = current;
-      const img = await Ingest.loadImage(media.source);
-      if (shown !== current) return;
-      stage.setImage(img, doc.width, doc.height);
-      $("stage").classList.add("loaded");
-      fillMasks();
+    const shown = current;
+    if (kind !== "image") {
+      await Ingest.showSensor(kind, media, data.pointcloud_module, () => shown === current);
+      return;
     }
+    Ingest.showSensor(kind); // hides the video and point-cloud elements
+    const img = await Ingest.loadImage(media.source);
+    if (shown !== current) return;
+    stage.setImage(img, doc.width, doc.height);
+    $("stage").classList.add("loaded");
+    fillMasks();
   }
 
   function markRow(index) {
@@ -173,15 +135,15 @@
       tile.append(caption, host);
       grid.appendChild(tile);
       caption.addEventListener("click", () => { allToggle.checked = false; selectSource(name); applyMode(); });
-      if (sensorKind(doc) !== "image") {
-        host.appendChild(el("p", { class: "stage-info" }, sensorKind(doc) + ": open it on its own"));
+      if (Ingest.sensorKind(doc) !== "image") {
+        host.appendChild(el("p", { class: "stage-info" }, Ingest.sensorKind(doc) + ": open it on its own"));
         continue;
       }
       const tileStage = new Ingest.FrameStage(host, { editable: false, maxHeight: 0.4 });
       tiles.push(tileStage);
       Ingest.loadImage(data.media[name].source).then((img) => {
         tileStage.setImage(img, doc.width, doc.height);
-        tileStage.setAnnotations(name === current ? editor.annotations(name) : editor.annotations(name));
+        tileStage.setAnnotations(editor.annotations(name));
         tileStage.setRoisVisible(roiToggle.checked);
       });
     }
@@ -222,7 +184,7 @@
     const names = allToggle.checked ? Object.keys(data.prefetch) : [current];
     for (const name of names) {
       const next = data.prefetch[name];
-      if (!next || prefetched.has(next.source) || sensorKind(frameDoc(current)) !== "image") continue;
+      if (!next || prefetched.has(next.source) || Ingest.sensorKind(frameDoc(current)) !== "image") continue;
       prefetched.add(next.source);
       const img = new Image();
       img.src = next.source;
@@ -241,147 +203,27 @@
 
   // ------------------------------------------------------------------ details
 
-  function addDetail(list, term, value, mono) {
-    list.appendChild(el("dt", {}, term));
-    list.appendChild(el("dd", mono ? { class: "mono" } : {}, value));
-  }
-
   function showDetails() {
-    const doc = frameDoc(current);
     $("source-title").textContent = isGroup ? "Source " + current : "Source";
-    const list = $("frame-details");
-    list.replaceChildren();
-    addDetail(list, "URI", doc.source, true);
-    addDetail(list, "Size", doc.width && doc.height ? doc.width + " × " + doc.height : "—");
-    addDetail(list, "Type", doc.content_type || "—");
-    if (doc.preview_uri) addDetail(list, "Preview", doc.preview_uri, true);
-    addDetail(list, "Context", doc.context_id === null ? "—" : doc.context_id, true);
-    addDetail(list, "Timestamp", doc.timestamp === null ? "—" : doc.timestamp);
-    const maskIds = Object.keys(doc.masks || {});
-    addDetail(list, "Masks", maskIds.length ? maskIds.join(", ") : "—");
-
-    const box = $("annotations");
-    box.replaceChildren();
-    const all = [];
-    if (isGroup) for (const a of saved.annotations || []) all.push(["group", a, null]);
-    editor.annotations(current).forEach((a, i) => all.push([isGroup ? current : "frame", a, i]));
-    if (!all.length) {
-      box.appendChild(el("p", { class: "muted" }, "None."));
-      return;
-    }
-    const table = el("table", { class: "table compact", id: "annotation-table" });
-    const head = el("tr");
-    for (const h of ["Of", "Shape", "Labels", "Conf.", "Id"]) head.appendChild(el("th", {}, h));
-    table.appendChild(el("thead")).appendChild(head);
-    const body = el("tbody");
-    for (const [owner, a, index] of all) {
-      const row = el("tr", index === null ? {} : { "data-index": index });
-      row.appendChild(el("td", {}, owner));
-      row.appendChild(el("td", { class: "shape-name" }, Ingest.shapeName(a)));
-      const labelCell = el("td");
-      for (const label of a.labels || []) labelCell.appendChild(el("span", { class: "chip" }, label));
-      row.appendChild(labelCell);
-      row.appendChild(el("td", { class: "num" }, typeof a.confidence === "number" ? a.confidence.toFixed(2) : "—"));
-      row.appendChild(el("td", { class: "mono tiny ann-id", title: a.id === undefined ? "" : a.id }, a.id === undefined ? "—" : String(a.id).slice(0, 8)));
-      if (index !== null && !Ingest.isFrameLabel(a)) {
-        row.classList.add("selectable");
-        row.addEventListener("click", () => { stage.select(index); });
-      }
-      body.appendChild(row);
-    }
-    table.appendChild(body);
-    box.appendChild(table);
+    const rows = [];
+    if (isGroup) for (const a of saved.annotations || []) rows.push(["group", a, null]);
+    editor.annotations(current).forEach((a, i) => rows.push([isGroup ? current : "frame", a, i]));
+    Ingest.frameDetails($("frame-details"), frameDoc(current));
+    Ingest.annotationTable($("annotations"), rows, (index) => stage.select(index));
     markRow(editor.selected);
   }
 
   // ------------------------------------------------------------------ metadata editor
 
-  function displayValue(value) {
-    return typeof value === "string" ? value : JSON.stringify(value);
-  }
-
-  function parseValue(text, original) {
-    if (typeof original === "string") return text;
-    try {
-      const parsed = JSON.parse(text);
-      if (parsed !== null && typeof parsed !== "string") return parsed;
-    } catch (e) {
-      // not JSON: text
-    }
-    return text;
-  }
-
-  function draftFor(scope) {
-    if (!drafts.has(scope)) {
-      const source = scope === "" ? saved.metadata : frameDoc(scope).metadata;
-      drafts.set(scope, Object.entries(source || {}).map(([k, v]) => ({ key: k, text: displayValue(v), original: v, had: true })));
-    }
-    return drafts.get(scope);
-  }
-
-  function editorRow(scope, entry, rows) {
-    const row = el("div", { class: "meta-row" });
-    // value attributes (not only properties), so a row can be found by its saved key
-    const key = el("input", { type: "text", class: "meta-key", "aria-label": "key", placeholder: "key", value: entry.key });
-    const value = el("input", { type: "text", class: "meta-value", "aria-label": "value", placeholder: "value", value: entry.text });
-    key.readOnly = readOnly;
-    value.readOnly = readOnly;
-    key.addEventListener("input", () => { entry.key = key.value; });
-    value.addEventListener("input", () => { entry.text = value.value; });
-    row.appendChild(key);
-    row.appendChild(value);
-    if (!readOnly) {
-      const remove = el("button", { type: "button", class: "secondary remove-key", title: "remove this key" }, "✕");
-      remove.addEventListener("click", () => {
-        rows.splice(rows.indexOf(entry), 1);
-        row.remove();
-      });
-      row.appendChild(remove);
-    }
-    return row;
-  }
-
-  function metaEditor(scope, title) {
-    const rows = draftFor(scope);
-    const box = el("div", { class: "meta-editor", "data-scope": scope });
-    box.appendChild(el("h3", {}, title));
-    const list = el("div", { class: "meta-rows" });
-    for (const entry of rows) list.appendChild(editorRow(scope, entry, rows));
-    if (!rows.length && readOnly) list.appendChild(el("p", { class: "muted" }, "No metadata."));
-    box.appendChild(list);
-    if (!readOnly) {
-      const add = el("button", { type: "button", class: "secondary add-key" }, "+ Add key");
-      add.addEventListener("click", () => {
-        const entry = { key: "", text: "", original: undefined, had: false };
-        rows.push(entry);
-        const row = editorRow(scope, entry, rows);
-        list.appendChild(row);
-        row.querySelector(".meta-key").focus();
-      });
-      box.appendChild(add);
-    }
-    return box;
-  }
+  const metadata = new Ingest.MetadataEditor({
+    readOnly: readOnly,
+    metadataOf: (scope) => (scope === "" ? saved.metadata : frameDoc(scope).metadata),
+  });
 
   function showEditors() {
-    const box = $("editors");
-    box.replaceChildren();
-    box.appendChild(metaEditor(isGroup ? current : "", isGroup ? "Frame " + current : "Frame"));
-    if (isGroup) box.appendChild(metaEditor("", "Group"));
-  }
-
-  function collect(scope) {
-    const out = {};
-    for (const entry of drafts.get(scope)) {
-      const key = entry.key.trim();
-      if (!key) {
-        if (entry.text.trim()) throw new Error("a metadata key is empty");
-        continue;
-      }
-      if (Object.prototype.hasOwnProperty.call(out, key)) throw new Error("duplicate metadata key: " + key);
-      out[key] = parseValue(entry.text, entry.had ? entry.original : undefined);
-    }
-    return out;
+    const scopes = [[isGroup ? current : "", isGroup ? "Frame " + current : "Frame"]];
+    if (isGroup) scopes.push(["", "Group"]);
+    metadata.render($("editors"), scopes);
   }
 
   // one partial document: the edited metadata and the edited SingleFrames' annotations
@@ -393,7 +235,7 @@
       patch.frames[scope] = patch.frames[scope] || {};
       return patch.frames[scope];
     };
-    for (const scope of drafts.keys()) part(scope).metadata = collect(scope);
+    for (const [scope, values] of metadata.edited()) part(scope).metadata = values;
     for (const [name, annotations] of Object.entries(editor.patch())) part(name).annotations = annotations;
     return patch;
   }
@@ -441,7 +283,7 @@
     }
     saved = await response.json();
     etag = response.headers.get("ETag") || etag;
-    drafts.clear();
+    metadata.clear();
     editor.markSaved((name) => frameDoc(name).annotations);
     showEditors();
     showDetails();
