@@ -356,6 +356,11 @@ def test_versions_page_lineage_and_actions(page: Any, served: Any) -> None:
     base, _, sensors = served
     page.goto(f"{base}/datasets/{sensors.dataset}")
     assert page.locator("#lineage .node").count() == 1
+    # mask label swatches in the viewer's colours: label ids 0, 1, 2 are not three blacks
+    fills = page.locator("#versions rect[data-mask-index]").evaluate_all(
+        "rects => rects.map(r => r.getAttribute('fill'))"
+    )
+    assert len(set(fills)) == 3 and "rgb(1,1,1)" not in fills
     page.fill("#token-input", TOKEN)
     page.dispatch_event("#token-input", "change")
 

@@ -11,6 +11,16 @@
   const status = $("status");
   let pending = null; // {action, id, name}
 
+  // mask label swatches in the colours the frame viewer paints them (masks.js), not the raw
+  // pixel values (label ids 1, 2, 3 would all look black)
+  for (const version of data.versions) {
+    const palette = new Ingest.MaskPalette(version.mask_labels);
+    const row = document.querySelector('tr[data-version-id="' + CSS.escape(version.id) + '"]');
+    row.querySelectorAll("rect[data-mask-index]").forEach((rect) => {
+      rect.setAttribute("fill", "rgb(" + palette.entries[Number(rect.dataset.maskIndex)].colour.join(",") + ")");
+    });
+  }
+
   tokenInput.value = window.sessionStorage.getItem(TOKEN_KEY) || "";
   tokenInput.addEventListener("change", () => window.sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim()));
 
