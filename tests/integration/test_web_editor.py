@@ -193,6 +193,10 @@ def test_draw_every_shape_edit_vertices_frame_labels(page: Any, served: Any) -> 
     fit = page.evaluate("() => Konva.stages[0].scaleX()")
     page.keyboard.press("+")
     assert page.evaluate("() => Konva.stages[0].scaleX()") > fit * 1.2
+    # pan: drag the background (no ROI under the pointer)
+    x0 = page.evaluate("() => Konva.stages[0].x()")
+    drag(page, (120, 15), (110, 15))
+    assert page.evaluate("() => Konva.stages[0].x()") < x0 - 5
     page.keyboard.press("0")
     assert abs(page.evaluate("() => Konva.stages[0].scaleX()") - fit) < 1e-6
     page.keyboard.press("?")

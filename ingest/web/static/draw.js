@@ -1,7 +1,8 @@
 // Pointer handling of an editable FrameStage (stage.js): selecting with a click, and drawing
 // new ROIs with the box and ellipse tools (drag), the polygon tool (click the vertices; Enter,
 // a double click or a click on the first vertex closes it) and the keypoints tool (click each;
-// Enter or a double click ends it). A finished shape goes to opts.onCreate(shape).
+// Enter or a double click ends it). A finished shape goes to opts.onCreate(shape). While a
+// drawing tool is on, the ROI layer does not listen (stage.setTool): clicks reach the stage.
 "use strict";
 
 (function (NS) {

@@ -328,6 +328,9 @@ window.Ingest = window.Ingest || {};
       this.cancelDrawing();
       this.tool = tool;
       this.stage.draggable(tool === "select");
+      // while drawing, ROIs do not take the pointer: every click lands on the stage (Konva
+      // drops a click whose press and release hit two different shapes)
+      this.roiLayer.listening(tool === "select");
       this.container.dataset.tool = tool;
       this.render();
     }
