@@ -29,7 +29,7 @@ window.Ingest = window.Ingest || {};
   const clone = (v) => JSON.parse(JSON.stringify(v));
 
   class AnnotationEditor {
-    // opts: {readOnly, annotationsOf(name) -> saved list, labelSet, withIds, onEdited(), setStatus()}
+    // opts: {readOnly, annotationsOf(name) -> saved list, labelSet, onEdited(), setStatus()}
     constructor(stage, opts) {
       this.stage = stage;
       this.opts = opts;
@@ -95,6 +95,7 @@ window.Ingest = window.Ingest || {};
     undo() { return this.step("undo", "redo"); }
     redo() { return this.step("redo", "undo"); }
 
+    // a new annotation's id (documents address annotations by id; unique in practice)
     newId() {
       const bytes = new Uint8Array(16);
       window.crypto.getRandomValues(bytes);
@@ -104,7 +105,7 @@ window.Ingest = window.Ingest || {};
     create(shape) {
       const label = ($("draw-label") && $("draw-label").value.trim()) || "";
       const ann = Object.assign({ labels: label ? [label] : [], confidence: null, metadata: {} }, shape);
-      if (this.opts.withIds) ann.id = this.newId();
+      ann.id = this.newId();
       const next = this.annotations().concat([ann]);
       this.setTool("select");
       this.commit(next, next.length - 1);
@@ -208,8 +209,7 @@ window.Ingest = window.Ingest || {};
 
     addFrameLabel(label) {
       if (!label) return;
-      const ann = { labels: [label], confidence: null, metadata: {} };
-      if (this.opts.withIds) ann.id = this.newId();
+      const ann = { id: this.newId(), labels: [label], confidence: null, metadata: {} };
       this.commit(this.annotations().concat([ann]), this.selected);
     }
 

@@ -42,13 +42,10 @@
     onChange: (next, index) => editor.commit(next, index),
     onCreate: (shape) => editor.create(shape),
   });
-  const withIds = [saved, ...(isGroup ? Object.values(saved.frames) : [])]
-    .some((part) => (part.annotations || []).some((a) => a.id !== undefined));
   const editor = new Ingest.AnnotationEditor(stage, {
     readOnly: readOnly,
     annotationsOf: (name) => frameDoc(name).annotations,
     labelSet: data.label_set,
-    withIds: withIds,
     onEdited: () => showDetails(),
     setStatus: setStatus,
   });
