@@ -5,26 +5,28 @@ cameras with real PNGs (uploaded into the configured local store), boxes, polygo
 ellipse, a mask, frame labels and metadata (one value is a ``<script>`` payload); a lone
 SingleFrame; a Published version; and frames that reference remote (https, s3) objects.
 
-    python -m tests.webfixtures screenshots docs/    # regenerate the README screenshots
+    python -m tests.webshots docs/    # regenerate the README screenshots (tests/webshots.py)
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from ingest import DatasetVersion, FrameGroup, SingleFrame
+import ingest
+from ingest import DatasetVersion, FrameGroup, SingleFrame, runtime
 
 from .envs import clean_env
 from .images import write_png
@@ -325,51 +327,24 @@ def live_server(database_url: str, storage_url: str, token: str | None) -> Itera
             proc.wait()
 
 
-# ---------------------------------------------------------------- screenshots
-
-
-def take_screenshots(out_dir: Path) -> list[Path]:
-    """Build the example in a temp dir, serve it, and screenshot the four main pages."""
-    from playwright.sync_api import sync_playwright
-
-    import ingest
-    from ingest import runtime
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shots: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="ingest-shots-") as tmp:
-        base_dir = Path(tmp)
-        db = f"sqlite:///{base_dir / 'catalog.sqlite3'}"
-        store = f"file://{base_dir / 'objects'}"
-        ingest.configure(database_url=db, storage_url=store)
-        example = runtime.run_sync(
-            build_example(base_dir / "src", groups_per_context=4, payload=False)
-        )
+@contextlib.contextmanager
+def serving(
+    root: Path, token: str, *builders: Callable[[Path], Awaitable[Any]]
+) -> Iterator[tuple[str, list[Any]]]:
+    """The library configured on a fresh SQLite catalog and local store under ``root`` (the
+    ``INGEST_*`` variables set aside), the data of each builder (an async function of a folder,
+    e.g. ``build_example``) registered, all served by ``live_server``: yields the base URL and
+    what each builder returned."""
+    (root / "objects").mkdir()
+    database_url = f"sqlite:///{root / 'catalog.sqlite3'}"
+    storage_url = f"file://{root / 'objects'}"
+    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("INGEST_")}
+    try:
+        ingest.configure(database_url=database_url, storage_url=storage_url)
+        built = [runtime.run_sync(build(root / f"data-{i}")) for i, build in enumerate(builders)]
+        with live_server(database_url, storage_url, token) as base:
+            yield base, built
+    finally:
         runtime.close_all()
-        with live_server(db, store, "screenshot-token") as base, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            pages = [
-                ("web-datasets.png", f"{base}/"),
-                ("web-versions.png", f"{base}/datasets/city-drive"),
-                ("web-browser.png", f"{base}/versions/{example.draft_id}"),
-                ("web-viewer.png", f"{base}/versions/{example.draft_id}/frames/drive-01-001"),
-            ]
-            for name, url in pages:
-                page.goto(url)
-                page.wait_for_load_state("networkidle")
-                if name == "web-viewer.png":
-                    page.check("#mask-toggle")
-                    page.wait_for_function("document.getElementById('mask-image').naturalWidth > 0")
-                path = out_dir / name
-                page.screenshot(path=str(path), full_page=name != "web-browser.png")
-                shots.append(path)
-            browser.close()
-    return shots
-
-
-if __name__ == "__main__":  # pragma: no cover - a developer tool
-    if len(sys.argv) != 3 or sys.argv[1] != "screenshots":
-        sys.exit("usage: python -m tests.webfixtures screenshots OUT_DIR")
-    for shot in take_screenshots(Path(sys.argv[2])):
-        print(shot)
+        os.environ.update(saved_env)
+        ingest.configure()

@@ -28,7 +28,7 @@ from ..config import Settings
 from ..errors import IngestError
 from ..httpauth import bearer_ok
 from ..service import Ingest
-from . import media, pages, rest
+from . import annotations_rest, media, pages, rest, versions_rest
 from .common import (
     ACCESS,
     APP,
@@ -182,6 +182,8 @@ def make_app(settings: Settings | None = None, token: str | None = None) -> web.
     app[SETTINGS] = settings or runtime.get_settings()
     app[ACCESS] = Access(token or None)
     app.router.add_routes(rest.routes)
+    app.router.add_routes(annotations_rest.routes)
+    app.router.add_routes(versions_rest.routes)
     app.router.add_routes(media.routes)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)

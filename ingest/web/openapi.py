@@ -68,7 +68,7 @@ def openapi_document() -> dict[str, Any]:
         ),
         "additionalProperties": True,
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "frame-ingest web API",
@@ -349,3 +349,8 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    from .openapi_edits import edit_paths  # it builds on this module's helpers
+
+    for path, operations in edit_paths(_ERRORS, _MUTATION_ERRORS).items():
+        document["paths"].setdefault(path, {}).update(operations)
+    return document

@@ -13,14 +13,16 @@ from multidict import MultiMapping
 
 from .. import browse
 from ..annotation import SHAPES
-from ..catalog import StoredFrame
+from ..catalog import StoredFrame, VersionRecord
 from ..errors import ValidationError
-from ..frames import FrameGroup, item_context_id, item_timestamp
+from ..frames import FrameGroup, Item, SingleFrame, item_context_id, item_timestamp
 from ..query import SYNTAX, QueryError
 from . import checks
 from .common import APP, render, seg
+from .edits import etag_of
+from .lineage import layout
 from .media import media_url
-from .rest import etag_of, parse_limit, single, version_and_dataset, versions_of
+from .rest import parse_limit, single, version_and_dataset, versions_of
 
 PAGE_SIZE = 48
 
@@ -37,8 +39,14 @@ async def datasets_page(request: web.Request) -> web.Response:
 async def versions_page(request: web.Request) -> web.Response:
     app = request.app[APP]
     dataset = await app.get_dataset(name=checks.dataset_name(request.match_info["name"]))
+    versions = await versions_of(app, dataset)
     return render(
-        request, "versions.html", dataset=dataset, versions=await versions_of(app, dataset)
+        request,
+        "versions.html",
+        dataset=dataset,
+        versions=versions,
+        names={v["id"]: v["name"] for v in versions},
+        lineage=layout(versions),
     )
 
 
@@ -191,6 +199,39 @@ async def browser_page(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- frame viewer
 
 
+def _frames_of(item: Item) -> dict[str, SingleFrame]:
+    return dict(item.items()) if isinstance(item, FrameGroup) else {checks.SINGLE: item}
+
+
+def _media(version_id: str, frame_id: str, frames: dict[str, SingleFrame]) -> dict[str, Any]:
+    """The media URLs of every SingleFrame of a frame, by name."""
+    return {
+        name: {
+            "source": media_url(version_id, frame_id, name, "source"),
+            "preview": media_url(version_id, frame_id, name, "preview"),
+            "masks": {
+                mask_id: media_url(version_id, frame_id, name, f"masks/{mask_id}")
+                for mask_id in frame.masks
+            },
+        }
+        for name, frame in frames.items()
+    }
+
+
+def label_set(record: VersionRecord, doc: dict[str, Any]) -> list[str]:
+    """The labels the editor offers: the version's mask labels, a ``labels`` list in its
+    metadata, and the labels already used in this frame."""
+    labels = {label for entry in browse.mask_labels(record) for label in entry["labels"]}
+    listed = record.metadata.get("labels")
+    if isinstance(listed, list):
+        labels.update(str(label) for label in listed if isinstance(label, str | int))
+    parts = [doc, *(doc.get("frames") or {}).values()]
+    for part in parts:
+        for ann in part.get("annotations") or []:
+            labels.update(str(label) for label in ann.get("labels") or [])
+    return sorted(labels)
+
+
 @routes.get("/versions/{version_id}/frames/{frame_id}")
 async def viewer_page(request: web.Request) -> web.Response:
     app = request.app[APP]
@@ -199,23 +240,12 @@ async def viewer_page(request: web.Request) -> web.Response:
     item, rev = await browse.frame_and_revision(app, record.id, frame_id)
     prev_id, next_id = await browse.frame_neighbours(app, record.id, frame_id)
     doc = item.to_doc()
-    if isinstance(item, FrameGroup):
-        frames = dict(item.items())
-        names: list[str] = list(frames)
-    else:
-        frames = {checks.SINGLE: item}
-        names = [checks.SINGLE]
-    media = {
-        name: {
-            "source": media_url(record.id, frame_id, name, "source"),
-            "preview": media_url(record.id, frame_id, name, "preview"),
-            "masks": {
-                mask_id: media_url(record.id, frame_id, name, f"masks/{mask_id}")
-                for mask_id in frame.masks
-            },
-        }
-        for name, frame in frames.items()
-    }
+    frames = _frames_of(item)
+    names = list(frames)
+    media = _media(record.id, frame_id, frames)
+    next_media = None  # the next instant's images, fetched ahead by the page
+    if next_id is not None:
+        next_media = _media(record.id, next_id, _frames_of(await app.get_frame(record.id, next_id)))
     wanted = request.query.get("source")
     base = f"/versions/{seg(record.id)}"
     data = {
@@ -234,6 +264,9 @@ async def viewer_page(request: web.Request) -> web.Response:
         "selected": wanted if wanted in frames else names[0],
         "media": media,
         "mask_labels": browse.mask_labels(record),
+        "label_set": label_set(record, doc),
+        "prefetch": next_media,
+        "pointcloud_module": str(request.app.router["static"].url_for(filename="pointcloud.js")),
         "api_url": f"/api/versions/{seg(record.id)}/frames/{seg(frame_id)}",
         "browse_url": base,
     }

@@ -15,8 +15,9 @@ from ..errors import ValidationError
 from ..service import Ingest
 from . import checks
 from .common import APP, ApiError, json_response
+from .edits import edit_frame, etag_matches, etag_of, precondition_failed
 from .openapi import openapi_document
-from .patch import MERGE_PATCH, PARTIAL, apply_patch, guarded, parse_body
+from .patch import MERGE_PATCH, PARTIAL, apply_patch, parse_body
 
 FRAME_QUERY = ("limit", "cursor", "context_id", "label", "q")
 DEFAULT_LIMIT = 50
@@ -55,17 +56,6 @@ def version_json(record: VersionRecord, dataset: DatasetRecord, frame_count: int
         "mask_labels": browse.mask_labels(record),
         "metadata": record.metadata,
     }
-
-
-def etag_of(rev: str) -> str:
-    """The ETag of a frame: its catalog revision (a hash of the stored document), quoted."""
-    return f'"{rev}"'
-
-
-def etag_matches(header: str, rev: str) -> bool:
-    """``If-Match``: ``*`` or a list of strong ETags, one of which must be ``rev``'s."""
-    tags = [tag.strip() for tag in header.split(",")]
-    return "*" in tags or etag_of(rev) in tags
 
 
 # ---------------------------------------------------------------- queries shared with pages
@@ -201,15 +191,6 @@ def _ids(request: web.Request) -> tuple[str, str]:
     )
 
 
-def _precondition_failed() -> ApiError:
-    return ApiError(
-        412,
-        "PreconditionFailed",
-        "the frame changed since it was read (If-Match does not match its ETag); "
-        "reload it and apply the change again",
-    )
-
-
 @routes.get("/api/versions/{version_id}/frames/{frame_id}")
 async def get_frame(request: web.Request) -> web.Response:
     version_id, frame_id = _ids(request)
@@ -217,17 +198,9 @@ async def get_frame(request: web.Request) -> web.Response:
     return json_response(item.to_doc(), headers={"ETag": etag_of(rev)})
 
 
-#: without If-Match a PATCH is re-applied to a frame changed meanwhile, this many times at most
-PATCH_ATTEMPTS = 10
-
-
 @routes.patch("/api/versions/{version_id}/frames/{frame_id}")
 async def patch_frame(request: web.Request) -> web.Response:
-    """Apply a patch atomically: the write happens only if the frame is still the one read.
-
-    With ``If-Match`` a frame changed by someone else gives 412; without it the patch is
-    applied again to the new content (no update is lost either way).
-    """
+    """Apply a patch atomically (``edits.edit_frame``: 412 on a stale ``If-Match``)."""
     content_type = request.content_type
     if content_type not in (PARTIAL, MERGE_PATCH):
         raise ApiError(
@@ -237,24 +210,15 @@ async def patch_frame(request: web.Request) -> web.Response:
             f"(RFC 7396), not {content_type!r}",
         )
     patch = parse_body(await request.read())
-    app = request.app[APP]
     version_id, frame_id = _ids(request)
-    # the catalog refuses too; say so before validating the patch
-    (await app.get_version(version_id)).require_draft()
-    if_match = request.headers.get("If-Match")
-    for _ in range(PATCH_ATTEMPTS):
-        item, rev = await browse.frame_and_revision(app, version_id, frame_id)
-        if if_match is not None and not etag_matches(if_match, rev):
-            raise _precondition_failed()
-        with guarded():  # serialising the patched frame is where a too deep body shows
-            updated = apply_patch(item.to_doc(), patch, frame_id, content_type=content_type)
-            doc = updated.to_doc()
-            new_rev = await browse.replace_frame_if(app, version_id, updated, rev)
-        if new_rev is not None:
-            return json_response(doc, headers={"ETag": etag_of(new_rev)})
-        if if_match is not None and if_match.strip() != "*":
-            raise _precondition_failed()
-    raise ApiError(409, "Conflict", "the frame kept changing while the patch was applied; retry")
+    doc, rev = await edit_frame(
+        request.app[APP],
+        version_id,
+        frame_id,
+        request.headers.get("If-Match"),
+        lambda current: apply_patch(current, patch, frame_id, content_type=content_type),
+    )
+    return json_response(doc, headers={"ETag": etag_of(rev)})
 
 
 @routes.delete("/api/versions/{version_id}/frames/{frame_id}")
@@ -271,5 +235,5 @@ async def delete_frame(request: web.Request) -> web.Response:
     if not etag_matches(if_match, rev) or not await browse.delete_frame_if(
         app, version_id, frame_id, rev
     ):
-        raise _precondition_failed()
+        raise precondition_failed()
     return web.Response(status=204)

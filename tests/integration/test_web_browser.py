@@ -6,79 +6,38 @@ not set; under CI a missing browser fails the run instead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-import ingest
-from ingest import DatasetVersion, runtime
+from ingest import DatasetVersion
 
-from ..webfixtures import CHROMIUM, CHROMIUM_ARGS, XSS, Example, build_example, live_server
+from ..browsers import browser_page, chromium, need_browser
+from ..webfixtures import XSS, Example, build_example, serving
 
 TOKEN = "browser-test-token"
-
-
-def _need_browser() -> None:
-    problem = None
-    if not os.path.exists(CHROMIUM):
-        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "the playwright package is missing (pip install playwright)"
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"browser tests cannot run under CI: {problem}")
-    pytest.skip(f"browser tests skipped: {problem}")
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Example]]:
     """The example data on SQLite and a local store, served by ``run_server`` (subprocess)."""
-    _need_browser()
-    root = tmp_path_factory.mktemp("web")
-    (root / "objects").mkdir()
-    database_url = f"sqlite:///{root / 'catalog.sqlite3'}"
-    storage_url = f"file://{root / 'objects'}"
-    saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("INGEST_")}
-    try:
-        ingest.configure(database_url=database_url, storage_url=storage_url)
-        example = runtime.run_sync(build_example(root / "src"))
-        with live_server(database_url, storage_url, TOKEN) as base:
-            yield base, example
-    finally:
-        runtime.close_all()
-        os.environ.update(saved_env)
-        ingest.configure()
+    need_browser()
+    with serving(tmp_path_factory.mktemp("web"), TOKEN, build_example) as (base, built):
+        yield base, built[0]
 
 
 @pytest.fixture(scope="module")
 def browser(served: tuple[str, Example]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    # bypass_csp: Playwright's wait_for_function evaluates strings, which the app's CSP forbids;
-    # it also makes the <script> payload test prove the escaping on its own, without the CSP
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with browser_page(browser) as page:
+        yield page
 
 
 def frame_metadata(version_id: str, frame_id: str, name: str) -> dict[str, Any]:
@@ -87,7 +46,12 @@ def frame_metadata(version_id: str, frame_id: str, name: str) -> dict[str, Any]:
 
 
 def roi_shapes(page: Any) -> list[str]:
-    return list(page.eval_on_selector_all("#roi-layer .shape", "els => els.map(e => e.tagName)"))
+    """The shapes drawn on the frame's Konva stage (Rect, Line, Ellipse, Circle)."""
+    return list(page.evaluate("() => Konva.stages[0].find('.shape').map(n => n.getClassName())"))
+
+
+def roi_labels(page: Any) -> list[str]:
+    return list(page.evaluate("() => Konva.stages[0].find('.roi-label').map(t => t.text())"))
 
 
 def test_browse_view_edit_and_save(page: Any, served: tuple[str, Example]) -> None:
@@ -109,33 +73,39 @@ def test_browse_view_edit_and_save(page: Any, served: tuple[str, Example]) -> No
     card.locator(".card-body").click()
     page.wait_for_url(f"**/versions/{vid}/frames/drive-01-001")
     assert page.locator("#source-select").input_value() == "front"
-    page.wait_for_function("document.getElementById('frame-image').naturalWidth > 0")
-    assert sorted(roi_shapes(page)) == ["ellipse", "polygon", "rect"]
-    labels = page.locator("#roi-layer .roi-label").all_text_contents()
-    assert labels == ["car 92%", "road 80%", "sign 61%"]
-    assert page.locator("#roi-layer").get_attribute("viewBox") == "0 0 320 240"
-    # the ROI overlay is drawn over the image
-    image_box = page.locator("#frame-image").bounding_box()
-    layer_box = page.locator("#roi-layer").bounding_box()
-    assert abs(image_box["width"] - layer_box["width"]) < 1
-    assert abs(image_box["height"] - layer_box["height"]) < 1
-    assert page.locator("#roi-layer rect").bounding_box()["width"] > 20
+    page.wait_for_function("document.getElementById('stage').classList.contains('loaded')")
+    assert sorted(roi_shapes(page)) == ["Ellipse", "Line", "Rect"]
+    assert sorted(roi_labels(page)) == ["car 92%", "road 80%", "sign 61%"]
+    assert page.evaluate("() => Konva.stages[0].findOne('.frame-image').size()") == {
+        "width": 320,
+        "height": 240,
+    }
+    # the ROIs are drawn over the image, in image coordinates
+    box = page.evaluate("() => Konva.stages[0].findOne('.box').getClientRect()")
+    image = page.evaluate("() => Konva.stages[0].findOne('.frame-image').getClientRect()")
+    assert (
+        box["width"] > 20
+        and image["x"] <= box["x"]
+        and box["x"] + box["width"] <= (image["x"] + image["width"])
+    )
 
     # mask overlay toggle
-    assert page.locator("#mask-image").is_hidden()
+    visible = "() => Konva.stages[0].findOne('.mask-image').visible()"
+    assert not page.evaluate(visible)
     page.check("#mask-toggle")
-    page.wait_for_function("document.getElementById('mask-image').naturalWidth > 0")
-    assert page.locator("#mask-image").is_visible()
-    assert "/masks/semantic" in page.locator("#mask-image").get_attribute("src")
+    page.wait_for_function(visible)
+    assert page.locator("#mask-canvas").count() == 1
     page.uncheck("#roi-toggle")
-    assert page.locator("#roi-layer").is_hidden()
+    assert not page.evaluate("() => Konva.stages[0].getLayers()[1].visible()")
     page.check("#roi-toggle")
 
     # switch source: the left camera, its own ROI and details; it has no mask
     page.select_option("#source-select", "left")
-    assert page.locator("#frame-image").get_attribute("src").endswith("/left/source")
-    assert roi_shapes(page) == ["rect"]
-    assert page.locator("#roi-layer .roi-label").all_text_contents() == ["pedestrian 55%"]
+    page.wait_for_function(
+        "Konva.stages[0].findOne('.frame-image').image().src.endsWith('/left/source')"
+    )
+    assert roi_shapes(page) == ["Rect"]
+    assert roi_labels(page) == ["pedestrian 55%"]
     assert page.locator("#mask-toggle").is_disabled()
     assert page.locator("#source-title").text_content() == "Source left"
     page.select_option("#source-select", "front")
@@ -177,9 +147,9 @@ def test_browse_view_edit_and_save(page: Any, served: tuple[str, Example]) -> No
 
     # step through the context in timestamp order
     page.click("#next-frame")
-    page.wait_for_url("**/frames/drive-01-002")
+    page.wait_for_url("**/frames/drive-01-002?source=front")
     page.click("#prev-frame")
-    page.wait_for_url("**/frames/drive-01-001")
+    page.wait_for_url("**/frames/drive-01-001?source=front")
 
 
 def test_script_payload_is_text(page: Any, served: tuple[str, Example]) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from ..browsers import browser_page, chromium, need_browser
 from ..envs import clean_env
-from ..webfixtures import CHROMIUM, CHROMIUM_ARGS, free_port
-from .test_web_browser import _need_browser
+from ..webfixtures import free_port
+from .test_web_browser import roi_labels, roi_shapes
 
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = str(Path(sys.executable).parent / "ingest")
@@ -23,7 +24,7 @@ INGEST = str(Path(sys.executable).parent / "ingest")
 
 @pytest.fixture
 def example_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    _need_browser()
+    need_browser()
     env = clean_env(
         INGEST_DATABASE_URL=f"sqlite:///{tmp_path}/c.sqlite3",
         INGEST_STORAGE_URL=f"file://{tmp_path}/objects",
@@ -80,26 +81,18 @@ def example_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def test_open_a_group_of_the_example_drive(example_server: tuple[str, dict[str, Any]]) -> None:
-    from playwright.sync_api import sync_playwright
-
     base, info = example_server
     group = info["group"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            # bypass_csp: wait_for_function evaluates a string, which the app's CSP forbids
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-            page.goto(f"{base}/versions/{info['version_id']}/frames/{group['id']}")
-            page.wait_for_function("document.getElementById('frame-image').naturalWidth > 0")
-            assert page.locator("#source-select").input_value() == "front"
-            shapes = page.eval_on_selector_all("#roi-layer .shape", "e => e.map(x => x.tagName)")
-            assert sorted(shapes) == ["polygon", "rect"]
-            assert "car 90%" in page.locator("#roi-layer .roi-label").all_text_contents()
-            page.select_option("#source-select", "rear")
-            assert page.locator("#frame-image").get_attribute("src").endswith("/rear/source")
-            page.wait_for_function("document.getElementById('frame-image').naturalWidth > 0")
-            box = group["frames"]["rear"]["annotations"][0]["box2d_xywh"]
-            rect = page.locator("#roi-layer rect")
-            assert float(rect.get_attribute("x")) == box[0]
-        finally:
-            browser.close()
+    loaded = "document.getElementById('stage').classList.contains('loaded')"
+    with chromium() as browser, browser_page(browser) as page:
+        page.goto(f"{base}/versions/{info['version_id']}/frames/{group['id']}")
+        page.wait_for_function(loaded)
+        assert page.locator("#source-select").input_value() == "front"
+        assert sorted(roi_shapes(page)) == ["Line", "Rect"]
+        assert "car 90%" in roi_labels(page)
+        page.select_option("#source-select", "rear")
+        page.wait_for_function(
+            "Konva.stages[0].findOne('.frame-image').image().src.endsWith('/rear/source')"
+        )
+        box = group["frames"]["rear"]["annotations"][0]["box2d_xywh"]
+        assert page.evaluate("() => Konva.stages[0].findOne('.box').x()") == box[0]

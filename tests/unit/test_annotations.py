@@ -190,3 +190,34 @@ def test_masks_source_is_settable_and_lists_get_docs_ids() -> None:
         frame.masks_source = 3  # type: ignore[assignment]
     fast = decode_line(orjson.dumps({"source": "a", "masks": ["m0", "m1"]}), "m:1", BASE)
     assert fast is not None and list(fast[0].doc["masks"]) == ["00", "01"]
+
+
+def test_csv_and_jsonl_manifests_read_ids_and_every_shape(tmp_path: object) -> None:
+    """The manifest readers (CSV's annotations column, JSONL's fast path and object model)."""
+    import csv
+    import os
+
+    from ingest.manifest import Manifest
+
+    annotations = [
+        {"id": "p", "poly2d_xy": [[1, 1], [5, 1], [5, 5]], "labels": ["lane"]},
+        {"box3d_xyzwhxyzwh": list(range(10)), "labels": ["car"]},
+        {"frame_class": "urban"},
+    ]
+    path = os.path.join(str(tmp_path), "m.csv")
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["group_id", "frame", "source", "annotations"])
+        writer.writerow(["g", "cam", f"{H}/a.jpg", orjson.dumps(annotations).decode()])
+    jsonl = os.path.join(str(tmp_path), "m.jsonl")
+    with open(jsonl, "wb") as fh:
+        fh.write(orjson.dumps({"source": f"{H}/a.jpg", "annotations": annotations}) + b"\n")
+    for manifest in (path, jsonl):
+        (entry,) = list(Manifest(manifest))
+        entry = getattr(entry, "item", entry)  # a Located object-model item, or a document
+        doc = entry.to_doc() if hasattr(entry, "to_doc") else entry.doc
+        frame = doc["frames"]["cam"] if "frames" in doc else doc
+        first, box, urban = frame["annotations"]
+        assert first["id"] == "p" and first["poly2d_xy"] == [[1, 1, 5, 1, 5, 5]]
+        assert box["box3d_xyzwhxyzwh"] == list(range(10)) and urban["frame_class"] == ["urban"]
+        assert box["id"] == content_id({k: v for k, v in box.items() if k != "id"})
