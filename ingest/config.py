@@ -72,6 +72,12 @@ class Settings:
     allow_private_addresses: int = 0
     # A copied remote object (--copy-remote) larger than this is rejected
     max_remote_object_mb: int = 1024
+    # Chunked imports (``ingest import --queue``, ``ingest worker``): a manifest of more groups
+    # than this is cut into chunks of this many; a chunk job is tried this many times; a
+    # worker silent (no heartbeat) this long is stalled and its chunks are retried elsewhere
+    chunk_groups: int = 50000
+    chunk_attempts: int = 3
+    chunk_stalled_s: float = 30.0
 
     def __post_init__(self) -> None:
         data = default_data_dir()
@@ -79,7 +85,13 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{data / 'catalog.sqlite3'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", f"file://{data / 'objects'}")
-        for field in ("concurrency", "groups_in_flight", "commit_batch_groups"):
+        for field in (
+            "concurrency",
+            "groups_in_flight",
+            "commit_batch_groups",
+            "chunk_groups",
+            "chunk_attempts",
+        ):
             if getattr(self, field) < 1:
                 raise ConfigError(f"setting {field} must be >= 1, got {getattr(self, field)}")
         if self.workers < 0:

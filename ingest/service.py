@@ -21,6 +21,7 @@ import orjson
 
 from .catalog import Catalog, FrameCursor, StoredFrame, open_catalog
 from .catalog.jobs import JobQueue
+from .chunked import ChunkedImports
 from .config import Settings, load_settings
 from .errors import (
     StorageError,
@@ -42,7 +43,7 @@ def item_from_stored(stored: StoredFrame) -> Item:
     return item
 
 
-class Ingest(DatasetsAndVersions):
+class Ingest(DatasetsAndVersions, ChunkedImports):
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import PublishedVersionError
 
 if TYPE_CHECKING:
+    from .chunks import ChunkTable
     from .jobs import JobQueue
 
 DRAFT = "Draft"
@@ -94,6 +95,7 @@ class Catalog(Protocol):
 
     async def close(self) -> None: ...
     def job_queue(self) -> JobQueue: ...
+    def chunk_table(self) -> ChunkTable: ...
 
     # datasets
     async def create_dataset(

@@ -12,6 +12,8 @@ Tables:
   so identical documents are stored once and a child version shares its parent's rows.
 - objects: URI and size of every object the pipeline stored (for verify and gc).
 - jobs: the daemon's work queue, one row per manifest, claimed with leases.
+- imports, chunks: chunked imports and their chunks' outcomes (``chunks.py``); on PostgreSQL
+  procrastinate's schema (its jobs, workers, locks) comes with them.
 - version_frames: membership (version, frame id) -> rev, plus the sort keys; a child version
   gets a copy of its parents' membership rows, so edits in the child never show in the parent.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import time
 
-from .db import Database
+from .db import Conn, Database
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -89,6 +91,36 @@ MIGRATIONS: list[list[str]] = [
         # less to maintain on every insert
         "DROP INDEX IF EXISTS frames_id",
     ],
+    [
+        # chunked imports (catalog/chunks.py): one row per (manifest content, version), one
+        # per chunk with its outcome; progress, resumption and the merged report come from here
+        """CREATE TABLE imports (
+            id {text} PRIMARY KEY,
+            manifest {text} NOT NULL,
+            format {text} NOT NULL,
+            version_id {text} NOT NULL,
+            report_path {text},
+            state {text} NOT NULL,
+            chunks INTEGER NOT NULL,
+            summary {text},
+            error {text},
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL)""",
+        """CREATE TABLE chunks (
+            import_id {text} NOT NULL REFERENCES imports(id),
+            idx INTEGER NOT NULL,
+            span_start BIGINT NOT NULL,
+            span_end BIGINT NOT NULL,
+            first_line BIGINT NOT NULL,
+            state {text} NOT NULL,
+            worker {text},
+            attempts INTEGER NOT NULL,
+            summary {text},
+            rejected {text},
+            error {text},
+            updated_at {real} NOT NULL,
+            PRIMARY KEY (import_id, idx))""",
+    ],
 ]
 
 _DIALECT = {
@@ -119,4 +151,19 @@ async def migrate(db: Database) -> int:
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (number, time.time()),
             )
+        if conn.dialect == "postgresql":
+            await _procrastinate_schema(conn)
     return len(MIGRATIONS)
+
+
+async def _procrastinate_schema(conn: Conn) -> None:
+    """procrastinate's tables, functions and triggers (the chunk queue on PostgreSQL), applied
+    once with the catalog's migrations, under the same lock. Upgrading procrastinate past a
+    version that changes its schema means appending its migration files (shipped in
+    ``procrastinate/sql/migrations``) as a catalog migration."""
+    row = await conn.fetchone("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+    if row and row[0]:
+        return
+    from procrastinate.schema import SchemaManager
+
+    await conn.execute(SchemaManager.get_schema())

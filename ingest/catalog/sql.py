@@ -23,6 +23,7 @@ from ..errors import (
     VersionNotFound,
 )
 from .base import DRAFT, PUBLISHED, DatasetRecord, VersionRecord
+from .chunks import ChunkTable
 from .db import Database, connect
 from .jobs import JobQueue
 from .schema import migrate as migrate_schema
@@ -47,6 +48,10 @@ def _check_name(name: Any, what: str) -> str:
 class SqlCatalog(SqlSearch):
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def chunk_table(self) -> ChunkTable:
+        """Chunked imports and their chunks (``chunks.py``)."""
+        return ChunkTable(self.db)
 
     def job_queue(self) -> JobQueue:
         """The daemon's job table, in this database."""

@@ -22,13 +22,18 @@ from ..service import Ingest
 from . import EXIT_OK, EXIT_REJECTED, Fatal, echo
 
 
-async def run_import(
-    args: argparse.Namespace, app: Ingest, entries: Any, version: VersionRecord, total: int | None
-) -> int:
-    try:  # fail fast (exit 3) when the store cannot be reached
+async def storage_reachable(app: Ingest) -> None:
+    """Fail fast (exit 3) when the store cannot be reached."""
+    try:
         await app.check_storage()
     except (StorageError, TimeoutError) as exc:
         raise Fatal(f"storage {app.settings.storage_url} is unreachable: {exc}") from exc
+
+
+async def run_import(
+    args: argparse.Namespace, app: Ingest, entries: Any, version: VersionRecord, total: int | None
+) -> int:
+    await storage_reachable(app)
     show_bar = not args.quiet and not args.json and sys.stderr.isatty()
     progress = Progress(show_bar=show_bar, total_groups=total)
     live: list[Report] = []
@@ -81,6 +86,10 @@ def _chain(manifests: list[Manifest]) -> Iterator[Entry]:
 
 
 async def cmd_import(args: argparse.Namespace, app: Ingest) -> int:
+    if args.queue:
+        from .queue_cmds import cmd_import_queued
+
+        return await cmd_import_queued(args, app)
     manifests = [Manifest(path, args.format) for path in args.manifests]
     header = manifests[0].header
     dataset = args.dataset or header.dataset

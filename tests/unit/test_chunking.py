@@ -3,6 +3,7 @@ a chunk names the same file:line as a whole-file run."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import orjson
@@ -45,7 +46,7 @@ def test_jsonl_chunks_cover_every_line_once_with_the_same_where(tmp_path: Path) 
     for size in (1, 10, 33, 200):
         spans = plan_spans(Manifest(str(path)), size)
         assert spans[0].start == 0 and spans[-1].end == path.stat().st_size
-        assert all(a.end == b.start for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a.end == b.start for a, b in itertools.pairwise(spans))
         parts = [entry for span in spans for entry in _read(path, span)]
         assert parts == whole, size
         assert len(spans) == -(-97 // size)  # 95 groups + a bad line + the header line
@@ -56,6 +57,7 @@ def test_jsonl_header_only_in_the_first_chunk(tmp_path: Path) -> None:
     first, second = plan_spans(Manifest(str(path)), 11)
     assert Manifest(str(path), span=first).header.dataset == "D"
     assert ("g0", f"{path}:2") in _read(path, first)
+    assert Manifest(str(path), span=second).header.dataset is None
 
 
 def test_empty_jsonl_is_one_empty_chunk(tmp_path: Path) -> None:
