@@ -84,6 +84,25 @@ class ChunkedImports:
     async def new_import_id(self, manifest_path: str, version_id: str) -> str:
         return await fresh_import_id(self.chunk_table(), manifest_path, version_id)
 
+    async def register_import(
+        self,
+        ident: str,
+        manifest_path: str,
+        version_id: str,
+        *,
+        fmt: str | None = None,
+        report_path: str | None = None,
+    ) -> str:
+        """Record an import (no chunks yet: its manifest job cuts them) so that it is listed
+        at once; returns the manifest's format."""
+        (await self.catalog.get_version(id=version_id)).require_draft()
+        manifest = Manifest(manifest_path, fmt)
+        manifest.close()
+        await self.chunk_table().create_import(
+            ident, manifest_path, manifest.format, version_id, report_path
+        )
+        return manifest.format
+
     async def plan_import(
         self,
         manifest_path: str,
@@ -93,25 +112,25 @@ class ChunkedImports:
         report_path: str | None = None,
         known_id: str | None = None,
     ) -> ImportRecord:
-        """The manifest job: record the import and its chunks (a second call, for the same
-        content and version, finds them and changes nothing)."""
+        """The manifest job: record the import and cut it into chunks (a second call, for
+        the same content and version, finds them and changes nothing; a cancelled import
+        is not cut)."""
         path = os.path.abspath(manifest_path)  # noqa: ASYNC240 - no I/O
-        (await self.catalog.get_version(id=version_id)).require_draft()
-        manifest = Manifest(path, fmt)
-        try:
-            ident = known_id or import_id(path, version_id)
-            table = self.chunk_table()
-            await table.create_import(ident, path, manifest.format, version_id, report_path)
+        ident: str = known_id or await asyncio.to_thread(import_id, path, version_id)
+        fmt = await self.register_import(ident, path, version_id, fmt=fmt, report_path=report_path)
+        table = self.chunk_table()
+        record = await table.get_import(ident)
+        assert record is not None
+        if record.chunks == 0 and record.state == RUNNING:
+            manifest = Manifest(path, fmt)
+            try:
+                spans = await asyncio.to_thread(plan_spans, manifest, self.settings.chunk_groups)
+            finally:
+                manifest.close()
+            await table.add_chunks(ident, [(s.start, s.end, s.first_line) for s in spans])
             record = await table.get_import(ident)
             assert record is not None
-            if record.chunks == 0:
-                spans = await asyncio.to_thread(plan_spans, manifest, self.settings.chunk_groups)
-                await table.add_chunks(ident, [(s.start, s.end, s.first_line) for s in spans])
-        finally:
-            manifest.close()
-        found = await table.get_import(ident)
-        assert found is not None
-        return found
+        return record
 
     async def run_chunk(
         self,

@@ -108,6 +108,7 @@ async def cmd_import_queued(args: argparse.Namespace, app: Ingest) -> int:
     worker = default_worker_id()
     try:
         if _postgres(app):
+            await app.register_import(ident, path, version.id, fmt=manifest.format)
             async with _queue(app, worker) as queue:
                 await enqueue_import(queue, ident, path, manifest.format, version.id)
             if not args.quiet:

@@ -12,12 +12,13 @@ catalog's migrations). Three tasks and a sweeper, each a thin call into the appl
 
 procrastinate speaks psycopg 3: it has its own small pool beside the catalog's asyncpg pool.
 SIGTERM: the worker stops fetching and cancels its running chunks at once; each lets its
-in-flight groups commit (``shutdown_grace_s``), hands its chunk back as pending, and
-procrastinate retries the job (an abort caused by a shutdown is retried).
+in-flight groups commit (``shutdown_grace_s``), hands its chunk back as pending and queues a
+new job for it (the cancelled job ends as aborted), which another worker takes at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -79,9 +80,13 @@ def build_queue(
 
     @queue.task(name="ingest.chunk", queue=QUEUE, retry=retry)
     async def chunk(import_id: str, idx: int) -> None:
-        state, last = await app.run_chunk(
-            import_id, idx, worker, progress=progress, on_upload=on_upload
-        )
+        try:
+            state, last = await app.run_chunk(
+                import_id, idx, worker, progress=progress, on_upload=on_upload
+            )
+        except asyncio.CancelledError:  # SIGTERM: handed back, so queued again at once
+            await asyncio.shield(defer_chunks(queue, import_id, [idx]))
+            raise
         if state is not None and on_chunk is not None:
             on_chunk(state)
         if state == PENDING:
