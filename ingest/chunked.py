@@ -116,7 +116,9 @@ class ChunkedImports:
         the same content and version, finds them and changes nothing; a cancelled import
         is not cut)."""
         path = os.path.abspath(manifest_path)  # noqa: ASYNC240 - no I/O
-        ident: str = known_id or await asyncio.to_thread(import_id, path, version_id)
+        if known_id is None:
+            known_id = await asyncio.to_thread(import_id, path, version_id)
+        ident = known_id
         fmt = await self.register_import(ident, path, version_id, fmt=fmt, report_path=report_path)
         table = self.chunk_table()
         record = await table.get_import(ident)
