@@ -81,6 +81,11 @@ class ChunkedImports:
     def chunk_table(self) -> ChunkTable:
         return self.catalog.chunk_table()
 
+    async def running_imports(self, version_id: str) -> list[ImportRecord]:
+        """The chunked imports into this version that have not ended (the web's progress)."""
+        records = await self.chunk_table().list_imports()
+        return [r for r in records if r.version_id == version_id and r.state == RUNNING]
+
     async def new_import_id(self, manifest_path: str, version_id: str) -> str:
         return await fresh_import_id(self.chunk_table(), manifest_path, version_id)
 
