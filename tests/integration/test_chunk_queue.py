@@ -202,9 +202,11 @@ def test_queue_jobs_list_cancel_retry(pg_env: dict[str, str], tmp_path: Path) ->
         assert importer.returncode == 3 and "cancelled" in err
         time.sleep(3)  # the running chunk stops between groups (polled every second)
         imports, chunks, counts = _state(url)  # asserts no group is half-written
-        assert imports[0].state == "cancelled" and {c.state for c in chunks} == {"cancelled"}
-        assert len(counts) < groups
-        assert _metric(worker.metrics(), "ingest_chunks_completed_total") == 0
+        states = [c.state for c in chunks]
+        assert imports[0].state == "cancelled" and set(states) <= {"cancelled", "done"}
+        assert states.count("cancelled") >= 2 and len(counts) < groups
+        done = states.count("done")  # a chunk may have ended just before the cancel
+        assert _metric(worker.metrics(), "ingest_chunks_completed_total") == done
         subprocess.run([INGEST, "jobs", "retry", ident], env=env, check=True)
         deadline = time.monotonic() + 120
         while _state(url)[0][0].state != "done" and time.monotonic() < deadline:
