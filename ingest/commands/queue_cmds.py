@@ -163,7 +163,7 @@ async def cmd_worker(args: argparse.Namespace, app: Ingest) -> int:
         runner = web.AppRunner(_metrics_app(app, metrics), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, args.http_host, args.http_port).start()
-    hooks = {"on_chunk": metrics.chunk_ended, "progress": metrics.follower(),
+    hooks = {"on_chunk": metrics.chunk_ended, "follower": metrics.follower,
              "on_upload": metrics.observe_upload}  # fmt: skip
     try:
         async with _queue(app, args.worker_id or default_worker_id(), **hooks) as queue:

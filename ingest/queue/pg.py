@@ -58,11 +58,12 @@ def build_queue(
     *,
     connector: Any = None,
     on_chunk: Callable[[str], None] | None = None,
-    progress: Callable[[Report], None] | None = None,
+    follower: Callable[[], Callable[[Report], None]] | None = None,
     on_upload: Callable[[float, bool], None] | None = None,
 ) -> procrastinate.App:
     """The procrastinate app of this process; ``worker`` names it in the chunk table;
-    ``on_chunk(state)`` is told each chunk this process ended (for metrics)."""
+    ``on_chunk(state)`` is told each chunk this process ended, ``follower()`` makes each
+    chunk's progress callback (for metrics)."""
     settings = app.settings
     if connector is None:
         connector = procrastinate.PsycopgConnector(
@@ -81,6 +82,7 @@ def build_queue(
     @queue.task(name="ingest.chunk", queue=QUEUE, retry=retry)
     async def chunk(import_id: str, idx: int) -> None:
         try:
+            progress = follower() if follower is not None else None
             state, last = await app.run_chunk(
                 import_id, idx, worker, progress=progress, on_upload=on_upload
             )
