@@ -146,7 +146,7 @@ def top_of_profile(path: Path, n: int = 8) -> list[tuple[str, float]]:
 
 def section(results: dict[str, Any]) -> str:
     rows = [
-        "| run | workers | groups | wall s | groups/s | speed-up | worker CPU s | PostgreSQL CPU s |",
+        "| run | workers | groups | wall s | groups/s | speed-up | worker CPU s | PG CPU s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in ("by_reference", "s3_uploads"):
