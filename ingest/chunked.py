@@ -35,7 +35,7 @@ from .catalog.chunks import (
 from .chunking import content_hash, plan_spans
 from .config import Settings
 from .manifest import Manifest, Span
-from .report import Report, Summary
+from .report import RejectedFrame, Report, Summary
 
 #: how often a running chunk checks that it is still its worker's (cancel, takeover)
 CHUNK_POLL_S = 1.0
@@ -85,6 +85,27 @@ class ChunkedImports:
         """The chunked imports into this version that have not ended (the web's progress)."""
         records = await self.chunk_table().list_imports()
         return [r for r in records if r.version_id == version_id and r.state == RUNNING]
+
+    async def import_report(self, ident: str) -> Report:
+        """An ended import as one report: the merged summary and every chunk's rejections."""
+        table = self.chunk_table()
+        record = await table.get_import(ident)
+        report = Report()
+        for field, value in ((record.summary if record else None) or {}).items():
+            setattr(report.summary, field, value)
+        report.rejected = [
+            RejectedFrame(**orjson.loads(line)) for line in await table.rejected(ident)
+        ]
+        return report
+
+    async def wait_import(self, ident: str, poll_s: float = 0.5) -> ImportRecord:
+        """Wait until the import has ended (its chunks run by any worker)."""
+        while True:
+            record = await self.chunk_table().get_import(ident)
+            if record is None or record.state != RUNNING:
+                assert record is not None, f"no import {ident}"
+                return record
+            await asyncio.sleep(poll_s)
 
     async def new_import_id(self, manifest_path: str, version_id: str) -> str:
         return await fresh_import_id(self.chunk_table(), manifest_path, version_id)

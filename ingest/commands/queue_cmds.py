@@ -23,7 +23,6 @@ from ..errors import ConfigError
 from ..manifest import Manifest
 from ..queue import build_queue, run_in_process
 from ..queue.pg import defer_chunks, enqueue_import, worker_options
-from ..report import RejectedFrame, Report
 from ..service import Ingest
 from . import EXIT_FATAL, EXIT_OK, echo
 from .imports import finish, storage_reachable
@@ -55,14 +54,6 @@ async def _queue(app: Ingest, worker: str, **hooks: Any) -> AsyncIterator[Any]:
     queue = build_queue(app, worker, **hooks)
     async with queue.open_async():
         yield queue
-
-
-def _report(record: ImportRecord, rejected: list[bytes]) -> Report:
-    report = Report()
-    for field, value in (record.summary or {}).items():
-        setattr(report.summary, field, value)
-    report.rejected = [RejectedFrame(**orjson.loads(line)) for line in rejected]
-    return report
 
 
 def _progress_line(record: ImportRecord, groups: int, started: float) -> str:
@@ -126,7 +117,7 @@ async def cmd_import_queued(args: argparse.Namespace, app: Ingest) -> int:
             "from its chunk table"
         )
         raise
-    report = _report(record, await app.chunk_table().rejected(ident))
+    report = await app.import_report(ident)
     if record.state != DONE:
         finish(args, report, version)
         echo(f"import {ident} {record.state}: {record.error or 'cancelled by an operator'}")

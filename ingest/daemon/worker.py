@@ -27,6 +27,7 @@ from ..logs import current_job
 from ..manifest import Manifest
 from ..report import Report
 from ..service import Ingest
+from .chunks import ChunkedJobs
 from .inbox import Arrival, Inbox, generation, job_id
 from .metrics import Metrics
 
@@ -62,8 +63,10 @@ class Worker:
         inbox: Inbox,
         options: WorkerOptions,
         metrics: Metrics | None = None,
+        chunked: ChunkedJobs | None = None,
     ) -> None:
         self.app = app
+        self.chunked = chunked  # large manifests as chunk jobs (PostgreSQL)
         self.settings = app.settings
         self.queue = app.job_queue()
         self.inbox = inbox
@@ -242,6 +245,8 @@ class Worker:
             version = await self.app.resolve_version(
                 dataset, version_name, create=self.options.create
             )
+            if self.chunked is not None and await self.chunked.wants(manifest):
+                return await self.chunked.run(job.id, path, manifest, version.id)
             report = await self.app.import_items(
                 version.id,
                 manifest,

@@ -19,6 +19,7 @@ import pytest
 from ingest.catalog import open_catalog
 from ingest.catalog.chunks import ChunkTable
 
+from ..daemonutil import Daemon, report_heads
 from ..envs import clean_env
 from ..pg import create_database, free_port
 
@@ -35,6 +36,10 @@ def _manifest(path: Path, groups: int, bad_every: int = 0) -> Path:
                       for c in ("front", "rear")}  # fmt: skip
             fh.write(json.dumps({"id": f"g{i:06d}", "frames": frames}) + "\n")
     return path
+
+
+def _has_catalog(url: str) -> bool:
+    return not url.startswith("sqlite") or Path(url.removeprefix("sqlite:///")).exists()
 
 
 def _state(url: str) -> tuple[list[Any], list[Any], dict[str, int]]:
@@ -59,12 +64,14 @@ def _state(url: str) -> tuple[list[Any], list[Any], dict[str, int]]:
     return asyncio.run(read())
 
 
-def _wait_running(url: str, worker: str, timeout: float = 120) -> None:
+def _wait_running(url: str, worker: str | None, timeout: float = 120) -> str:
+    """The worker (``worker``, or any) once it runs a chunk."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _, chunks, _ = _state(url)
-        if any(c.state == "running" and c.worker == worker for c in chunks):
-            return
+        _, chunks, _ = _state(url) if _has_catalog(url) else ([], [], {})
+        for c in chunks:
+            if c.state == "running" and worker in (None, c.worker):
+                return str(c.worker)
         time.sleep(0.2)
     raise AssertionError(f"{worker} never ran a chunk: {chunks}")
 
@@ -155,6 +162,46 @@ def test_queue_import_two_workers_one_killed_every_group_once(
 
 
 @pytest.mark.slow
+def test_three_daemons_share_one_large_manifest_one_killed(
+    pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    groups = 60_000
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    env = {**pg_env, "INGEST_CHUNK_GROUPS": "6000", "INGEST_INBOX_SETTLE_S": "0.2"}
+    url = env["INGEST_DATABASE_URL"]
+    daemons = [Daemon(inbox, env, f"d{i}") for i in range(3)]
+    try:
+        for d in daemons:
+            d.wait_http()
+        _manifest(tmp_path / "drive.tmp", groups).rename(inbox / "drive.jsonl")
+        victim = _wait_running(url, None)
+        killed = next(d for d in daemons if d.worker_id == victim)
+        killed.proc.send_signal(signal.SIGKILL)  # mid-chunk
+        killed.proc.wait()
+        deadline = time.monotonic() + 400
+        while not list((inbox / "done").glob("drive@*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        survivors = [d for d in daemons if d is not killed]
+        texts = [d.get("/metrics") for d in survivors]
+    finally:
+        for d in daemons:
+            d.stop()
+    imports, chunks, counts = _state(url)
+    assert len(counts) == groups and set(counts.values()) == {1}  # every group exactly once
+    assert imports[0].state == "done" and all(c.state == "done" for c in chunks)
+    for text in texts:  # both survivors completed chunks
+        assert _metric(text, "ingest_chunks_completed_total") >= 1
+    assert {c.worker for c in chunks} >= {d.worker_id for d in survivors}
+    assert len(list((inbox / "done").glob("drive@*.jsonl"))) == 1 and not list(
+        inbox.glob("*.jsonl")
+    )
+    (head,) = report_heads(inbox, "drive")  # one merged report for the whole manifest
+    assert head["outcome"] == "done"
+    assert head["summary"]["groups_committed"] + head["summary"]["groups_unchanged"] == groups
+
+
+@pytest.mark.slow
 def test_sigterm_hands_the_chunk_back_and_a_worker_finishes_it(
     pg_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -230,7 +277,7 @@ def test_sqlite_queue_import_killed_resumes_from_its_chunk_table(tmp_path: Path)
     first = _import(env, manifest, tmp_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        chunks = _state(url)[1] if (tmp_path / "catalog.sqlite3").exists() else []
+        chunks = _state(url)[1] if _has_catalog(url) else []
         if sum(c.state == "done" for c in chunks) >= 2:
             break
         time.sleep(0.1)
