@@ -6,7 +6,8 @@ and finalize functions. Whatever runs them (procrastinate's workers on PostgreSQ
 - ``run_chunk``: an ordinary pipeline run over one chunk (retries, atomic groups, rejection
   records, steady commits), its outcome recorded in the chunk table; it stops between groups
   when the chunk is cancelled or taken over (the table says so; polled every second);
-- ``finalize_import``: one merged summary and report for the whole manifest, once.
+- ``finalize_import``: one merged summary for the whole manifest, once; ``import_report``
+  the merged report (summary and every chunk's rejections).
 """
 
 from __future__ import annotations
@@ -100,12 +101,11 @@ class ChunkedImports:
 
     async def wait_import(self, ident: str, poll_s: float = 0.5) -> ImportRecord:
         """Wait until the import has ended (its chunks run by any worker)."""
-        while True:
-            record = await self.chunk_table().get_import(ident)
-            if record is None or record.state != RUNNING:
-                assert record is not None, f"no import {ident}"
+        while (record := await self.chunk_table().get_import(ident)) is not None:
+            if record.state != RUNNING:
                 return record
             await asyncio.sleep(poll_s)
+        raise ValueError(f"no import {ident} in the chunk table")
 
     async def new_import_id(self, manifest_path: str, version_id: str) -> str:
         return await fresh_import_id(self.chunk_table(), manifest_path, version_id)
@@ -117,16 +117,13 @@ class ChunkedImports:
         version_id: str,
         *,
         fmt: str | None = None,
-        report_path: str | None = None,
     ) -> str:
         """Record an import (no chunks yet: its manifest job cuts them) so that it is listed
         at once; returns the manifest's format."""
         (await self.catalog.get_version(id=version_id)).require_draft()
         manifest = Manifest(manifest_path, fmt)
         manifest.close()
-        await self.chunk_table().create_import(
-            ident, manifest_path, manifest.format, version_id, report_path
-        )
+        await self.chunk_table().create_import(ident, manifest_path, manifest.format, version_id)
         return manifest.format
 
     async def plan_import(
@@ -135,7 +132,6 @@ class ChunkedImports:
         version_id: str,
         *,
         fmt: str | None = None,
-        report_path: str | None = None,
         known_id: str | None = None,
     ) -> ImportRecord:
         """The manifest job: record the import and cut it into chunks (a second call, for
@@ -145,7 +141,7 @@ class ChunkedImports:
         if known_id is None:
             known_id = await asyncio.to_thread(import_id, path, version_id)
         ident = known_id
-        fmt = await self.register_import(ident, path, version_id, fmt=fmt, report_path=report_path)
+        fmt = await self.register_import(ident, path, version_id, fmt=fmt)
         table = self.chunk_table()
         record = await table.get_import(ident)
         assert record is not None
@@ -232,13 +228,14 @@ class ChunkedImports:
                 return True
 
     async def finalize_import(self, ident: str) -> ImportRecord:
-        """Merge the chunks' outcomes into the import's summary and, when the import names
-        one, its report file (a first line with the summary, then one line per rejected
-        frame); done once, however often it is called."""
+        """Merge the chunks' outcomes into the import's summary and state (its rejections
+        stay with the chunks: ``import_report``); done once, however often it is called."""
         table = self.chunk_table()
         record = await table.get_import(ident)
-        if record is None or record.state != RUNNING:
-            return record  # type: ignore[return-value]
+        if record is None:
+            raise ValueError(f"no import {ident} in the chunk table")
+        if record.state != RUNNING:
+            return record
         chunks = await table.chunks(ident)
         summary = merge_summaries(
             [c.summary for c in chunks if c.summary], time.time() - record.created_at
@@ -246,26 +243,7 @@ class ChunkedImports:
         failed = [c for c in chunks if c.state == FAILED]
         state = FAILED if failed else CANCELLED if record.counts[CANCELLED] else DONE
         error = "; ".join(f"chunk {c.idx}: {c.error}" for c in failed) or None
-        if record.report_path:
-            head = {
-                "job": ident,
-                "manifest": record.manifest,
-                "outcome": state,
-                "error": error,
-                "summary": summary.to_dict(),
-            }
-            lines = [orjson.dumps(head) + b"\n"]
-            lines += [line + b"\n" for line in await table.rejected(ident)]
-            await asyncio.to_thread(_write_whole, record.report_path, lines)
         await table.end_import(ident, state, summary.to_dict(), error)
         final = await table.get_import(ident)
         assert final is not None
         return final
-
-
-def _write_whole(path: str, lines: list[bytes]) -> None:
-    """Write a file whole (a temp file renamed over it): a reader never sees half of it."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.writelines(lines)
-    os.replace(tmp, path)

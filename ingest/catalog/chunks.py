@@ -20,7 +20,7 @@ from .db import Database
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 ENDED = (DONE, FAILED, CANCELLED)
-_IMPORT = "id, manifest, format, version_id, report_path, state, chunks, summary, error, created_at"
+_IMPORT = "id, manifest, format, version_id, state, chunks, summary, error, created_at"
 _CHUNK = "import_id, idx, span_start, span_end, first_line, state, worker, attempts, summary, error"
 
 
@@ -30,7 +30,6 @@ class ImportRecord:
     manifest: str
     format: str
     version_id: str
-    report_path: str | None
     state: str
     chunks: int
     summary: dict[str, Any] | None
@@ -67,7 +66,7 @@ def _chunk(row: Any) -> ChunkRecord:
 
 def _import(r: Any, counts: dict[str, int]) -> ImportRecord:
     return ImportRecord(
-        r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), _json(r[7]), r[8], float(r[9]), counts
+        r[0], r[1], r[2], r[3], r[4], int(r[5]), _json(r[6]), r[7], float(r[8]), counts
     )
 
 
@@ -75,16 +74,14 @@ class ChunkTable:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create_import(
-        self, import_id: str, manifest: str, fmt: str, version_id: str, report_path: str | None
-    ) -> bool:
+    async def create_import(self, import_id: str, manifest: str, fmt: str, version_id: str) -> bool:
         """Record a new import (no chunks yet); False when it is known already."""
         now = time.time()
         return (
             await self.db.execute(
                 f"INSERT INTO imports ({_IMPORT}, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (import_id, manifest, fmt, version_id, report_path, RUNNING, now, now),
+                "VALUES (?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (import_id, manifest, fmt, version_id, RUNNING, now, now),
             )
             > 0
         )

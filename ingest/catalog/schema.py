@@ -99,7 +99,6 @@ MIGRATIONS: list[list[str]] = [
             manifest {text} NOT NULL,
             format {text} NOT NULL,
             version_id {text} NOT NULL,
-            report_path {text},
             state {text} NOT NULL,
             chunks INTEGER NOT NULL,
             summary {text},

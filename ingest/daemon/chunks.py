@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..catalog.chunks import ENDED, RUNNING
+from ..catalog.chunks import DONE, ENDED, RUNNING
+from ..errors import IngestError
 from ..manifest import Manifest
 from ..queue.pg import defer_chunks
 from ..report import Report
@@ -38,5 +39,7 @@ class ChunkedJobs:
         record = await self.app.chunk_table().get_import(ident)
         if record is not None and record.state == RUNNING and all(c.state in ENDED for c in chunks):
             await self.app.finalize_import(ident)  # a takeover after the last chunk ended
-        await self.app.wait_import(ident)
+        record = await self.app.wait_import(ident)
+        if record.state != DONE:  # the job fails (retried, then moved to failed/)
+            raise IngestError(f"import {ident} {record.state}: {record.error or 'cancelled'}")
         return await self.app.import_report(ident)

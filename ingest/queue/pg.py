@@ -97,12 +97,8 @@ def build_queue(
             await _defer(finalize, f"finalize-{import_id}", import_id=import_id)
 
     @queue.task(name="ingest.manifest", queue=QUEUE)
-    async def manifest(
-        import_id: str, path: str, fmt: str, version_id: str, report_path: str | None
-    ) -> None:
-        record = await app.plan_import(
-            path, version_id, fmt=fmt, report_path=report_path, known_id=import_id
-        )
+    async def manifest(import_id: str, path: str, fmt: str, version_id: str) -> None:
+        record = await app.plan_import(path, version_id, fmt=fmt, known_id=import_id)
         chunks = await app.chunk_table().chunks(record.id)
         await defer_chunks(queue, record.id, [c.idx for c in chunks if c.state not in ENDED])
         if chunks and all(part.state in ENDED for part in chunks):
@@ -127,7 +123,6 @@ async def enqueue_import(
     path: str,
     fmt: str,
     version_id: str,
-    report_path: str | None = None,
 ) -> None:
     """Queue a manifest job (once per import id)."""
     await _defer(
@@ -137,7 +132,6 @@ async def enqueue_import(
         path=path,
         fmt=fmt,
         version_id=version_id,
-        report_path=report_path,
     )
 
 
