@@ -15,6 +15,7 @@ import collections
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,8 @@ On paper, 100 workers on 100 machines, one PostgreSQL:
 
 
 def main() -> None:
+    # SIGTERM unwinds like Ctrl-C, so the PostgreSQL cluster and the S3 server are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--groups", type=int, default=1_000_000)
     parser.add_argument("--s3-groups", type=int, default=20_000)
