@@ -65,12 +65,17 @@ def _progress_line(record: ImportRecord, groups: int, started: float) -> str:
     )
 
 
-async def _wait(app: Ingest, ident: str, show: bool) -> ImportRecord:
-    """Poll the chunk table until the import has ended, drawing a progress line."""
+async def _wait(
+    app: Ingest, ident: str, show: bool, runner: asyncio.Task[ImportRecord] | None = None
+) -> ImportRecord:
+    """Poll the chunk table until the import has ended (run by the workers, or by ``runner``
+    in this process), drawing a progress line."""
     table, started = app.chunk_table(), time.monotonic()
     while True:
         record = await table.get_import(ident)
-        if record is not None and record.state not in (RUNNING,):
+        if runner is not None and runner.done():
+            record = runner.result()
+        if record is not None and record.state != RUNNING:
             if show:
                 sys.stderr.write("\n")
             return record
@@ -80,7 +85,10 @@ async def _wait(app: Ingest, ident: str, show: bool) -> ImportRecord:
             groups = s.groups_committed + s.groups_unchanged + s.groups_rejected
             sys.stderr.write("\r\x1b[2K" + _progress_line(record, groups, started))
             sys.stderr.flush()
-        await asyncio.sleep(POLL_S)
+        if runner is None:
+            await asyncio.sleep(POLL_S)
+        else:
+            await asyncio.wait({runner}, timeout=POLL_S)
 
 
 async def cmd_import_queued(args: argparse.Namespace, app: Ingest) -> int:
@@ -96,7 +104,7 @@ async def cmd_import_queued(args: argparse.Namespace, app: Ingest) -> int:
     await storage_reachable(app)
     ident = await app.new_import_id(path, version.id)
     show = not args.quiet and not args.json and sys.stderr.isatty()
-    worker = default_worker_id()
+    worker, runner = default_worker_id(), None
     try:
         if _postgres(app):
             await app.register_import(ident, path, version.id, fmt=manifest.format)
@@ -107,8 +115,12 @@ async def cmd_import_queued(args: argparse.Namespace, app: Ingest) -> int:
             record = await _wait(app, ident, show)
         else:
             await app.plan_import(path, version.id, fmt=manifest.format, known_id=ident)
-            record = await run_in_process(app, ident, worker)
+            runner = asyncio.create_task(run_in_process(app, ident, worker))
+            record = await _wait(app, ident, show, runner)
     except asyncio.CancelledError:
+        if runner is not None:  # its in-flight groups commit, its chunk stays pending
+            runner.cancel()
+            await asyncio.wait({runner})
         echo(
             f"interrupted: import {ident} stays queued; the workers go on with it "
             "(`ingest jobs list`, `ingest jobs cancel ID`)"
