@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-json", action="store_true", help="JSON log lines")
 
-    from .commands.queue_cmds import add_parsers
+    from .commands.queue_args import add_parsers
 
     add_parsers(sub, common)
 

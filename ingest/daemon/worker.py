@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -27,9 +28,11 @@ from ..logs import current_job
 from ..manifest import Manifest
 from ..report import Report
 from ..service import Ingest
-from .chunks import ChunkedJobs
 from .inbox import Arrival, Inbox, generation, job_id
 from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from .chunks import ChunkedJobs
 
 log = logging.getLogger("ingest.daemon")
 
