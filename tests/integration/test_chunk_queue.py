@@ -244,6 +244,8 @@ def test_queue_jobs_list_cancel_retry(pg_env: dict[str, str], tmp_path: Path) ->
         listed = json.loads(jobs.stdout.splitlines()[0])
         ident = listed["id"]
         assert listed["state"] == "running" and listed["counts"]["running"] == 1
+        gauge = f'ingest_chunks{{manifest="{manifest}",state='  # each running import's chunks
+        assert _metric(worker.metrics(), gauge) == 3  # by state: pending + running + done...
         subprocess.run([INGEST, "jobs", "cancel", ident], env=env, check=True)
         _, err = importer.communicate(timeout=60)
         assert importer.returncode == 3 and "cancelled" in err
