@@ -181,9 +181,10 @@ ANALYSIS = """\
 What bounds the scaling here: CPU, and most of it is PostgreSQL's. By reference, a worker spends
 a few tens of µs of CPU per group (the py-spy profile: a third of its samples are the event loop
 waiting, the rest reading lines, decoding, building rows and asyncpg round trips), while the
-PostgreSQL server spends about three times as much per group (the upserts of `frames` and
-`version_frames` and their indexes, the WAL). On 2 cores shared with the other engineers' runs
-(the load average above), 2 and 4 workers can only take a larger share of the same 2 cores:
+PostgreSQL server spends two to four times as much per group (the upserts of `frames` and
+`version_frames` and their indexes, the WAL), more as more workers commit at once. On 2 cores
+shared with the other engineers' runs (the load average above), 2 and 4 workers can only take
+a larger share of the same 2 cores:
 any gain past 1 worker is the scheduler giving more time slices to more processes, not
 parallelism. With uploads the chunks run in parallel too (the S3 runs use smaller chunks so a
 4,000-group manifest has several), and the client's CPU per group (signing, HTTP, hashing) is
@@ -192,9 +193,10 @@ what grows; the rclone server shares the same 2 cores.
 On paper, 100 workers on 100 machines and one PostgreSQL server, by reference, with the CPU
 per group measured above (call them W µs for a worker and P µs for the server):
 - the fleet's demand is 100 x 1e6 / W groups/s (each worker alone on a core would do 1e6 / W);
-  the server supplies about cores x 1e6 / P groups/s. With P near 100 µs, a 16-core server
-  takes ~150,000 groups/s: a handful of workers already saturate it (1e6 / W is tens of
-  thousands of groups/s each), so 100 workers are bound by PostgreSQL's commits, roughly at
+  the server supplies about cores x 1e6 / P groups/s. With P of 75-170 µs (measured above,
+  growing with concurrent committers), a 16-core server takes ~100,000-200,000 groups/s: a
+  handful of workers already saturate it (1e6 / W is tens of thousands of groups/s each), so
+  100 workers are bound by PostgreSQL's commits, roughly at
   that figure, long before the queue matters. Beyond it: larger commit batches
   (`commit_batch_groups`), partitioned frame tables, or faster disks for the WAL.
 - commits/s: each worker commits every `commit_interval_s` (0.5 s) or 2,000 groups, so 100
