@@ -150,7 +150,11 @@ async def cmd_worker(args: argparse.Namespace, app: Ingest) -> int:
     if args.http_port:
         runner = web.AppRunner(_metrics_app(app, metrics), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, args.http_host, args.http_port).start()
+        try:
+            await web.TCPSite(runner, args.http_host, args.http_port).start()
+        except OSError as exc:  # a busy port, a name that does not resolve
+            await runner.cleanup()
+            raise ConfigError(f"cannot serve on {args.http_host}:{args.http_port}: {exc}") from exc
     hooks = {"on_chunk": metrics.chunk_ended, "follower": metrics.follower,
              "on_upload": metrics.observe_upload}  # fmt: skip
     try:
