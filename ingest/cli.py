@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         "training); nuscenes: the table version (default: the one folder v1.0-*)",
     )
     _import_options(p, dataset_required=False)
+    p.add_argument(
+        "--queue",
+        action="store_true",
+        help="run as chunk jobs: on PostgreSQL by `ingest worker`s (this waits), on SQLite here",
+    )
 
     p = sub.add_parser("import-dir", parents=[common], help="import a folder tree by layout")
     p.add_argument("root", metavar="ROOT")
@@ -273,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-json", action="store_true", help="JSON log lines")
 
+    from .commands.queue_args import add_parsers
+
+    add_parsers(sub, common)
+
     p = sub.add_parser("serve", parents=[common], help="the web app and REST API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
@@ -302,6 +311,8 @@ _COMMANDS = {  # name -> (module under ingest.commands, function); imported on u
     "verify": ("maintenance", "cmd_verify"),
     "gc": ("maintenance", "cmd_gc"),
     "daemon": ("daemon_cmd", "cmd_daemon"),
+    "worker": ("queue_cmds", "cmd_worker"),
+    "jobs": ("queue_cmds", "cmd_jobs"),
 }
 
 

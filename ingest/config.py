@@ -92,6 +92,12 @@ class Settings:
     # shared by processes) and its size bound; least recently used files go first
     cache_dir: str = ""
     cache_max_mb: int = 10240
+    # Chunked imports (``ingest import --queue``, ``ingest worker``): a manifest of more groups
+    # than this is cut into chunks of this many; a chunk job is tried this many times; a
+    # worker silent (no heartbeat) this long is stalled and its chunks are retried elsewhere
+    chunk_groups: int = 50000
+    chunk_attempts: int = 3
+    chunk_stalled_s: float = 30.0
 
     def __post_init__(self) -> None:
         data = default_data_dir()
@@ -103,7 +109,13 @@ class Settings:
             object.__setattr__(self, "cache_dir", str(default_cache_dir()))
         if self.cache_max_mb < 1:
             raise ConfigError(f"setting cache_max_mb must be >= 1, got {self.cache_max_mb}")
-        for field in ("concurrency", "groups_in_flight", "commit_batch_groups"):
+        for field in (
+            "concurrency",
+            "groups_in_flight",
+            "commit_batch_groups",
+            "chunk_groups",
+            "chunk_attempts",
+        ):
             if getattr(self, field) < 1:
                 raise ConfigError(f"setting {field} must be >= 1, got {getattr(self, field)}")
         for field in ("workers", "decode_processes"):

@@ -33,8 +33,8 @@ class JsonFormatter(logging.Formatter):
         }
         for key in _EXTRA:
             value = getattr(record, key, None)
-            if value is not None:
-                doc[key] = value
+            if isinstance(value, str | int | float):  # not another library's (procrastinate's
+                doc[key] = value  # ``job`` is a dict of its own)
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(doc, default=str).decode()
@@ -61,3 +61,4 @@ def setup_logging(*, json: bool = False, level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)  # a line per job otherwise

@@ -29,9 +29,18 @@ from .idindex import IdIndex
 from .limits import loads, printable
 from .report import RejectedFrame
 from .rowitems import Entry, admit, admit_document, group_rows, resolve_sources
-from .rows import BoundedLines, CsvRows, LineTooLong, ManifestError, parquet_rows
+from .rows import BoundedLines, CsvRows, LineTooLong, ManifestError, Span, Window, parquet_rows
 
-__all__ = ["FORMATS", "Entry", "Header", "Manifest", "ManifestError", "detect_format"]
+__all__ = [
+    "FORMATS",
+    "Entry",
+    "Header",
+    "Manifest",
+    "ManifestError",
+    "Span",
+    "detect_format",
+    "parquet_file",
+]
 
 FORMATS = ("jsonl", "csv", "parquet")
 _EXTENSIONS = {
@@ -155,9 +164,19 @@ class Manifest:
     ``IdIndex`` (about 40 MB per million distinct ids).
     """
 
-    def __init__(self, path: str, fmt: str | None = None, *, decode_processes: int = 0) -> None:
-        """``decode_processes``: the ``decode_processes`` setting (``decodepool.py``)."""
+    def __init__(
+        self,
+        path: str,
+        fmt: str | None = None,
+        span: Span | None = None,
+        *,
+        decode_processes: int = 0,
+    ) -> None:
+        """``span``: read only that chunk of the file (``chunking.py``); the JSONL header and
+        the CSV columns are still read from the file's start. ``decode_processes``: the
+        ``decode_processes`` setting (``decodepool.py``)."""
         self.path = path
+        self.span = span
         self.decode_processes = decode_processes
         self.format = detect_format(path, fmt)
         self.name = "<stdin>" if path == "-" else path
@@ -172,12 +191,18 @@ class Manifest:
             raise ManifestError(f"manifest {path} does not exist or is not a file")
         if self.format == "jsonl":
             self._fh = _open_binary(path)
-            self._lines = BoundedLines(self._fh)
-            self._peek_header()
+            if span is None:
+                self._lines = BoundedLines(self._fh)
+            else:
+                self._lines = BoundedLines(Window(self._fh, span), span.first_line)
+            if span is None or span.start == 0:
+                self._peek_header()
         elif self.format == "csv":
             self._fh = _open_binary(path)
             try:
                 self._csv = CsvRows(self._fh, self.name)
+                if span is not None:
+                    self._csv.jump(self._fh, span)
             except BaseException:
                 self.close()
                 raise
@@ -211,7 +236,7 @@ class Manifest:
         if self.path == "-":
             return None
         if self.format == "parquet":
-            return int(_parquet_file(self.path).metadata.num_rows)
+            return int(parquet_file(self.path).metadata.num_rows)
         with open(self.path, "rb") as fh:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
@@ -222,7 +247,7 @@ class Manifest:
         if self.format == "csv":
             assert self._csv is not None
             return self._closing(group_rows(self._csv, self.name, self.base_dir, seen))
-        rows = parquet_rows(_parquet_file(self.path), self.name)
+        rows = parquet_rows(parquet_file(self.path), self.name, self.span)
         return group_rows(rows, self.name, self.base_dir, seen)
 
     def _closing(self, entries: Iterator[Entry]) -> Iterator[Entry]:
@@ -273,7 +298,7 @@ class Manifest:
             self._fh.close()
 
 
-def _parquet_file(path: str) -> Any:
+def parquet_file(path: str) -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - pyarrow is a dependency

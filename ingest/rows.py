@@ -52,14 +52,39 @@ class LineTooLong(Exception):
         self.number = number
 
 
+@dataclass(frozen=True)
+class Span:
+    """The part of a manifest a chunk reads (``chunking.py``): byte offsets (JSONL, CSV) or
+    row-group indexes (Parquet), and the line (row) number of its first line."""
+
+    start: int
+    end: int
+    first_line: int
+
+
+class Window:
+    """A binary file read from ``span.start`` up to (not past) ``span.end``: what
+    ``BoundedLines`` reads for a chunk of a manifest."""
+
+    def __init__(self, fh: IO[bytes], span: Span) -> None:
+        self._fh, self._end = fh, span.end
+        fh.seek(span.start)
+
+    def readline(self, limit: int = -1) -> bytes:
+        left = self._end - self._fh.tell()
+        if left <= 0:
+            return b""
+        return self._fh.readline(left if limit < 0 else min(limit, left))
+
+
 class BoundedLines:
     """Numbered physical lines (bytes) of a binary stream, at most ``MAX_LINE_BYTES`` each; a
     UTF-8 BOM at the start is dropped. A longer line is skipped and raises ``LineTooLong``;
     iteration goes on after it."""
 
-    def __init__(self, fh: IO[bytes]) -> None:
+    def __init__(self, fh: IO[bytes] | Window, first_line: int = 1) -> None:
         self._fh = fh
-        self.number = 0
+        self.number = first_line - 1
 
     def __iter__(self) -> BoundedLines:
         return self
@@ -147,7 +172,7 @@ class CsvRows:
     def _record(self) -> tuple[int, int, list[str]] | RejectedFrame | None:
         """The next non-blank record (first line, last line, cells), a rejection, or None."""
         while True:
-            start = self._lines.number + 1
+            start = self.line_number + 1
             self._text.quotes = 0
             try:
                 cells = next(self._reader)
@@ -161,6 +186,16 @@ class CsvRows:
                 return _bad_record(f"{self.name}:{start}", f"{why}; {lines} skipped")
             if cells:
                 return start, self._lines.number, cells
+
+    @property
+    def line_number(self) -> int:
+        """The number of the last line read."""
+        return self._lines.number
+
+    def jump(self, fh: IO[bytes], span: Span) -> None:
+        """Read only ``span`` of the file from now on (the header was read already)."""
+        self._lines._fh = Window(fh, span)
+        self._lines.number = span.first_line - 1
 
     def __iter__(self) -> Iterator[Row | RejectedFrame]:
         width = len(self.columns)
@@ -194,10 +229,12 @@ def _problem(row: dict[str, str], cells: list[str], width: int, start: int, end:
     return None
 
 
-def parquet_rows(pf: Any, name: str) -> Iterator[Row]:
+def parquet_rows(pf: Any, name: str, span: Span | None = None) -> Iterator[Row]:
+    """The rows of a Parquet file, or of the row groups ``span`` names."""
     check_columns(pf.schema_arrow.names, name)
-    number = 0
-    for batch in pf.iter_batches(batch_size=2048):
+    number = span.first_line - 1 if span else 0
+    groups = range(span.start, span.end) if span else None
+    for batch in pf.iter_batches(batch_size=2048, row_groups=groups):
         for row in batch.to_pylist():
             number += 1
             yield Row(f"{name}:row {number}", number, row)

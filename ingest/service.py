@@ -22,6 +22,7 @@ import orjson
 from .cache import SourceCache, open_local
 from .catalog import Catalog, DatasetRecord, FrameCursor, StoredFrame, open_catalog
 from .catalog.jobs import JobQueue
+from .chunked import ChunkedImports
 from .config import Settings, load_settings
 from .errors import (
     StorageError,
@@ -59,7 +60,7 @@ def _run_changes(settings: Settings, destination: str | None, root: str | None) 
     return changes
 
 
-class Ingest(DatasetsAndVersions, Queries, Interchange):
+class Ingest(DatasetsAndVersions, Queries, Interchange, ChunkedImports):
     """The application object; open it with ``async with Ingest(settings) as app``."""
 
     def __init__(self, settings: Settings | None = None, *, store: Storage | None = None) -> None:

@@ -10,6 +10,7 @@ from ..errors import PublishedVersionError
 
 if TYPE_CHECKING:
     from ..query import FrameFilter
+    from .chunks import ChunkTable
     from .jobs import JobQueue
 
 DRAFT = "Draft"
@@ -97,6 +98,7 @@ class Catalog(Protocol):
 
     async def close(self) -> None: ...
     def job_queue(self) -> JobQueue: ...
+    def chunk_table(self) -> ChunkTable: ...
 
     # datasets
     async def create_dataset(

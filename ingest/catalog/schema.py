@@ -24,6 +24,8 @@ into three B-trees keyed by random hashes (``frames.rev``, ``version_frames_rev`
 membership key on hashed frame ids), each insert landing on a random page; at 1M frames that was
 ~80% of the SQL time. Row ids from a sequence append at the right edge of their B-trees; only
 the membership key (version, frame id) stays hash-ordered, as it must to find a frame by id.
+- imports, chunks: chunked imports and their chunks' outcomes (``chunks.py``); on PostgreSQL
+  procrastinate's schema (its jobs, workers, locks) comes with them.
 """
 
 from __future__ import annotations
@@ -145,6 +147,35 @@ MIGRATIONS: list[list[Step]] = [
     ],
     # query index tables (catalog/frameindex.py), filled from the frames already stored
     [*frameindex.SCHEMA, frameindex.backfill],
+    [
+        # chunked imports (catalog/chunks.py): one row per (manifest content, version), one
+        # per chunk with its outcome; progress, resumption and the merged report come from here
+        """CREATE TABLE imports (
+            id {text} PRIMARY KEY,
+            manifest {text} NOT NULL,
+            format {text} NOT NULL,
+            version_id {text} NOT NULL,
+            state {text} NOT NULL,
+            chunks INTEGER NOT NULL,
+            summary {text},
+            error {text},
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL)""",
+        """CREATE TABLE chunks (
+            import_id {text} NOT NULL REFERENCES imports(id),
+            idx INTEGER NOT NULL,
+            span_start BIGINT NOT NULL,
+            span_end BIGINT NOT NULL,
+            first_line BIGINT NOT NULL,
+            state {text} NOT NULL,
+            worker {text},
+            attempts INTEGER NOT NULL,
+            summary {text},
+            rejected {text},
+            error {text},
+            updated_at {real} NOT NULL,
+            PRIMARY KEY (import_id, idx))""",
+    ],
 ]
 
 _DIALECT = {
@@ -190,4 +221,19 @@ async def migrate(db: Database) -> int:
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (number, time.time()),
             )
+        if conn.dialect == "postgresql":
+            await _procrastinate_schema(conn)
     return len(MIGRATIONS)
+
+
+async def _procrastinate_schema(conn: Conn) -> None:
+    """procrastinate's tables, functions and triggers (the chunk queue on PostgreSQL), applied
+    once with the catalog's migrations, under the same lock. Upgrading procrastinate past a
+    version that changes its schema means appending its migration files (shipped in
+    ``procrastinate/sql/migrations``) as a catalog migration."""
+    row = await conn.fetchone("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+    if row and row[0]:
+        return
+    from procrastinate.schema import SchemaManager
+
+    await conn.execute(SchemaManager.get_schema())

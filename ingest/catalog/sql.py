@@ -21,6 +21,7 @@ from ..errors import (
     ValidationError,
 )
 from .base import PUBLISHED, DatasetRecord
+from .chunks import ChunkTable
 from .db import Database, connect
 from .jobs import JobQueue
 from .schema import migrate as migrate_schema
@@ -39,6 +40,10 @@ def _dataset(row: Sequence[Any]) -> DatasetRecord:
 class SqlCatalog(SqlVersions):
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def chunk_table(self) -> ChunkTable:
+        """Chunked imports and their chunks (``chunks.py``)."""
+        return ChunkTable(self.db)
 
     def job_queue(self) -> JobQueue:
         """The daemon's job table, in this database."""

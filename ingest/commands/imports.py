@@ -23,6 +23,14 @@ from ..service import Ingest
 from . import EXIT_OK, EXIT_REJECTED, Fatal, echo
 
 
+async def storage_reachable(app: Ingest) -> None:
+    """Fail fast (exit 3) when the store cannot be reached."""
+    try:
+        await app.check_storage()
+    except (StorageError, TimeoutError) as exc:
+        raise Fatal(f"storage {app.settings.storage_url} is unreachable: {exc}") from exc
+
+
 async def run_import(
     args: argparse.Namespace,
     app: Ingest,
@@ -31,10 +39,7 @@ async def run_import(
     total: int | None,
     reader: FormatReader | None = None,
 ) -> int:
-    try:  # fail fast (exit 3) when the store cannot be reached
-        await app.check_storage()
-    except (StorageError, TimeoutError) as exc:
-        raise Fatal(f"storage {app.settings.storage_url} is unreachable: {exc}") from exc
+    await storage_reachable(app)
     show_bar = not args.quiet and not args.json and sys.stderr.isatty()
     progress = Progress(show_bar=show_bar, total_groups=total)
     live: list[Report] = []
@@ -89,6 +94,10 @@ def _chain(manifests: list[Manifest]) -> Iterator[Entry]:
 
 
 async def cmd_import(args: argparse.Namespace, app: Ingest) -> int:
+    if args.queue:
+        from .queue_cmds import cmd_import_queued
+
+        return await cmd_import_queued(args, app)
     if args.format in IMPORT_FORMATS:
         reader = open_reader(
             args.format,

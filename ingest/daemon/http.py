@@ -113,6 +113,8 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     worker = request.app[WORKER]
     await worker.job_counts()
+    records = await worker.app.chunk_table().list_imports()
+    worker.metrics.set_chunks({r.manifest: r.counts for r in records if r.state == "running"})
     return web.Response(
         body=worker.metrics.render(),
         content_type="text/plain",

@@ -38,6 +38,15 @@ class Metrics:
             "ingest_jobs_processed", "Jobs this worker ended", ["outcome"], registry=r
         )
         self.jobs = Gauge("ingest_jobs", "Jobs in the catalog by state", ["state"], registry=r)
+        self.chunks_completed = Counter(
+            "ingest_chunks_completed", "Chunks this process ran to the end", registry=r
+        )
+        self.chunks_failed = Counter(
+            "ingest_chunks_failed", "Chunks this process ended as failed", registry=r
+        )
+        self.chunks = Gauge(
+            "ingest_chunks", "Chunks of running imports by state", ["manifest", "state"], registry=r
+        )
         self.groups_in_flight = Gauge(
             "ingest_groups_in_flight", "Groups being processed", registry=r
         )
@@ -48,6 +57,19 @@ class Metrics:
             self.frames.labels(outcome)
         for outcome in ("done", "failed", "released"):
             self.jobs_processed.labels(outcome)
+
+    def chunk_ended(self, state: str) -> None:
+        if state == "done":
+            self.chunks_completed.inc()
+        elif state == "failed":
+            self.chunks_failed.inc()
+
+    def set_chunks(self, per_manifest: dict[str, dict[str, int]]) -> None:
+        """The chunks pending / running / done... of each running import's manifest."""
+        self.chunks.clear()
+        for manifest, counts in per_manifest.items():
+            for state, n in counts.items():
+                self.chunks.labels(manifest, state).set(n)
 
     def observe_upload(self, seconds: float, ok: bool) -> None:
         self.uploads.labels("true" if ok else "false").observe(seconds)

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -29,6 +30,9 @@ from ..report import Report
 from ..service import Ingest
 from .inbox import Arrival, Inbox, generation, job_id
 from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from .chunks import ChunkedJobs
 
 log = logging.getLogger("ingest.daemon")
 
@@ -62,8 +66,10 @@ class Worker:
         inbox: Inbox,
         options: WorkerOptions,
         metrics: Metrics | None = None,
+        chunked: ChunkedJobs | None = None,
     ) -> None:
         self.app = app
+        self.chunked = chunked  # large manifests as chunk jobs (PostgreSQL)
         self.settings = app.settings
         self.queue = app.job_queue()
         self.inbox = inbox
@@ -242,6 +248,8 @@ class Worker:
             version = await self.app.resolve_version(
                 dataset, version_name, create=self.options.create
             )
+            if self.chunked is not None and await self.chunked.wants(manifest):
+                return await self.chunked.run(job.id, path, manifest, version.id)
             report = await self.app.import_items(
                 version.id,
                 manifest,

@@ -187,6 +187,7 @@ async def browser_page(request: web.Request) -> web.Response:
         version=record,
         dataset=dataset,
         total=await app.count_frames(record.id),
+        imports=await app.running_imports(record.id),
         mask_labels=browse.mask_labels(record),
         filters=filters,
         cards=[frame_card(record.id, s) for s in stored],

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from ingest import ConfigError, DatasetVersion, runtime
 from ingest.catalog.base import FrameCursor
 from ingest.catalog.search import decode_cursor, encode_cursor
+from ingest.service import Ingest
 from ingest.web import make_app
 from ingest.web.patch import merge_patch
 from ingest.web.server import check_bind, host_is_loopback, run_server
@@ -489,3 +490,23 @@ def test_app_keys_are_typed() -> None:
 
     for key in (ACCESS, APP, SETTINGS):
         assert isinstance(key, web.AppKey)
+
+
+async def test_version_page_shows_running_imports(
+    client: TestClient, example: Example, tmp_path: Path
+) -> None:
+    vid = example.draft_id
+    html = await (await client.get(f"/versions/{vid}")).text()
+    assert 'id="running-imports"' not in html
+    manifest = tmp_path / "queued.jsonl"
+    manifest.write_text("".join(
+        f'{{"id": "q{i}", "frames": {{"a": {{"source": "https://h/{i}.jpg"}}}}}}\n'
+        for i in range(5)
+    ))  # fmt: skip
+    app = runtime.get_settings()
+    async with Ingest(app.replace(chunk_groups=2)) as ingest_app:
+        record = await ingest_app.plan_import(str(manifest), vid)
+        await ingest_app.run_chunk(record.id, 0, "w0")
+    html = await (await client.get(f"/versions/{vid}")).text()
+    assert 'id="running-imports"' in html and "queued.jsonl" in html
+    assert "1/3 chunks done" in html and '<progress max="3" value="1">' in html

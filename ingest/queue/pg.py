@@ -1,0 +1,160 @@
+"""Chunked imports on procrastinate, on the catalog's PostgreSQL (its schema comes with the
+catalog's migrations). Three tasks and a sweeper, each a thin call into the application
+(``chunked.py``):
+
+- ``ingest.manifest`` (queueing lock: the import id, i.e. the manifest's content hash and the
+  version): record the chunks, defer one ``ingest.chunk`` job per chunk not yet ended;
+- ``ingest.chunk`` (lock per chunk): run it; a failure with attempts left raises, so
+  procrastinate's retry strategy runs it again; the chunk that ends last defers
+  ``ingest.finalize`` (lock per import), which merges the report once;
+- ``ingest.sweep``, periodic (every 5 s): jobs of workers that sent no heartbeat for
+  ``chunk_stalled_s`` (a SIGKILLed worker) are retried, so another worker takes them.
+
+procrastinate speaks psycopg 3: it has its own small pool beside the catalog's asyncpg pool.
+SIGTERM: the worker stops fetching and cancels its running chunks at once; each lets its
+in-flight groups commit (``shutdown_grace_s``), hands its chunk back as pending and queues a
+new job for it (the cancelled job ends as aborted), which another worker takes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import procrastinate
+from procrastinate import exceptions
+
+from ..catalog.chunks import DONE, ENDED, FAILED, PENDING
+from ..report import Report
+from ..service import Ingest
+
+log = logging.getLogger("ingest.queue")
+
+QUEUE = "ingest"
+SWEEP_CRON = "*/5 * * * * *"  # every 5 seconds (procrastinate's 6th cron column)
+
+
+class ChunkRetry(Exception):
+    """A chunk failed and has attempts left: procrastinate runs it again."""
+
+
+def queue_url(database_url: str) -> str:
+    """The catalog's URL as psycopg takes it."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _defer(task: Any, lock: str, **kwargs: Any) -> None:
+    try:
+        await task.configure(queueing_lock=lock).defer_async(**kwargs)
+    except exceptions.AlreadyEnqueued:  # queued already (a job that ran twice): once is enough
+        pass
+
+
+def build_queue(
+    app: Ingest,
+    worker: str,
+    *,
+    connector: Any = None,
+    on_chunk: Callable[[str], None] | None = None,
+    follower: Callable[[], Callable[[Report], None]] | None = None,
+    on_upload: Callable[[float, bool], None] | None = None,
+) -> procrastinate.App:
+    """The procrastinate app of this process; ``worker`` names it in the chunk table;
+    ``on_chunk(state)`` is told each chunk this process ended, ``follower()`` makes each
+    chunk's progress callback (for metrics)."""
+    settings = app.settings
+    if connector is None:
+        connector = procrastinate.PsycopgConnector(
+            conninfo=queue_url(settings.database_url), min_size=1, max_size=4
+        )
+    queue = procrastinate.App(connector=connector)
+    retry = procrastinate.RetryStrategy(
+        max_attempts=settings.chunk_attempts, wait=1, retry_exceptions={ChunkRetry}
+    )
+
+    @queue.task(name="ingest.finalize", queue=QUEUE)
+    async def finalize(import_id: str) -> None:
+        record = await app.finalize_import(import_id)
+        log.info("import %s: %s", record.state, record.manifest, extra={"job": import_id})
+
+    @queue.task(name="ingest.chunk", queue=QUEUE, retry=retry)
+    async def chunk(import_id: str, idx: int) -> None:
+        try:
+            progress = follower() if follower is not None else None
+            state, last = await app.run_chunk(
+                import_id, idx, worker, progress=progress, on_upload=on_upload
+            )
+        except asyncio.CancelledError:  # SIGTERM: handed back, so queued again at once
+            await asyncio.shield(defer_chunks(queue, import_id, [idx]))
+            raise
+        if state is not None and on_chunk is not None:
+            on_chunk(state)
+        if state == PENDING:
+            raise ChunkRetry(f"chunk {idx} of {import_id} failed; it is tried again")
+        if state in (DONE, FAILED) and last:
+            await _defer(finalize, f"finalize-{import_id}", import_id=import_id)
+
+    @queue.task(name="ingest.manifest", queue=QUEUE)
+    async def manifest(import_id: str, path: str, fmt: str, version_id: str) -> None:
+        record = await app.plan_import(path, version_id, fmt=fmt, known_id=import_id)
+        chunks = await app.chunk_table().chunks(record.id)
+        await defer_chunks(queue, record.id, [c.idx for c in chunks if c.state not in ENDED])
+        if chunks and all(part.state in ENDED for part in chunks):
+            await _defer(finalize, f"finalize-{record.id}", import_id=record.id)
+
+    @queue.periodic(cron=SWEEP_CRON)
+    @queue.task(name="ingest.sweep", queue=QUEUE, queueing_lock="ingest.sweep")
+    async def sweep(timestamp: int) -> None:
+        stalled = await queue.job_manager.get_stalled_jobs(
+            queue=QUEUE, seconds_since_heartbeat=settings.chunk_stalled_s
+        )
+        for job in stalled:
+            log.warning("retrying %s of a stalled worker", job.call_string)
+            await queue.job_manager.retry_job(job)
+
+    return queue
+
+
+async def enqueue_import(
+    queue: procrastinate.App,
+    import_id: str,
+    path: str,
+    fmt: str,
+    version_id: str,
+) -> None:
+    """Queue a manifest job (once per import id)."""
+    await _defer(
+        queue.tasks["ingest.manifest"],
+        import_id,
+        import_id=import_id,
+        path=path,
+        fmt=fmt,
+        version_id=version_id,
+    )
+
+
+async def defer_chunks(queue: procrastinate.App, import_id: str, chunks: list[int]) -> None:
+    """Queue chunk jobs (once per chunk while one is queued)."""
+    for idx in chunks:
+        await _defer(
+            queue.tasks["ingest.chunk"], f"chunk-{import_id}-{idx}", import_id=import_id, idx=idx
+        )
+
+
+def worker_options(app: Ingest, concurrency: int) -> dict[str, Any]:
+    """procrastinate worker settings from ours: heartbeats thrice per stall period; SIGTERM
+    cancels running chunks at once (they commit their in-flight groups and hand back)."""
+    stalled = app.settings.chunk_stalled_s
+    return {
+        "queues": [QUEUE],
+        "concurrency": concurrency,
+        "install_signal_handlers": False,
+        "shutdown_graceful_timeout": 0,
+        "update_heartbeat_interval": max(0.5, stalled / 3),
+        "stalled_worker_timeout": stalled,
+        "fetch_job_polling_interval": 1.0,
+        "abort_job_polling_interval": 1.0,
+        "delete_jobs": "successful",
+    }
