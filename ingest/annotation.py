@@ -39,7 +39,7 @@ class AnnotationNotFound(NotFoundError):
 
 
 def content_id(doc: dict[str, Any]) -> str:
-    """The generated id of an annotation: a digest of its document without ``id``."""
+    """The generated id of an annotation: a digest of its document with ``"id": null``."""
     return hashlib.blake2b(orjson.dumps(doc), digest_size=8).hexdigest()
 
 
@@ -109,7 +109,7 @@ class Annotation:
         self.id = check_id_field(id, where)
         self._generated = self.id is None
         if self.id is None:
-            self.id = content_id(self._body())
+            self.id = content_id({"id": None, **self._body()})
 
     def __getattr__(self, name: str) -> Any:
         """``annotation.box2d_xywh`` etc.: the coordinates if that is its shape, else None."""

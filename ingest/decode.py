@@ -142,7 +142,8 @@ _NO_SHAPE = len(_SHAPES)
 
 
 def _annotation(a: _Annotation) -> dict[str, Any]:
-    """``Annotation.to_doc()`` without the id: labels, confidence, the shape if any, metadata."""
+    """``Annotation.to_doc()``: id (None when not given), labels, confidence, the shape if
+    any, metadata."""
     labels = a.labels
     labels = [] if labels is None else [labels] if type(labels) is str else labels
     values = _SHAPE_VALUES(a)
@@ -151,7 +152,7 @@ def _annotation(a: _Annotation) -> dict[str, Any]:
     if unset == _NO_SHAPE:
         if not labels:
             raise _NotHere  # neither a shape nor a label
-        return {"labels": labels, "confidence": a.confidence, "metadata": metadata}
+        return {"id": a.id, "labels": labels, "confidence": a.confidence, "metadata": metadata}
     if unset != _NO_SHAPE - 1:
         raise _NotHere  # one shape per annotation
     i = 0
@@ -161,7 +162,9 @@ def _annotation(a: _Annotation) -> dict[str, Any]:
     bad, coords = _SHAPES[key](values[i])
     if bad:
         raise _NotHere  # negative sizes, a coordinate count that does not divide
-    return {"labels": labels, "confidence": a.confidence, key: coords, "metadata": metadata}
+    return {
+        "id": a.id, "labels": labels, "confidence": a.confidence, key: coords, "metadata": metadata
+    }  # fmt: skip
 
 
 def _annotations(items: list[_Annotation] | None) -> list[dict[str, Any]]:
@@ -171,12 +174,13 @@ def _annotations(items: list[_Annotation] | None) -> list[dict[str, Any]]:
         return []
     out, ids = [], set()
     for a in items:
-        body = _annotation(a)
-        aid = content_id(body) if a.id is None else a.id
-        if aid in ids:
+        doc = _annotation(a)
+        if doc["id"] is None:
+            doc["id"] = content_id(doc)  # over the document with "id": null, as the model does
+        if doc["id"] in ids:
             raise _NotHere
-        ids.add(aid)
-        out.append({"id": aid, **body})
+        ids.add(doc["id"])
+        out.append(doc)
     return out
 
 

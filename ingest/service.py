@@ -313,20 +313,22 @@ class Ingest(DatasetsAndVersions, Queries, Interchange, ChunkedImports):
             )
         record = await self.catalog.get_dataset(name=name, id=id)
         store = await self.store()
-        mine: set[str] = set()
+        mine: dict[str, str] = {}  # URI -> key of the objects of the store its frames name
         for version in await self.catalog.list_versions(record.id):
             async for _, stored in self.catalog.iter_frames(version.id):
-                uris = document_uris(orjson.loads(stored.document))
-                mine.update(u for u in uris if store.key_of(u) is not None)
+                for uri in document_uris(orjson.loads(stored.document)):
+                    if (key := store.key_of(uri)) is not None:
+                        mine[uri] = key
         await super().delete_dataset(
             None, record.id, delete_all_versions=delete_all_versions, force=force
         )
-        async for document in self.catalog.iter_all_documents():
+        async for document in self.catalog.iter_all_documents():  # what others still name
             if not mine:
                 break
-            mine.difference_update(document_uris(orjson.loads(document)))
-        for uri in mine:
-            await store.delete(store.key_of(uri) or "")
+            for uri in document_uris(orjson.loads(document)):
+                mine.pop(uri, None)
+        for key in mine.values():
+            await store.delete(key)
         await self.catalog.forget_objects(sorted(mine))
         return record
 
