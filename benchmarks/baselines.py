@@ -113,6 +113,8 @@ def sql_insert(database: str, manifest: str, batch_groups: int = 500) -> int:
     conn = sqlite3.connect(database, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA foreign_keys=ON")
     for migration in MIGRATIONS:
         for statement in migration:
             if isinstance(statement, str):  # a function step fills tables: nothing here yet
@@ -123,28 +125,32 @@ def sql_insert(database: str, manifest: str, batch_groups: int = 500) -> int:
         (time.time(),),
     )
 
+    next_row = 1  # frames.row_id: the catalog takes them from the table's sequence
+
     def flush(lines: list[bytes]) -> None:
+        nonlocal next_row
         now = time.time()
         frame_rows, member_rows = [], []
-        for line in lines:
+        for row_id, line in enumerate(lines, start=next_row):
             doc = orjson.loads(line)
             rev = hashlib.blake2b(line, digest_size=16).hexdigest()
             fid = rev  # a deterministic id, as derive_id gives one
             ctx, ts = doc.get("context_id"), doc.get("timestamp")
-            frame_rows.append((rev, fid, "group", ctx, ts, line.decode(), now))
-            member_rows.append(("v", fid, rev, ctx or "", -1e300 if ts is None else float(ts)))
-        frame_rows.sort(key=lambda r: r[0])  # in key order, as the catalog writes a batch
-        member_rows.sort(key=lambda r: r[1])
+            frame_rows.append((row_id, rev, fid, "group", ctx, ts, line.decode(), now))
+            member_rows.append(("v", fid, row_id, ctx or "", -1e300 if ts is None else float(ts)))
+        next_row += len(lines)
+        member_rows.sort(key=lambda r: r[1])  # in key order, as the catalog writes a batch
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
-            "INSERT INTO frames (rev, id, kind, context_id, timestamp, document, saved_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rev) DO NOTHING",
+            "INSERT INTO frames (row_id, rev, id, kind, context_id, timestamp, document, saved_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             frame_rows,
         )
         conn.executemany(
-            "INSERT INTO version_frames (version_id, frame_id, rev, sort_ctx, sort_ts) "
+            "INSERT INTO version_frames (version_id, frame_id, frame_row, sort_ctx, sort_ts) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (version_id, frame_id) DO UPDATE SET "
-            "rev = excluded.rev, sort_ctx = excluded.sort_ctx, sort_ts = excluded.sort_ts",
+            "frame_row = excluded.frame_row, sort_ctx = excluded.sort_ctx, "
+            "sort_ts = excluded.sort_ts",
             member_rows,
         )
         conn.execute("COMMIT")

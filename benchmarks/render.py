@@ -2,18 +2,21 @@
 
     .venv/bin/python benchmarks/render.py benchmarks/results.json [RESULTS.md]
 
-The text between ``<!-- analysis:begin -->`` and ``<!-- analysis:end -->`` in an existing
-RESULTS.md (what bounds each figure, written by a person) is kept when it is rewritten.
+Every marked block of an existing RESULTS.md, ``<!-- NAME:begin -->`` ... ``<!-- NAME:end -->``,
+is kept when it is rewritten: ``analysis`` (what bounds each figure, written by a person) in its
+section, any other (sections other benchmark scripts and their authors add) after it, in the
+order they had.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-BEGIN, END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
+_BLOCK = re.compile(r"<!-- ([\w.-]+):begin -->(.*?)<!-- \1:end -->", re.S)
 TITLES = {
     "local": "(a) local storage + SQLite",
     "local_small": "(a) local storage + SQLite, small import",
@@ -140,9 +143,8 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
     s3_servers = f"{s3.get('server', '-')} at {s3.get('endpoint', '-')}"
     if results.get("s3_moto"):
         s3_servers += f"; `s3_sqlite_moto`: moto at {results['s3_moto']['endpoint']}"
-    analysis = ""
-    if BEGIN in keep_from and END in keep_from:
-        analysis = keep_from.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+    kept = kept_blocks(keep_from)
+    analysis = kept.pop("analysis", "")
     faults = results["scenarios"].get("faults")
     parts = [
         "# Benchmark results",
@@ -213,12 +215,21 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
     parts += [
         "## What bounds each figure",
         "",
-        BEGIN,
-        analysis or "_Not written yet: profile the ingest side (see benchmarks/README.md)._",
-        END,
+        marked("analysis", analysis or "_Not written yet: profile the ingest side._"),
         "",
     ]
+    for name, text in kept.items():
+        parts += [marked(name, text), ""]
     return "\n".join(parts)
+
+
+def kept_blocks(text: str) -> dict[str, str]:
+    """{NAME: text} of every ``<!-- NAME:begin -->`` ... ``<!-- NAME:end -->`` block, in order."""
+    return {m.group(1): m.group(2).strip("\n") for m in _BLOCK.finditer(text)}
+
+
+def marked(name: str, text: str) -> str:
+    return f"<!-- {name}:begin -->\n{text}\n<!-- {name}:end -->"
 
 
 def plot(results: dict[str, Any], path: Path) -> Path | None:

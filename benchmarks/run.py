@@ -37,7 +37,6 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 import render  # noqa: E402
 import scenarios as sc  # noqa: E402
 from baselines import s5cmd_binary  # noqa: E402
-from commits import POLL_S as COMMIT_POLL_S  # noqa: E402
 from workload import Spec, Workload, ensure  # noqa: E402
 
 ALL = (
@@ -221,7 +220,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 0.6,
                 False,
             )
-    for name in ("local", "local_small", "s3_sqlite", "s3_postgres"):
+    for name in ("local", "local_small", "s3_sqlite", "s3_postgres", "byref"):
         if name in s:
             add(
                 "first group committed <= 1 s after the process started",
@@ -230,11 +229,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 1.0,
                 False,
             )
-            add(
-                f"commits at least every commit_interval_s (0.5 s; +{COMMIT_POLL_S:.2f} s polling)",
+            add(  # the figure, as polled by the harness (commits.py)
+                "commits at least every commit_interval_s (0.5 s)",
                 name,
                 s[name].get("max_commit_gap_s"),
-                0.5 + COMMIT_POLL_S,
+                0.5,
                 False,
             )
     if "byref" in s:

@@ -50,6 +50,9 @@ class Settings:
     # Storage worker processes a big run deals its groups to (0 = auto: one per core for a local
     # store, none for S3, where measured they cost more CPU than they save; 1 = none)
     workers: int = 0
+    # JSONL decoder processes (decodepool.py): 0 = auto (one less than the cores for a manifest
+    # of 16 MiB or more, none below), N = N processes
+    decode_processes: int = 0
     # A commit carries up to this many complete groups, or what completed within the interval
     commit_batch_groups: int = 2000
     commit_interval_s: float = 0.5
@@ -82,8 +85,9 @@ class Settings:
         for field in ("concurrency", "groups_in_flight", "commit_batch_groups"):
             if getattr(self, field) < 1:
                 raise ConfigError(f"setting {field} must be >= 1, got {getattr(self, field)}")
-        if self.workers < 0:
-            raise ConfigError(f"setting workers must be >= 0, got {self.workers}")
+        for field in ("workers", "decode_processes"):
+            if getattr(self, field) < 0:
+                raise ConfigError(f"setting {field} must be >= 0, got {getattr(self, field)}")
         if self.upload_retries < 0:
             raise ConfigError(f"setting upload_retries must be >= 0, got {self.upload_retries}")
 

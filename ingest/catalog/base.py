@@ -62,6 +62,7 @@ class FrameRow:
     context_id: str | None
     timestamp: float | None
     document: bytes
+    rev: str | None = None  # the document's revision, if the caller computed it already
 
 
 @dataclass(frozen=True)

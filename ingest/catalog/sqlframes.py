@@ -217,7 +217,7 @@ class SqlFrames:
             changed: list[tuple[str, FrameRow]] = []
             replaced: list[int] = []
             for fid, row in latest.items():
-                rev = revision(row.document)
+                rev = row.rev or revision(row.document)
                 old = existing.get(fid)
                 if old is None:
                     result.inserted += 1

@@ -81,7 +81,8 @@ def _chain(manifests: list[Manifest]) -> Iterator[Entry]:
 
 
 async def cmd_import(args: argparse.Namespace, app: Ingest) -> int:
-    manifests = [Manifest(path, args.format) for path in args.manifests]
+    processes = app.settings.decode_processes
+    manifests = [Manifest(p, args.format, decode_processes=processes) for p in args.manifests]
     header = manifests[0].header
     dataset = args.dataset or header.dataset
     version_name = args.version or header.version

@@ -234,7 +234,7 @@ class Worker:
 
     async def _ingest(self, job: Job) -> Report:
         path = await self.inbox.fetch(job.manifest)
-        manifest = Manifest(path)
+        manifest = Manifest(path, decode_processes=self.settings.decode_processes)
         try:
             sidecar = await self.inbox.sidecar(job.manifest)
             dataset = manifest.header.dataset or sidecar.get("dataset") or self.options.dataset

@@ -1,10 +1,15 @@
 """Committing: whole groups, several per transaction, retried only when the error is transient.
 
-A batch holds up to ``commit_batch_groups`` groups or what completed within
-``commit_interval_s``, and is written at once when every group slot waits on it. A batch the
-catalog refuses for a permanent reason is split, so one row it cannot store (a value the
-database refuses) rejects that group only; PublishedVersionError / NotFoundError (the version
-went away) end the run.
+A batch holds up to ``commit_batch_groups`` groups or what completed by its deadline, and is
+written at once when every group slot waits on it. The deadline keeps commits (their ends: when
+groups become visible) at most ``commit_interval_s`` apart: a batch closes ``commit_interval_s``
+after the previous commit started, less that commit's duration (the estimate of this one's).
+Counting the interval from a batch's first group instead let the gap between commits grow to
+interval + commit time + the wait for that group (0.56-0.72 s measured with a 0.5 s interval).
+
+A batch the catalog refuses for a permanent reason is split, so one row it cannot store (a value
+the database refuses) rejects that group only; PublishedVersionError / NotFoundError (the
+version went away) end the run.
 """
 
 from __future__ import annotations
@@ -64,14 +69,12 @@ class Committer:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         limit = self.settings.commit_batch_groups
-        interval = 0.0  # the first group is committed at once: a run shows progress early
+        deadline = 0.0  # the first group is committed at once: a run shows progress early
         while True:
             first = await self.queue.get()
             if first is None:
                 return
             batch, stop = [first], False
-            deadline = loop.time() + interval
-            interval = self.settings.commit_interval_s
             while len(batch) < limit:
                 try:
                     entry = self.queue.get_nowait()
@@ -88,7 +91,10 @@ class Committer:
                     stop = True
                     break
                 batch.append(entry)
+            started = loop.time()
             await self._commit(batch)
+            took = loop.time() - started
+            deadline = started + max(0.0, self.settings.commit_interval_s - took)
             if stop:
                 return
 

@@ -45,7 +45,10 @@ def plan(planned: Planned, copy_remote: bool) -> None:
     """Fill ``planned.doc``, ``.work`` and ``.frames``; raise ValidationError / FrameFailed."""
     item = planned.item
     if isinstance(item, FrameDocument):  # decoded and validated by the reader already
-        doc, group = item.doc, item.kind == "group"
+        if item.by_reference and not copy_remote:  # a decoder process checked every source
+            planned.doc, planned.work, planned.frames = None, [], item.frame_count
+            return
+        doc, group = item.document(), item.kind == "group"
         if _work(_frames(doc, group), copy_remote):  # stored URIs go in a copy: the item
             doc = orjson.loads(orjson.dumps(doc))  # keeps its sources for the report
     else:
@@ -85,12 +88,18 @@ def needs_storage(frame_doc: dict[str, Any], copy_remote: bool) -> bool:
     return False
 
 
-def frame_row(item: Item | FrameDocument, doc: dict[str, Any]) -> FrameRow:
-    """The catalog row of ``item`` whose final document (stored sources) is ``doc``."""
+def frame_row(item: Item | FrameDocument, doc: dict[str, Any] | None) -> FrameRow:
+    """The catalog row of ``item`` whose final document (stored sources) is ``doc``; None:
+    the document a decoder process serialised, as it is."""
     if item.id is None:
         raise ValidationError("frame.id", "is missing")
     if isinstance(item, FrameDocument):
-        return FrameRow(item.id, item.kind, item.context_id, item.timestamp, orjson.dumps(doc))
+        if doc is not None:
+            return FrameRow(item.id, item.kind, item.context_id, item.timestamp, orjson.dumps(doc))
+        assert item.encoded is not None
+        ctx, ts = item.context_id, item.timestamp
+        return FrameRow(item.id, item.kind, ctx, ts, item.encoded, item.rev)
+    assert doc is not None
     return FrameRow(
         item.id, item_kind(item), item_context_id(item), item_timestamp(item), orjson.dumps(doc)
     )

@@ -253,7 +253,7 @@ class PipelineRun:
             self._reject(planned, from_exception(planned.item, exc, planned.where))
 
     def _to_committer(self, planned: Planned, state: GroupState) -> None:
-        row = frame_row(planned.item, planned.doc or {})
+        row = frame_row(planned.item, planned.doc)
         self.committer.put(
             Commit(planned.item, row, planned.frames, state, planned.where, planned.position)
         )

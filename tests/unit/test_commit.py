@@ -90,3 +90,39 @@ async def test_an_unreachable_catalog_ends_the_run_after_the_retries() -> None:
     with pytest.raises(CatalogError):
         await _run(catalog, 2)
     assert catalog.calls == 4
+
+
+async def test_commits_end_at_most_an_interval_apart() -> None:
+    """Groups complete steadily and each commit takes a third of the interval: the commits'
+    ends (when groups become visible) are never more than commit_interval_s apart, and the
+    first group is committed at once."""
+    interval, duration = 0.3, 0.1
+    loop = asyncio.get_running_loop()
+    ends: list[float] = []
+
+    class SlowCatalog(FakeCatalog):
+        async def write_frames(self, version_id: str, rows: Any, **kw: Any) -> WriteResult:
+            await asyncio.sleep(duration)
+            ends.append(loop.time())
+            return await super().write_frames(version_id, rows, **kw)
+
+    catalog = SlowCatalog([])
+    committer = Committer(
+        catalog,  # type: ignore[arg-type]
+        "v",
+        Settings(database_url="sqlite:///x", storage_url="file:///x", commit_interval_s=interval),
+        on_committed=lambda batch, result: None,
+        on_refused=lambda commit, error: asyncio.sleep(0),
+        starved=lambda: False,
+    )
+    task = asyncio.ensure_future(committer.run())
+    start = loop.time()
+    for i in range(150):  # a group every 10 ms for 1.5 s
+        committer.put(_commit(i))
+        await asyncio.sleep(0.01)
+    committer.close()
+    await asyncio.wait_for(task, 30)
+    assert sorted(catalog.written) == sorted(f"id{i}" for i in range(150))
+    assert ends[0] - start < duration + 0.1
+    gaps = [b - a for a, b in zip(ends, ends[1:])]
+    assert len(gaps) >= 4 and max(gaps) <= interval, gaps

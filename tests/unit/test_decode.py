@@ -10,6 +10,7 @@ import os
 import orjson
 import pytest
 
+from ingest.catalog.sqlframes import revision
 from ingest.decode import decode_line
 from ingest.documents import FrameDocument
 from ingest.frames import FrameGroup
@@ -79,7 +80,7 @@ def _row(item: object) -> tuple:
         plan(planned, False)
     except Exception as exc:  # planning refuses both alike (an unsupported scheme...)
         return (type(exc).__name__, str(exc))
-    row = frame_row(item, planned.doc or {})  # type: ignore[arg-type]
+    row = frame_row(item, planned.doc)  # type: ignore[arg-type]
     return (row.id, row.kind, row.context_id, row.timestamp, row.document)
 
 
@@ -186,3 +187,39 @@ def test_manifest_yields_documents_and_duplicates(tmp_path: os.PathLike) -> None
     assert isinstance(entries[2], FrameDocument) and entries[2].kind == "group"
     assert isinstance(entries[3], RejectedFrame) and entries[3].where == f"{path}:4"
     assert not any(isinstance(e, Located) for e in entries)
+
+
+def _entry(entry: object) -> tuple:
+    """What the pipeline gets from a manifest entry: where, and the row or the rejection."""
+    if isinstance(entry, RejectedFrame):
+        return ("rejected", entry.where, entry.error_class, entry.message, entry.frame_name)
+    item = entry.item if isinstance(entry, Located) else entry
+    return (getattr(entry, "where", None), _row(item))
+
+
+def test_decoder_processes_give_the_same_entries(tmp_path: os.PathLike, monkeypatch) -> None:
+    """A manifest read through decoder processes (decodepool.py) yields what the in-process
+    reader yields, in the same order: documents (their rows byte for byte), lines left to the
+    object model, rejections with their file:line, duplicates naming the first line."""
+    from ingest import decodepool
+
+    monkeypatch.setattr(decodepool, "CHUNK_LINES", 7)  # small chunks: many cross the boundary
+    monkeypatch.setattr(decodepool, "WAIT_FOR_START", True)
+    monkeypatch.setattr(decodepool, "AHEAD", 3)
+    lines = [orjson.dumps(d) for d in GOOD] + BAD + [b"", b"   ", b"not json"]
+    lines += [orjson.dumps({"frames": {"c": {"source": f"{H}/{i}.jpg"}}}) for i in range(40)]
+    lines += [orjson.dumps(GOOD[0]), orjson.dumps({"frames": {"c": {"source": "l/1.jpg"}}})]
+    path = os.path.join(tmp_path, "m.jsonl")
+    with open(path, "wb") as fh:
+        fh.write(b"\n".join(lines) + b"\n")
+    here = [_entry(e) for e in Manifest(path)]
+    manifest = Manifest(path, decode_processes=1)
+    pooled = list(manifest)
+    assert manifest._pool is None  # closed with the file
+    assert [_entry(e) for e in pooled] == here
+    crossed = [e for e in pooled if isinstance(e, FrameDocument) and e.encoded is not None]
+    by_reference = [e for e in crossed if e.by_reference]
+    assert len(by_reference) >= 40 and all(e.doc is None for e in by_reference)  # never built
+    assert all(e.rev == revision(e.encoded) for e in crossed)  # the catalog's, computed there
+    assert not crossed[-1].by_reference  # a local source: planned (and stored) in the parent
+    assert any(r[0] == "rejected" and r[2] == "DuplicateId" for r in here)
