@@ -11,8 +11,9 @@ the lines, and per line the document serialised with the few fields the pipeline
 back as None and is read in the parent as before, so every line gets the same outcome and
 message on both paths.
 
-The first chunks are decoded in the parent while the processes start (about a second of
-imports), so the first groups commit as soon as without them.
+Until the processes have started (a second or so of imports), chunks are decoded in the
+parent, so the first groups commit as soon as without them and the run never waits on a cold
+process (reading the manifest blocks the event loop, and with it the commits).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from .sources import is_remote, object_slots
 #: a manifest this big (bytes) gets decoder processes when the setting is 0 (auto)
 AUTO_MIN_BYTES = 16 << 20
 CHUNK_LINES = 512
-LOCAL_CHUNKS = 4  # decoded in the parent while the processes start
 AHEAD = 8  # chunks read ahead (decoding or decoded) beyond the one being handed out
+WAIT_FOR_START = False  # tests: wait for the processes instead of decoding here meanwhile
 
 Numbered = tuple[int, bytes | LineTooLong]
 #: (id, kind, context_id, timestamp, encoded document, id derived, by reference, frames, rev)
@@ -93,17 +94,17 @@ class DecoderPool:
     ) -> Iterator[tuple[int, bytes | LineTooLong, Result]]:
         """(number, raw line or LineTooLong, fast-path result) of every line, in order."""
         pending: deque[tuple[list[Numbered], Future[list[Decoded | None]] | None]] = deque()
-        for index in itertools.count():
-            chunk = list(itertools.islice(lines, CHUNK_LINES))
-            if not chunk:
-                break
+        started = self._executor.submit(decode_chunk, [], name, base_dir)  # starts them
+        if WAIT_FOR_START:
+            started.result()
+        while chunk := list(itertools.islice(lines, CHUNK_LINES)):
             future = None
-            if index >= LOCAL_CHUNKS:
+            if started.done() and started.exception() is None:  # else decoded here
                 texts = [(n, raw.strip()) for n, raw in chunk if isinstance(raw, bytes)]
                 texts = [(n, text) for n, text in texts if text]
                 future = self._executor.submit(decode_chunk, texts, name, base_dir)
             pending.append((chunk, future))
-            if len(pending) > AHEAD:
+            if len(pending) > AHEAD or pending[0][1] is None:
                 yield from self._results(*pending.popleft(), name, base_dir)
         while pending:
             yield from self._results(*pending.popleft(), name, base_dir)

@@ -235,7 +235,16 @@ class PostgresDatabase:
         import asyncpg
 
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, timeout=30)
+            # custom plans only: asyncpg prepares every statement, and after five runs the
+            # server may switch to a generic plan that ignores the values; a query over the
+            # index tables needs them (a rare label and a common one want opposite plans)
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=max_size,
+                timeout=30,
+                server_settings={"plan_cache_mode": "force_custom_plan"},
+            )
         except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
             raise CatalogError(f"cannot connect to PostgreSQL catalog: {exc}") from exc
         return cls(url, pool)
