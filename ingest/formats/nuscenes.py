@@ -8,9 +8,9 @@ frames named by channel (``CAM_FRONT``, ``LIDAR_TOP``...), in scene then time or
 - frame: ``source`` the file under the dataroot, its size, ``timestamp`` (seconds), and in
   ``metadata["nuscenes"]`` its token, modality, ego pose and calibrated sensor (translation,
   rotation as a w, x, y, z quaternion, camera intrinsic);
-- each ``sample_annotation`` a group annotation labelled with its category, its 3D box (global
-  coordinates: center, size w, l, h, rotation) and the rest of the record (instance, attributes,
-  visibility, point counts) in ``metadata["nuscenes"]``.
+- each ``sample_annotation`` a group annotation (id its token) labelled with its category, its
+  3D box as ``box3d_xyzwhxyzwh`` (``box3d`` below) and the record itself (global center, size
+  w, l, h, rotation, instance, attributes, visibility, point counts) in ``metadata["nuscenes"]``.
 
 Sweeps (non-keyframes) are not imported. The tables are read whole, as the devkit does. A
 record that names a token no table has rejects its sample, named ``sample_data.json[i] (token
@@ -167,10 +167,7 @@ class NuScenesReader:
             timestamp=sample["timestamp"] / 1e6,
             metadata={"nuscenes": meta},
             annotations=[
-                self._box(
-                    r, f"sample_annotation.json[i] (token {r['token']})".replace("[i]", f"[{i}]")
-                )
-                for i, r in anns
+                self._box(r, f"sample_annotation.json[{i}] (token {r['token']})") for i, r in anns
             ],
         )
 
