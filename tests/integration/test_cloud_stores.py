@@ -227,3 +227,31 @@ async def test_download_writes_the_whole_object_or_nothing(
         assert sorted(os.listdir(tmp_path)) == ["x.bin"]  # no temp file left
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+async def test_download_from_local_and_s3_stores(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same download function serves every store (the remote-source cache calls it)."""
+    from ingest.errors import PermanentStorageError
+    from ingest.storage import open_storage
+    from ingest.storage.reading import download
+
+    if kind == "s3":
+        endpoint, bucket = request.getfixturevalue("s3_bucket")
+        store = await open_storage(f"s3://{bucket}/p", endpoint_url=endpoint)
+    else:
+        store = await open_storage(f"file://{tmp_path}/objects")
+    body = os.urandom(2 * 1024 * 1024 + 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        await store.put_bytes("d/x.bin", body, None)
+        assert await download(store, "d/x.bin", str(out / "x.bin")) == len(body)
+        assert (out / "x.bin").read_bytes() == body
+        with pytest.raises(PermanentStorageError):
+            await download(store, "d/missing.bin", str(out / "missing.bin"))
+        assert os.listdir(out) == ["x.bin"]
+    finally:
+        await store.close()
