@@ -33,6 +33,8 @@ Fault kinds:
     "stall:SECONDS"     read the request, sleep SECONDS (past the client's read timeout),
                         then close the connection without a response
     "delay:SECONDS"     sleep SECONDS, then forward normally (latency injection)
+    "corrupt"           forward the request with the middle byte of its body flipped (what
+                        the store's integrity check must refuse)
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ _HOP_BY_HOP = frozenset(
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "pass" | "status" | "reset" | "stall" | "delay"
+    kind: str  # "pass" | "status" | "reset" | "stall" | "delay" | "corrupt"
     status: int = 0
     code: str = ""
     seconds: float = 0.0
@@ -94,8 +96,8 @@ class Fault:
     def parse(cls, spec: str) -> Fault:
         if spec == "pass":
             return cls("pass")
-        if spec == "reset":
-            return cls("reset")
+        if spec in ("reset", "corrupt"):
+            return cls(spec)
         if spec in _NAMED_FAULTS:
             status, code = _NAMED_FAULTS[spec]
             return cls("status", status=status, code=code)
@@ -311,6 +313,10 @@ class FaultProxy:
         if fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
             return await self._forward(request, body)
+        if fault.kind == "corrupt" and body:
+            middle = len(body) // 2
+            flipped = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
+            return await self._forward(request, flipped)
         if fault.kind == "status":
             return _error_response(request, fault.status, fault.code, path)
         if fault.kind == "stall":

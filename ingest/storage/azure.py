@@ -55,7 +55,8 @@ def translate_error(exc: BaseException, op: str, target: str) -> Exception:
     """An error of an Azure request -> StorageError (status and x-ms-error-code kept)."""
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
         code = _error_code(exc)
-        detail = str(exc.reason or "")
+        # the service's own message (e.g. "Provided contentMD5 doesn't match."), else the reason
+        detail = (str(exc.message or "").strip().splitlines() or [str(exc.reason or "")])[0]
         return translate_http_error(
             "Azure", op, target, exc, exc.status_code, network=True, code=code, detail=detail
         )

@@ -308,8 +308,9 @@ def openapi_document() -> dict[str, Any]:
             "/media/{version_id}/{frame_id}/{name}/{part}": {
                 "get": {
                     "summary": "An object a frame references (in the configured store: "
-                    "local streamed, s3 a presigned redirect; http(s): a redirect; other "
-                    "s3 buckets and local paths: 404, never presigned)",
+                    "local streamed, s3 a presigned redirect, gs/az a signed redirect where "
+                    "the credentials can sign, else streamed; http(s): a redirect; other "
+                    "buckets and local paths: 404, never presigned)",
                     "parameters": [
                         _VERSION_ID,
                         _FRAME_ID,

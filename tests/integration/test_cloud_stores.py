@@ -85,6 +85,25 @@ def test_forbidden_is_not_retried(cloud_lib: CloudTarget, tmp_path: Path) -> Non
 
 
 @BOTH_CLOUDS
+def test_a_body_corrupted_in_transit_is_refused_by_the_service(
+    cloud_lib: CloudTarget, tmp_path: Path
+) -> None:
+    """The upload carries the MD5 (and on GCS the CRC32C) of the bytes; the service checks it
+    against what it received (GCS: md5Hash/crc32c in the JSON metadata, Azurite: Content-MD5)
+    and refuses the object, which is never written."""
+    groups = groups_of(tmp_path, 1, ("cam",))
+    path = Path(groups[0]["cam"].source)
+    path.write_bytes(path.read_bytes() + os.urandom(64 * 1024))  # the middle byte is data
+    cloud_lib.script_uploads("-cam-000000.png", ["corrupt"])
+    version = DatasetVersion.create_new_dataset("Corrupt")
+    assert version.add_frames(groups, upload_retries=2) == groups
+    record = version.last_report.rejected[0]  # type: ignore[union-attr]
+    assert record.attempts == 1 and "400" in record.message, record.message
+    assert any(word in record.message for word in ("MD5", "Md5", "CRC32C")), record.message
+    assert cloud_lib.names() == []
+
+
+@BOTH_CLOUDS
 def test_stall_past_the_timeout_is_retried(cloud_lib: CloudTarget, tmp_path: Path) -> None:
     version = DatasetVersion.create_new_dataset("Stall")
     groups = groups_of(tmp_path, 1, ("cam",))
@@ -206,5 +225,33 @@ async def test_download_writes_the_whole_object_or_nothing(
         with pytest.raises(PermanentStorageError, match="404"):
             await download(store, "d/missing.bin", str(tmp_path / "missing.bin"))
         assert sorted(os.listdir(tmp_path)) == ["x.bin"]  # no temp file left
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+async def test_download_from_local_and_s3_stores(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same download function serves every store (the remote-source cache calls it)."""
+    from ingest.errors import PermanentStorageError
+    from ingest.storage import open_storage
+    from ingest.storage.reading import download
+
+    if kind == "s3":
+        endpoint, bucket = request.getfixturevalue("s3_bucket")
+        store = await open_storage(f"s3://{bucket}/p", endpoint_url=endpoint)
+    else:
+        store = await open_storage(f"file://{tmp_path}/objects")
+    body = os.urandom(2 * 1024 * 1024 + 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        await store.put_bytes("d/x.bin", body, None)
+        assert await download(store, "d/x.bin", str(out / "x.bin")) == len(body)
+        assert (out / "x.bin").read_bytes() == body
+        with pytest.raises(PermanentStorageError):
+            await download(store, "d/missing.bin", str(out / "missing.bin"))
+        assert os.listdir(out) == ["x.bin"]
     finally:
         await store.close()
