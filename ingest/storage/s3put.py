@@ -133,6 +133,7 @@ class LeanPut:
         self.target = target
         self.host = host_header(target.base_url)
         self._credentials = credentials
+        self._static: Any = None  # static keys, frozen once
         self._http = http
         self._exceptions = exceptions
         self._signer = PutSigner(target.region, target.service, payload_signing=payload_signing)
@@ -187,8 +188,13 @@ class LeanPut:
 
     async def frozen_credentials(self) -> Any:
         """Credentials for one request: refreshable ones refresh themselves near expiry."""
+        if self._static is not None:
+            return self._static
         frozen = self._credentials.get_frozen_credentials()
-        return await frozen if inspect.isawaitable(frozen) else frozen
+        frozen = await frozen if inspect.isawaitable(frozen) else frozen
+        if not hasattr(self._credentials, "refresh_needed"):  # not refreshable: never change
+            self._static = frozen
+        return frozen
 
     async def prepare(
         self, full_key: str, data: bytes, content_type: str | None, *, md5: str | None = None

@@ -27,7 +27,7 @@ _ALGORITHM = "AWS4-HMAC-SHA256"
 
 
 def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, text.encode("utf-8"), "sha256")  # the one-shot C path
 
 
 def _trim(value: str) -> str:
@@ -96,9 +96,7 @@ class PutSigner:
         scope = f"{date}/{self.region}/{self.service}/aws4_request"
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         string_to_sign = f"{_ALGORITHM}\n{stamp}\n{scope}\n{digest}"
-        signature = hmac.new(
-            self._signing_key(secret_key, date), string_to_sign.encode("utf-8"), hashlib.sha256
-        ).hexdigest()
+        signature = _hmac(self._signing_key(secret_key, date), string_to_sign).hex()
         headers["Authorization"] = (
             f"{_ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={names}, "
             f"Signature={signature}"
