@@ -11,9 +11,10 @@ the lines, and per line the document serialised with the few fields the pipeline
 back as None and is read in the parent as before, so every line gets the same outcome and
 message on both paths.
 
-Until the processes have started (a second or so of imports), chunks are decoded in the
-parent, so the first groups commit as soon as without them and the run never waits on a cold
-process (reading the manifest blocks the event loop, and with it the commits).
+In auto mode, until the processes have started (a second or so of imports), chunks are decoded
+in the parent, so the first groups commit as soon as without them and the run never waits on a
+cold process (reading the manifest blocks the event loop, and with it the commits). A number
+of processes set explicitly is honoured from the first chunk on: the run waits for them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from .sources import is_remote, object_slots
 AUTO_MIN_BYTES = 16 << 20
 CHUNK_LINES = 512
 AHEAD = 8  # chunks read ahead (decoding or decoded) beyond the one being handed out
-WAIT_FOR_START = False  # tests: wait for the processes instead of decoding here meanwhile
 
 Numbered = tuple[int, bytes | LineTooLong]
 #: (id, kind, context_id, timestamp, encoded document, id derived, by reference, frames, rev)
@@ -84,7 +84,8 @@ def decode_here(raw: bytes, where: str, base_dir: str) -> Result:
 
 
 class DecoderPool:
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, *, wait_for_start: bool = False) -> None:
+        self.wait_for_start = wait_for_start
         self._executor = ProcessPoolExecutor(
             processes, mp_context=multiprocessing.get_context("spawn")
         )
@@ -95,7 +96,7 @@ class DecoderPool:
         """(number, raw line or LineTooLong, fast-path result) of every line, in order."""
         pending: deque[tuple[list[Numbered], Future[list[Decoded | None]] | None]] = deque()
         started = self._executor.submit(decode_chunk, [], name, base_dir)  # starts them
-        if WAIT_FOR_START:
+        if self.wait_for_start:
             started.result()
         while chunk := list(itertools.islice(lines, CHUNK_LINES)):
             future = None
