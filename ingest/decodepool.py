@@ -19,6 +19,7 @@ of processes set explicitly is honoured from the first chunk on: the run waits f
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -60,21 +61,25 @@ def decoder_count(setting: int, path: str) -> int:
 
 
 def decode_chunk(lines: list[tuple[int, bytes]], name: str, base_dir: str) -> list[Decoded | None]:
-    """In a decoder process: each stripped line -> its ``Decoded`` fields, or None."""
-    out: list[Decoded | None] = []
-    for number, raw in lines:
-        fast = decode_line(raw, f"{name}:{number}", base_dir)
+    """In a decoder process: each stripped line -> its ``Decoded`` fields, or None (the parent
+    reads it through the object model, which names the problem)."""
+    return [_decoded(raw, f"{name}:{number}", base_dir) for number, raw in lines]
+
+
+def _decoded(raw: bytes, where: str, base_dir: str) -> Decoded | None:
+    try:
+        fast = decode_line(raw, where, base_dir)
         if fast is None:
-            out.append(None)
-            continue
+            return None
         doc, derived = fast
         frames = doc.frames()
         remote = all(is_remote(uri) for _, f in frames for _, _, uri in object_slots(f))
         encoded = orjson.dumps(doc.doc)
-        rev = revision(encoded)  # here, not in the parent's catalog code
-        fields = doc.id, doc.kind, doc.context_id, doc.timestamp, encoded, derived, remote
-        out.append((*fields, len(frames), rev))
-    return out
+    except Exception:  # unforeseen: the object model's reading rejects it with its reason
+        return None
+    rev = revision(encoded)  # here, not in the parent's catalog code
+    fields = doc.id, doc.kind, doc.context_id, doc.timestamp, encoded, derived, remote
+    return (*fields, len(frames), rev)
 
 
 def decode_here(raw: bytes, where: str, base_dir: str) -> Result:
@@ -96,8 +101,9 @@ class DecoderPool:
         """(number, raw line or LineTooLong, fast-path result) of every line, in order."""
         pending: deque[tuple[list[Numbered], Future[list[Decoded | None]] | None]] = deque()
         started = self._executor.submit(decode_chunk, [], name, base_dir)  # starts them
-        if self.wait_for_start:
-            started.result()
+        if self.wait_for_start:  # a failed start: decoded here, as below
+            with contextlib.suppress(Exception):
+                started.result()
         while chunk := list(itertools.islice(lines, CHUNK_LINES)):
             future = None
             if started.done() and started.exception() is None:  # else decoded here
