@@ -10,7 +10,7 @@ small part of it. ``LeanPut`` keeps what matters and drops the rest:
   hosts, custom endpoints, dotted bucket names) and the signing scope (region, service).
   ``object_url`` appends a key to that base.
 - **Signed as botocore signs.** Each PUT gets the SigV4 headers ``S3SigV4Auth`` would make
-  (``sigv4.PutSigner``: the same bytes, a tenth of the CPU; why and how it is checked there),
+  (``sigv4.PutSigner``: the same bytes, a quarter of the CPU; why and how it is checked there),
   with frozen credentials taken per request from the client's own credentials object
   (``get_frozen_credentials()``: refreshable credentials refresh themselves when they near
   expiry, so rotated keys are picked up exactly as botocore would).
