@@ -3,10 +3,11 @@
 Why not botocore's signer itself: ``S3SigV4Auth.add_auth`` is a general signer: it builds an
 ``AWSRequest``, an ``HTTPHeaders`` map twice, re-parses the URL, and derives the signing key
 with four HMACs on every request (0.056 ms of CPU per object by process time; a profile of the
-S3 benchmark had put it at 0.23 ms, a quarter of the client's CPU per frame). A PutObject signed by the lean path (``s3put.LeanPut``) always
-has the same shape (no query string; Host, Content-MD5, optionally Content-Type, X-Amz-Date,
-optionally X-Amz-Security-Token, X-Amz-Content-SHA256), so this module writes its canonical
-request directly and caches the signing key per (secret key, date): 0.013 ms.
+S3 benchmark had put it at 0.23 ms, a quarter of the client's CPU per frame). A PutObject
+signed by the lean path (``s3put.LeanPut``) always has the same shape (no query string; Host,
+Content-MD5, optionally Content-Type, X-Amz-Date, optionally X-Amz-Security-Token,
+X-Amz-Content-SHA256), so this module writes its canonical request directly and caches the
+signing key per (secret key, date): 0.013 ms.
 
 What stays botocore's: credentials (resolved, refreshed and frozen by botocore per request),
 the endpoint, region and signing name (botocore's endpoint rules, evaluated once at open), the
