@@ -38,7 +38,9 @@ from .sources import is_remote, object_slots
 #: a manifest this big (bytes) gets decoder processes when the setting is 0 (auto)
 AUTO_MIN_BYTES = 16 << 20
 CHUNK_LINES = 512
-AHEAD = 8  # chunks read ahead (decoding or decoded) beyond the one being handed out
+#: chunks read ahead (decoding or decoded) beyond the one being handed out, per process: one
+#: being decoded and one queued keep a process busy; each chunk held costs memory
+AHEAD_PER_PROCESS = 2
 
 Numbered = tuple[int, bytes | LineTooLong]
 #: (id, kind, context_id, timestamp, encoded document, id derived, by reference, frames, rev)
@@ -91,6 +93,7 @@ def decode_here(raw: bytes, where: str, base_dir: str) -> Result:
 class DecoderPool:
     def __init__(self, processes: int, *, wait_for_start: bool = False) -> None:
         self.wait_for_start = wait_for_start
+        self.ahead = AHEAD_PER_PROCESS * processes + 1
         self._executor = ProcessPoolExecutor(
             processes, mp_context=multiprocessing.get_context("spawn")
         )
@@ -111,7 +114,7 @@ class DecoderPool:
                 texts = [(n, text) for n, text in texts if text]
                 future = self._executor.submit(decode_chunk, texts, name, base_dir)
             pending.append((chunk, future))
-            if len(pending) > AHEAD or pending[0][1] is None:
+            if len(pending) > self.ahead or pending[0][1] is None:
                 yield from self._results(*pending.popleft(), name, base_dir)
         while pending:
             yield from self._results(*pending.popleft(), name, base_dir)
