@@ -162,8 +162,10 @@ def markdown(results: dict[str, Any], plot_name: str | None, keep_from: str = ""
         "",
         "Each figure is the median over the ingest runs of a scenario; every run is a fresh "
         "process on fresh storage and a fresh catalog, timed from outside (wall time of the "
-        "whole command, final commit included). CPU is user + sys of that process only; peak "
-        "RSS is its `ru_maxrss`. Ratios are medians of per-pair ratios from alternating runs "
+        "whole command, final commit included). CPU is user + sys of that process and of the "
+        "child processes it reaped (decoder processes, storage workers), as `wait4` reports "
+        "it; peak RSS is `wait4`'s `ru_maxrss`. Ratios are medians of per-pair ratios from "
+        "alternating runs "
         "(ingest, baseline, ingest, baseline, ...).",
         "",
         "## Summary",

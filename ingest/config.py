@@ -61,7 +61,7 @@ class Settings:
     # store, none for S3, where measured they cost more CPU than they save; 1 = none)
     workers: int = 0
     # JSONL decoder processes (decodepool.py): 0 = auto (one less than the cores for a manifest
-    # of 16 MiB or more, none below), N = N processes
+    # of 16 MiB or more, none below), N = N processes from the first line on
     decode_processes: int = 0
     # A commit carries up to this many complete groups, or what completed within the interval
     commit_batch_groups: int = 2000

@@ -11,13 +11,15 @@ the lines, and per line the document serialised with the few fields the pipeline
 back as None and is read in the parent as before, so every line gets the same outcome and
 message on both paths.
 
-Until the processes have started (a second or so of imports), chunks are decoded in the
-parent, so the first groups commit as soon as without them and the run never waits on a cold
-process (reading the manifest blocks the event loop, and with it the commits).
+In auto mode, until the processes have started (a second or so of imports), chunks are decoded
+in the parent, so the first groups commit as soon as without them and the run never waits on a
+cold process (reading the manifest blocks the event loop, and with it the commits). A number
+of processes set explicitly is honoured from the first chunk on: the run waits for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -36,8 +38,9 @@ from .sources import is_remote, object_slots
 #: a manifest this big (bytes) gets decoder processes when the setting is 0 (auto)
 AUTO_MIN_BYTES = 16 << 20
 CHUNK_LINES = 512
-AHEAD = 8  # chunks read ahead (decoding or decoded) beyond the one being handed out
-WAIT_FOR_START = False  # tests: wait for the processes instead of decoding here meanwhile
+#: chunks read ahead (decoding or decoded) beyond the one being handed out, per process: one
+#: being decoded and one queued keep a process busy; each chunk held costs memory
+AHEAD_PER_PROCESS = 2
 
 Numbered = tuple[int, bytes | LineTooLong]
 #: (id, kind, context_id, timestamp, encoded document, id derived, by reference, frames, rev)
@@ -60,21 +63,25 @@ def decoder_count(setting: int, path: str) -> int:
 
 
 def decode_chunk(lines: list[tuple[int, bytes]], name: str, base_dir: str) -> list[Decoded | None]:
-    """In a decoder process: each stripped line -> its ``Decoded`` fields, or None."""
-    out: list[Decoded | None] = []
-    for number, raw in lines:
-        fast = decode_line(raw, f"{name}:{number}", base_dir)
+    """In a decoder process: each stripped line -> its ``Decoded`` fields, or None (the parent
+    reads it through the object model, which names the problem)."""
+    return [_decoded(raw, f"{name}:{number}", base_dir) for number, raw in lines]
+
+
+def _decoded(raw: bytes, where: str, base_dir: str) -> Decoded | None:
+    try:
+        fast = decode_line(raw, where, base_dir)
         if fast is None:
-            out.append(None)
-            continue
+            return None
         doc, derived = fast
         frames = doc.frames()
         remote = all(is_remote(uri) for _, f in frames for _, _, uri in object_slots(f))
         encoded = orjson.dumps(doc.doc)
-        rev = revision(encoded)  # here, not in the parent's catalog code
-        fields = doc.id, doc.kind, doc.context_id, doc.timestamp, encoded, derived, remote
-        out.append((*fields, len(frames), rev))
-    return out
+    except Exception:  # unforeseen: the object model's reading rejects it with its reason
+        return None
+    rev = revision(encoded)  # here, not in the parent's catalog code
+    fields = doc.id, doc.kind, doc.context_id, doc.timestamp, encoded, derived, remote
+    return (*fields, len(frames), rev)
 
 
 def decode_here(raw: bytes, where: str, base_dir: str) -> Result:
@@ -84,7 +91,9 @@ def decode_here(raw: bytes, where: str, base_dir: str) -> Result:
 
 
 class DecoderPool:
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, *, wait_for_start: bool = False) -> None:
+        self.wait_for_start = wait_for_start
+        self.ahead = AHEAD_PER_PROCESS * processes + 1
         self._executor = ProcessPoolExecutor(
             processes, mp_context=multiprocessing.get_context("spawn")
         )
@@ -95,8 +104,9 @@ class DecoderPool:
         """(number, raw line or LineTooLong, fast-path result) of every line, in order."""
         pending: deque[tuple[list[Numbered], Future[list[Decoded | None]] | None]] = deque()
         started = self._executor.submit(decode_chunk, [], name, base_dir)  # starts them
-        if WAIT_FOR_START:
-            started.result()
+        if self.wait_for_start:  # a failed start: decoded here, as below
+            with contextlib.suppress(Exception):
+                started.result()
         while chunk := list(itertools.islice(lines, CHUNK_LINES)):
             future = None
             if started.done() and started.exception() is None:  # else decoded here
@@ -104,7 +114,7 @@ class DecoderPool:
                 texts = [(n, text) for n, text in texts if text]
                 future = self._executor.submit(decode_chunk, texts, name, base_dir)
             pending.append((chunk, future))
-            if len(pending) > AHEAD or pending[0][1] is None:
+            if len(pending) > self.ahead or pending[0][1] is None:
                 yield from self._results(*pending.popleft(), name, base_dir)
         while pending:
             yield from self._results(*pending.popleft(), name, base_dir)

@@ -261,7 +261,7 @@ class Manifest:
         lines = itertools.chain(self._peeked, self._numbered())
         processes = decoder_count(self.decode_processes, self.path)
         if processes:
-            self._pool = DecoderPool(processes)
+            self._pool = DecoderPool(processes, wait_for_start=self.decode_processes > 0)
             yield from self._pool.decode(lines, self.name, self.base_dir)
             return
         for number, raw in lines:

@@ -10,7 +10,7 @@ small part of it. ``LeanPut`` keeps what matters and drops the rest:
   hosts, custom endpoints, dotted bucket names) and the signing scope (region, service).
   ``object_url`` appends a key to that base.
 - **Signed as botocore signs.** Each PUT gets the SigV4 headers ``S3SigV4Auth`` would make
-  (``sigv4.PutSigner``: the same bytes, a tenth of the CPU; why and how it is checked there),
+  (``sigv4.PutSigner``: the same bytes, a quarter of the CPU; why and how it is checked there),
   with frozen credentials taken per request from the client's own credentials object
   (``get_frozen_credentials()``: refreshable credentials refresh themselves when they near
   expiry, so rotated keys are picked up exactly as botocore would).
@@ -133,6 +133,7 @@ class LeanPut:
         self.target = target
         self.host = host_header(target.base_url)
         self._credentials = credentials
+        self._static: Any = None  # static keys, frozen once
         self._http = http
         self._exceptions = exceptions
         self._signer = PutSigner(target.region, target.service, payload_signing=payload_signing)
@@ -187,8 +188,13 @@ class LeanPut:
 
     async def frozen_credentials(self) -> Any:
         """Credentials for one request: refreshable ones refresh themselves near expiry."""
+        if self._static is not None:
+            return self._static
         frozen = self._credentials.get_frozen_credentials()
-        return await frozen if inspect.isawaitable(frozen) else frozen
+        frozen = await frozen if inspect.isawaitable(frozen) else frozen
+        if not hasattr(self._credentials, "refresh_needed"):  # not refreshable: never change
+            self._static = frozen
+        return frozen
 
     async def prepare(
         self, full_key: str, data: bytes, content_type: str | None, *, md5: str | None = None

@@ -1,12 +1,13 @@
 """AWS Signature Version 4 for one S3 PutObject: the headers botocore's ``S3SigV4Auth`` makes.
 
-Why not botocore's signer itself: ``S3SigV4Auth.add_auth`` was 0.23 ms of client CPU per
-uploaded object (a quarter of the client's CPU per frame on the S3 benchmark): it builds an
+Why not botocore's signer itself: ``S3SigV4Auth.add_auth`` is a general signer: it builds an
 ``AWSRequest``, an ``HTTPHeaders`` map twice, re-parses the URL, and derives the signing key
-with four HMACs on every request. A PutObject signed by the lean path (``s3put.LeanPut``) always
-has the same shape (no query string; Host, Content-MD5, optionally Content-Type, X-Amz-Date,
-optionally X-Amz-Security-Token, X-Amz-Content-SHA256), so this module writes its canonical
-request directly and caches the signing key per (secret key, date): about 0.03 ms.
+with four HMACs on every request (0.056 ms of CPU per object by process time; a profile of the
+S3 benchmark had put it at 0.23 ms, a quarter of the client's CPU per frame). A PutObject
+signed by the lean path (``s3put.LeanPut``) always has the same shape (no query string; Host,
+Content-MD5, optionally Content-Type, X-Amz-Date, optionally X-Amz-Security-Token,
+X-Amz-Content-SHA256), so this module writes its canonical request directly and caches the
+signing key per (secret key, date): 0.013 ms.
 
 What stays botocore's: credentials (resolved, refreshed and frozen by botocore per request),
 the endpoint, region and signing name (botocore's endpoint rules, evaluated once at open), the
@@ -27,7 +28,7 @@ _ALGORITHM = "AWS4-HMAC-SHA256"
 
 
 def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, text.encode("utf-8"), "sha256")  # the one-shot C path
 
 
 def _trim(value: str) -> str:
@@ -96,9 +97,7 @@ class PutSigner:
         scope = f"{date}/{self.region}/{self.service}/aws4_request"
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         string_to_sign = f"{_ALGORITHM}\n{stamp}\n{scope}\n{digest}"
-        signature = hmac.new(
-            self._signing_key(secret_key, date), string_to_sign.encode("utf-8"), hashlib.sha256
-        ).hexdigest()
+        signature = _hmac(self._signing_key(secret_key, date), string_to_sign).hex()
         headers["Authorization"] = (
             f"{_ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={names}, "
             f"Signature={signature}"

@@ -4,6 +4,7 @@ rejects only its group, fatal errors end the run."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -96,7 +97,7 @@ async def test_commits_end_at_most_an_interval_apart() -> None:
     """Groups complete steadily and each commit takes a third of the interval: the commits'
     ends (when groups become visible) are never more than commit_interval_s apart, and the
     first group is committed at once."""
-    interval, duration = 0.3, 0.1
+    interval, duration = 0.6, 0.2  # margins of 0.2 s: the machine may be loaded
     loop = asyncio.get_running_loop()
     ends: list[float] = []
 
@@ -117,12 +118,12 @@ async def test_commits_end_at_most_an_interval_apart() -> None:
     )
     task = asyncio.ensure_future(committer.run())
     start = loop.time()
-    for i in range(150):  # a group every 10 ms for 1.5 s
+    for i in range(250):  # a group every 10 ms for 2.5 s
         committer.put(_commit(i))
         await asyncio.sleep(0.01)
     committer.close()
     await asyncio.wait_for(task, 30)
-    assert sorted(catalog.written) == sorted(f"id{i}" for i in range(150))
-    assert ends[0] - start < duration + 0.1
-    gaps = [b - a for a, b in zip(ends, ends[1:])]
+    assert sorted(catalog.written) == sorted(f"id{i}" for i in range(250))
+    assert ends[0] - start < duration + 0.2
+    gaps = [b - a for a, b in itertools.pairwise(ends)]
     assert len(gaps) >= 4 and max(gaps) <= interval, gaps

@@ -204,8 +204,7 @@ def test_decoder_processes_give_the_same_entries(tmp_path: os.PathLike, monkeypa
     from ingest import decodepool
 
     monkeypatch.setattr(decodepool, "CHUNK_LINES", 7)  # small chunks: many cross the boundary
-    monkeypatch.setattr(decodepool, "WAIT_FOR_START", True)
-    monkeypatch.setattr(decodepool, "AHEAD", 3)
+    monkeypatch.setattr(decodepool, "AHEAD_PER_PROCESS", 1)
     lines = [orjson.dumps(d) for d in GOOD] + BAD + [b"", b"   ", b"not json"]
     lines += [orjson.dumps({"frames": {"c": {"source": f"{H}/{i}.jpg"}}}) for i in range(40)]
     lines += [orjson.dumps(GOOD[0]), orjson.dumps({"frames": {"c": {"source": "l/1.jpg"}}})]
