@@ -247,8 +247,9 @@ class DatasetVersion:
         to that store URL instead, ``file://``, a folder or ``s3://bucket/prefix``); remote
         ones (https://, s3://, gs://, az://) are registered by reference unless
         ``copy_remote``. With ``local_dataset_root_path``, files under that folder keep their
-        folder structure in the store. If one frame of a FrameGroup fails, the whole group is not registered.
-        ``self.last_report`` holds the details. Frames are committed when this returns.
+        folder structure in the store. If one frame of a FrameGroup fails, the whole group is
+        not registered. ``self.last_report`` holds the details. Frames are committed when this
+        returns.
         """
         app = await runtime.get_app()
         report = await app.import_items(

@@ -13,7 +13,16 @@ import pytest
 import ingest
 
 PACKAGE = Path(ingest.__file__).parent
-ENTRY_POINTS = ["cli.py", "api.py", "api_dataset.py", "facade.py", "commands", "daemon", "web"]
+ENTRY_POINTS = [
+    "cli.py",
+    "cliargs.py",
+    "api.py",
+    "api_dataset.py",
+    "facade.py",
+    "commands",
+    "daemon",
+    "web",
+]
 INTERNALS = ("ingest.catalog.sql", "ingest.catalog.db", "ingest.pipeline", "ingest.storage")
 INTERNAL_NAMES = {"SqlCatalog", "open_catalog", "open_storage", "PipelineRun", "Pipeline"}
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.I)
