@@ -174,8 +174,9 @@ def test_rerun_uploads_nothing(cloud_lib: CloudTarget, tmp_path: Path) -> None:
 def test_cloud_sources_by_reference_and_copied(
     cloud: CloudTarget, sqlite_url: str, storage_dir: Path, tmp_path: Path
 ) -> None:
-    """gs:// and az:// sources are registered as they are, or copied into the configured
-    store (here a local folder) with the credentials of the environment."""
+    """gs:// and az:// sources are registered as they are (and get_local_source() downloads
+    them into the cache), or copied into the configured store (here a local folder) with the
+    credentials of the environment."""
     from ingest.runtime import run_sync
     from ingest.storage import open_storage
 
@@ -190,12 +191,17 @@ def test_cloud_sources_by_reference_and_copied(
 
     uri = run_sync(put())
     assert uri == f"{SCHEMES[cloud.kind]}://{cloud.bucket}/incoming/cam/a.png"
-    ingest.configure(database_url=sqlite_url, storage_url=f"file://{storage_dir}")
+    cache = tmp_path / "cache"
+    ingest.configure(
+        database_url=sqlite_url, storage_url=f"file://{storage_dir}", cache_dir=str(cache)
+    )
     try:
         version = DatasetVersion.create_new_dataset("Refs")
         by_ref = SingleFrame(source=uri, width=12, height=7)
         assert version.add_frames([by_ref]) == []
         assert version.get_frame(by_ref.id).source == uri
+        local = Path(version.get_frame(by_ref.id).get_local_source())
+        assert local.is_relative_to(cache) and local.read_bytes() == png
         copied, missing = SingleFrame(source=uri), SingleFrame(source=uri + ".missing")
         assert version.add_frames([copied, missing], copy_remote=True) == [missing]
         stored = version.get_frame(copied.id).source
