@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @dataclass
 class Exported:
     files: list[str]  # what was written
-    frames: int
+    frames: int  # SingleFrames written (those of every FrameGroup)
     losses: list[str]  # what the format could not hold, one line per kind
 
 
@@ -62,8 +62,10 @@ class Interchange:
         writer = open_writer(fmt, record.metadata.get("label_set", []), per_frame_name)
         count = 0
         async for _, stored in self.iter_frames(version_id):
-            writer.add(orjson.loads(stored.document))
-            count += 1
+            doc = orjson.loads(stored.document)
+            writer.add(doc)
+            frames = doc.get("frames")  # a FrameGroup's SingleFrames, else a lone SingleFrame
+            count += len(frames) if isinstance(frames, dict) else 1
         files = writer.write(out_dir)
         for uri, dest in getattr(writer, "copies", []):
             if not await self._copy_object(uri, dest):

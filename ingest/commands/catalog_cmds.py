@@ -132,5 +132,5 @@ async def cmd_export(args: argparse.Namespace, app: Ingest) -> int:
             out.close()
         else:
             out.flush()
-    echo(f"exported {count} frames")
+    echo(f"exported {count} documents (FrameGroups and lone SingleFrames)")
     return EXIT_OK

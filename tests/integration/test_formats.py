@@ -76,7 +76,8 @@ def test_coco_files_of_two_cameras_become_groups_and_export_back_as_they_came(
         "group_by": {"timestamp": "000000"}
     }
 
-    exported(env, "coco", tmp_path / "one")
+    said = exported(env, "coco", tmp_path / "one")
+    assert "exported 6 frames as coco" in said.stdout + said.stderr  # SingleFrames, not groups
     whole = COCO(str(tmp_path / "one" / "annotations.json"))
     assert len(whole.imgs) == 6 and len(whole.anns) == 14  # image ids of both files made unique
     assert {c["name"] for c in whole.cats.values()} == {"car", "person"}
