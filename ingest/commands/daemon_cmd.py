@@ -92,7 +92,7 @@ async def cmd_daemon(args: argparse.Namespace, app: Ingest) -> int:
         app=app,
         inbox=inbox,
         metrics=metrics,
-        chunked=ChunkedJobs(app, queue) if queue is not None else None,
+        chunked=ChunkedJobs(app, queue, worker_id) if isinstance(inbox, LocalInbox) else None,
         options=WorkerOptions(
             dataset=args.dataset,
             version=args.version,

@@ -297,3 +297,43 @@ def test_sqlite_queue_import_killed_resumes_from_its_chunk_table(tmp_path: Path)
     assert len(imports) == 1 and imports[0].state == "done"  # resumed, not a new import
     assert len(counts) == groups and set(counts.values()) == {1}
     assert all(c.attempts == 1 for c in chunks if c.idx in done_before)  # nothing twice
+
+
+@pytest.mark.slow
+def test_sqlite_daemon_killed_mid_manifest_resumes_from_its_chunk_table(tmp_path: Path) -> None:
+    groups = 30_000
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    env = clean_env(
+        INGEST_DATABASE_URL=url,
+        INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
+        INGEST_CHUNK_GROUPS="3000",
+        INGEST_INBOX_SETTLE_S="0.2",
+    )
+    first = Daemon(inbox, env, "d0")
+    first.wait_http()
+    _manifest(tmp_path / "drive.tmp", groups).rename(inbox / "drive.jsonl")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        chunks = _state(url)[1] if _has_catalog(url) else []
+        if sum(c.state == "done" for c in chunks) >= 2:
+            break
+        time.sleep(0.1)
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait()
+    done_before = {c.idx for c in _state(url)[1] if c.state == "done"}
+    assert 2 <= len(done_before) < 10
+    second = Daemon(inbox, env, "d1")  # takes the job over once the lease expired
+    try:
+        deadline = time.monotonic() + 300
+        while not list((inbox / "done").glob("drive@*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        second.stop()
+    imports, chunks, counts = _state(url)
+    assert len(imports) == 1 and imports[0].state == "done"  # resumed, not started again
+    assert len(counts) == groups and set(counts.values()) == {1}
+    assert all(c.attempts == 1 for c in chunks if c.idx in done_before)  # nothing twice
+    (head,) = report_heads(inbox, "drive")
+    assert head["summary"]["groups_committed"] + head["summary"]["groups_unchanged"] == groups
