@@ -189,7 +189,8 @@ class ChunkedImports:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             state = FAILED if chunk.attempts >= self.settings.chunk_attempts else PENDING
-            return state, await table.end_chunk(ident, idx, worker, state, error=error)
+            ended = await table.end_chunk(ident, idx, worker, state, error=error)
+            return (None, False) if ended is None else (state, ended)
         finally:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,7 +198,8 @@ class ChunkedImports:
         rejected = b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in report.rejected)
         summary = report.summary.to_dict()
         last = await table.end_chunk(ident, idx, worker, DONE, summary=summary, rejected=rejected)
-        return DONE, last
+        # cancelled or taken over while its last groups committed: not this worker's to count
+        return (None, False) if last is None else (DONE, last)
 
     async def _chunk_report(
         self,

@@ -158,10 +158,11 @@ class ChunkTable:
         summary: dict[str, Any] | None = None,
         rejected: bytes = b"",
         error: str | None = None,
-    ) -> bool:
-        """Record the outcome of a chunk ``worker`` runs (a chunk handed back is ``PENDING``;
-        nothing changes when the chunk was cancelled or taken over meanwhile); True when this
-        was the import's last chunk to end (then the import is to be finalized)."""
+    ) -> bool | None:
+        """Record the outcome of a chunk ``worker`` runs (a chunk handed back is ``PENDING``):
+        None when nothing changed (the chunk was cancelled or taken over meanwhile), else
+        True when this was the import's last chunk to end (then the import is to be
+        finalized)."""
         async with self.db.transaction() as conn:
             if conn.dialect == "postgresql":  # one finisher sees "no chunk left"
                 await conn.execute("SELECT 1 FROM imports WHERE id = ? FOR UPDATE", (import_id,))
@@ -180,7 +181,9 @@ class ChunkTable:
                     worker,
                 ),
             )
-            if not changed or state not in ENDED:
+            if not changed:
+                return None
+            if state not in ENDED:
                 return False
             row = await conn.fetchone(
                 "SELECT COUNT(*) FROM chunks WHERE import_id = ? AND state NOT IN (?, ?, ?)",
