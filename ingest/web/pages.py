@@ -105,6 +105,29 @@ def _annotation_labels(annotations: list[dict[str, Any]]) -> tuple[list[str], in
     return frame_labels, rois
 
 
+_VIDEO_EXT = (".mp4", ".m4v", ".webm", ".ogv", ".mov", ".mkv")
+
+
+def sensor_kind(frame: dict[str, Any]) -> str:
+    """What a card's thumbnail of ``frame`` can show: "image" (its preview, or an image
+    source), else "point cloud" or "video" (a source no <img> can draw). The same rule as the
+    viewer's ``sensors.js``."""
+    if frame.get("preview_uri"):
+        return "image"
+    kind = str(frame.get("content_type") or "").lower()
+    path = str(frame.get("source") or "").split("?")[0].split("#")[0].lower()
+    if "pcd" in kind or path.endswith(".pcd"):
+        return "point cloud"
+    if kind.startswith("video/") or (not kind.startswith("image/") and path.endswith(_VIDEO_EXT)):
+        return "video"
+    return "image"
+
+
+def _thumb(version_id: str, frame_id: str, name: str | None, frame: dict[str, Any]) -> Any:
+    url = media_url(version_id, frame_id, name, "preview")
+    return {"name": name, "url": url, "kind": sensor_kind(frame)}
+
+
 def frame_card(version_id: str, stored: StoredFrame) -> dict[str, Any]:
     doc = orjson.loads(stored.document)
     frames: dict[str, dict[str, Any]] = doc.get("frames") or {}
@@ -118,10 +141,7 @@ def frame_card(version_id: str, stored: StoredFrame) -> dict[str, Any]:
                 (f.get("timestamp") for f in frames.values() if f.get("timestamp") is not None),
                 None,
             )
-        thumbs: list[dict[str, str | None]] = [
-            {"name": name, "url": media_url(version_id, stored.id, name, "preview")}
-            for name in frames
-        ]
+        thumbs = [_thumb(version_id, stored.id, name, frame) for name, frame in frames.items()]
         for frame in frames.values():
             annotations += frame.get("annotations") or []
         metadata_keys = len(doc.get("metadata") or {}) + sum(
@@ -130,7 +150,7 @@ def frame_card(version_id: str, stored: StoredFrame) -> dict[str, Any]:
     else:
         context_id = doc.get("context_id")
         timestamp = doc.get("timestamp")
-        thumbs = [{"name": None, "url": media_url(version_id, stored.id, None, "preview")}]
+        thumbs = [_thumb(version_id, stored.id, None, doc)]
         metadata_keys = len(doc.get("metadata") or {})
     frame_labels, rois = _annotation_labels(annotations)
     return {

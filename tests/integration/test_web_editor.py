@@ -400,3 +400,16 @@ def test_versions_page_lineage_and_actions(page: Any, served: Any) -> None:
         ).get_frame_count()
         == 7
     )
+
+
+def test_frame_browser_cards_name_sensors_no_img_can_draw(page: Any, served: Any) -> None:
+    """A point cloud or a video without a preview gets a labelled tile in the frame browser,
+    not a broken <img>; images keep their thumbnails."""
+    base, _, sensors = served
+    page.goto(f"{base}/versions/{sensors.version_id}?limit=200")
+    for frame_id, kind in [*((i, "point cloud") for i in sensors.pcd_ids.values()),
+                           (sensors.video_id, "video")]:  # fmt: skip
+        card = page.locator(f".thumb[href*='/frames/{frame_id}']")
+        assert card.locator(".thumb-sensor").inner_text() == kind
+        assert card.locator("img").count() == 0
+    assert page.locator(".thumb img").count() > 0  # the cameras' previews
