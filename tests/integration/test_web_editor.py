@@ -180,6 +180,8 @@ def test_draw_every_shape_edit_vertices_frame_labels(page: Any, served: Any) -> 
     # edit a vertex: select the polygon, drag its first vertex
     page.keyboard.press("v")
     click_at(page, 25, 20)
+    # its vertex handles are drawn once the selection took effect: grab one only then
+    page.wait_for_function("() => Konva.stages[0].find('.vertex').length >= 4")
     drag(page, (10, 10), (5, 5))
     save(page)
     (poly,) = [
