@@ -9,8 +9,6 @@ import logging
 import os
 from typing import Any
 
-from aiohttp import web
-
 from ..daemon.chunks import ChunkedJobs
 from ..daemon.http import allowed_hosts, make_app
 from ..daemon.inbox import LocalInbox, open_inbox
@@ -22,6 +20,7 @@ from ..queue import build_queue
 from ..queue.pg import worker_options
 from ..service import Ingest
 from . import EXIT_OK
+from .httpsite import start_site
 
 log = logging.getLogger("ingest.daemon")
 
@@ -113,13 +112,7 @@ async def cmd_daemon(args: argparse.Namespace, app: Ingest) -> int:
             hosts=allowed_hosts(args.http_host, settings.daemon_allowed_hosts),
             max_body=settings.daemon_max_body_mb * 1024 * 1024,
         )
-        runner = web.AppRunner(http_app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, args.http_host, args.http_port).start()
-        except OSError as exc:  # a busy port, a name that does not resolve
-            await runner.cleanup()
-            raise ConfigError(f"cannot serve on {args.http_host}:{args.http_port}: {exc}") from exc
+        runner = await start_site(http_app, args.http_host, args.http_port)
         log.info("http on %s:%s", args.http_host, args.http_port)
     log.info("watching %s; allowed roots: %s", inbox.url, roots or "anywhere")
     try:

@@ -25,6 +25,7 @@ from ..queue import build_queue, run_in_process
 from ..queue.pg import defer_chunks, enqueue_import, worker_options
 from ..service import Ingest
 from . import EXIT_FATAL, EXIT_OK, echo
+from .httpsite import start_site
 from .imports import finish, storage_reachable
 
 POLL_S = 0.5
@@ -148,13 +149,7 @@ async def cmd_worker(args: argparse.Namespace, app: Ingest) -> int:
     metrics.uploads_in_flight.set_function(lambda: app.in_flight()[1])
     runner = None
     if args.http_port:
-        runner = web.AppRunner(_metrics_app(app, metrics), access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, args.http_host, args.http_port).start()
-        except OSError as exc:  # a busy port, a name that does not resolve
-            await runner.cleanup()
-            raise ConfigError(f"cannot serve on {args.http_host}:{args.http_port}: {exc}") from exc
+        runner = await start_site(_metrics_app(app, metrics), args.http_host, args.http_port)
     hooks = {"on_chunk": metrics.chunk_ended, "follower": metrics.follower,
              "on_upload": metrics.observe_upload}  # fmt: skip
     try:
