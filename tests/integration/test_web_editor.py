@@ -56,6 +56,22 @@ def click_at(page: Any, x: float, y: float) -> None:
     page.mouse.click(*stage_point(page, x, y))
 
 
+def select_at(page: Any, x: float, y: float, selected_js: str) -> None:
+    """Click (x, y) until ``selected_js`` holds: under a loaded CI machine the click can land
+    before the page has settled (a layout shift after a save, a pending redraw); the editor is
+    then simply clicked again, as a user would."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    for _ in range(5):
+        click_at(page, x, y)
+        try:
+            page.wait_for_function(selected_js, timeout=2_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"clicking at ({x}, {y}) never selected: {selected_js}")
+
+
 def captions(page: Any) -> list[str]:
     return list(page.evaluate("() => Konva.stages[0].find('.roi-label').map(t => t.text())"))
 
@@ -104,8 +120,7 @@ def test_draw_save_reload_move_relabel_undo_delete(page: Any, served: Any) -> No
     with_token(page)
 
     # move it: select it (the panel shows its id), then drag it 10 px right and 5 down
-    click_at(page, 120, 25)
-    assert page.locator("#ann-labels").input_value() == "truck"
+    select_at(page, 120, 25, "() => document.getElementById('ann-labels').value === 'truck'")
     (truck,) = [a for a in rear_annotations(vid, fid) if a["labels"] == ["truck"]]
     assert page.locator("#ann-id").text_content() == truck["id"]
     drag(page, (120, 25), (130, 30))
@@ -139,7 +154,7 @@ def test_draw_save_reload_move_relabel_undo_delete(page: Any, served: Any) -> No
     assert saved["labels"] == ["bus", "vehicle"] and saved["confidence"] is None
 
     # delete it (select, then the Delete key)
-    click_at(page, 130, 30)
+    select_at(page, 130, 30, "() => document.getElementById('ann-labels').value === 'bus, vehicle'")
     page.keyboard.press("Delete")
     save(page)
     assert not boxes(rear_annotations(vid, fid), "bus")
@@ -179,9 +194,7 @@ def test_draw_every_shape_edit_vertices_frame_labels(page: Any, served: Any) -> 
 
     # edit a vertex: select the polygon, drag its first vertex
     page.keyboard.press("v")
-    click_at(page, 25, 20)
-    # its vertex handles are drawn once the selection took effect: grab one only then
-    page.wait_for_function("() => Konva.stages[0].find('.vertex').length >= 4")
+    select_at(page, 25, 20, "() => Konva.stages[0].find('.vertex').length >= 4")
     drag(page, (10, 10), (5, 5))
     save(page)
     (poly,) = [
@@ -347,8 +360,7 @@ def test_published_version_offers_no_editing(page: Any, served: Any) -> None:
     drag(page, (10, 10), (60, 60))
     assert page.evaluate("() => Konva.stages[0].find('.roi').length") == shapes
     # an ROI can be selected to read its fields, not changed
-    click_at(page, 190, 170)
-    assert page.locator("#ann-labels").input_value() == "car"
+    select_at(page, 190, 170, "() => document.getElementById('ann-labels').value === 'car'")
     assert page.locator("#ann-labels").evaluate("e => e.readOnly")
     assert page.evaluate("() => Konva.stages[0].find('.roi').every(g => !g.draggable())")
 

@@ -173,7 +173,9 @@ window.Ingest = window.Ingest || {};
       // set once everything is on the layer (a Transformer given detached nodes drops them)
       this.transformer.nodes(this.transformTarget ? [this.transformTarget] : []);
       this.base.batchDraw();
-      this.roiLayer.batchDraw();
+      // drawn now, not at the next animation frame: a click right after a change must hit
+      // the new shapes (Konva hit-tests against the layer's last drawn hit canvas)
+      this.roiLayer.draw();
     }
 
     roiGroup(ann, index) {
