@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..query import FrameFilter
+from . import labelcounts
 from .base import FrameCursor, StoredFrame
 from .querysql import filters_sql, rows_sql
 from .sqlframes import _CHUNK, SqlFrames
@@ -16,7 +17,11 @@ class SqlQueries(SqlFrames):
     """Query reads over one version; ``SqlCatalog`` is the class to use."""
 
     async def query_count(self, version_id: str, filters: Sequence[FrameFilter]) -> int:
-        """How many frames of the version any of ``filters`` selects."""
+        """How many frames of the version any of ``filters`` selects (a plain label query:
+        one row of ``version_labels``)."""
+        label = labelcounts.plain_label(filters)
+        if label is not None:
+            return await labelcounts.count(self.db, version_id, label)
         condition, args = filters_sql(self.db.dialect, version_id, filters)
         row = await self.db.fetchone(
             f"SELECT COUNT(*) FROM version_frames vf WHERE vf.version_id = ? AND ({condition})",
