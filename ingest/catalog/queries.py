@@ -49,26 +49,41 @@ class SqlQueries(SqlFrames):
         filters: Sequence[FrameFilter],
         *,
         after: int = 0,
+        until: int | None = None,
         limit: int = 10_000,
     ) -> list[int]:
-        """The next ``limit`` selected frames after ``after`` as frames row ids, in row order:
-        a walk over the matches only (the index range of a term), each checked in the
-        version."""
-        units = rows_sql(self.db.dialect, version_id, filters)
+        """The next ``limit`` selected frames in ``after < row <= until`` as frames row ids,
+        in row order: a walk over the matches only (the index range of a term), each checked
+        in the version."""
+        span = None if until is None else (after, until)
+        units = rows_sql(self.db.dialect, version_id, filters, span)
+        bound = "" if until is None else " AND {} <= ?"
+        tail: list[Any] = [] if until is None else [until]
         if units is None:
             sql = "SELECT frame_row FROM version_frames WHERE version_id = ? AND frame_row > ?"
-            args: list[Any] = [version_id, after]
+            sql += bound.format("frame_row")
+            args: list[Any] = [version_id, after, *tail]
         else:
             # GROUP BY (not DISTINCT in a subquery): SQLite streams a term's index range in
             # row order, no sort
             sql = (
-                f"SELECT s.frame_row FROM ({units[0]}) AS s WHERE s.frame_row > ? AND EXISTS "
+                f"SELECT s.frame_row FROM ({units[0]}) AS s WHERE s.frame_row > ?"
+                f"{bound.format('s.frame_row')} AND EXISTS "
                 "(SELECT 1 FROM version_frames vf WHERE vf.frame_row = s.frame_row "
                 "AND vf.version_id = ?) GROUP BY s.frame_row"
             )
-            args = [*units[1], after, version_id]
+            args = [*units[1], after, *tail, version_id]
         rows = await self.db.fetchall(f"{sql} ORDER BY frame_row LIMIT ?", (*args, limit))
         return [int(row[0]) for row in rows]
+
+    async def row_span(self) -> tuple[int, int]:
+        """The smallest and largest frames row id stored ((0, -1): none), where random order
+        lays its blocks."""
+        # two subqueries: SQLite reads a lone MIN or MAX off the key, both at once by a scan
+        row = await self.db.fetchone(
+            "SELECT (SELECT MIN(row_id) FROM frames), (SELECT MAX(row_id) FROM frames)"
+        )
+        return (int(row[0]), int(row[1])) if row and row[0] is not None else (0, -1)
 
     async def frames_by_row(self, row_ids: Sequence[int]) -> dict[int, StoredFrame]:
         """The frames stored under these row ids (``query_rows``), by row id."""

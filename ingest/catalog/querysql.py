@@ -66,9 +66,11 @@ def _like(pattern: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, dialect: str, version_id: str) -> None:
+    def __init__(self, dialect: str, version_id: str, rows: tuple[int, int] | None = None) -> None:
         self.dialect = dialect
         self.version_id = version_id
+        #: (after, until): every term reads only frames rows in ``after < row <= until``
+        self.rows = rows
         self.aliases = count()
         #: the SQL of single-term sets -> their frame_row column, for a correlated EXISTS
         self.single: dict[str, str] = {}
@@ -130,12 +132,22 @@ class _Compiler:
         return self.one(sql, [key, *args], "frame_row")
 
     def one(self, sql: str, args: list[Any], row_column: str) -> Sql:
+        sql, args = self.bounded(sql, args, row_column)
         self.single[sql] = row_column
         return sql, args
 
+    def bounded(self, sql: str, args: list[Any], row_column: str = "frame_row") -> Sql:
+        """``sql`` (ending in its WHERE) limited to the compiler's frames rows, if any: a
+        bound in each term keeps its index range short (the planners do not push a bound
+        on a compound query's result into its arms)."""
+        if self.rows is None:
+            return sql, args
+        return f"{sql} AND {row_column} > ? AND {row_column} <= ?", [*args, *self.rows]
+
     def universe(self, cols: str) -> Sql:
         table = "frame_labels" if cols == _ROI else "frame_units"
-        return f"SELECT {cols} FROM {table} WHERE {_IN_VERSION}", [self.version_id]
+        sql = f"SELECT {cols} FROM {table} WHERE {_IN_VERSION}"
+        return self.bounded(sql, [self.version_id])
 
     def combine(self, op: str, left: Sql, right: Sql, cols: str) -> Sql:
         a, b = next(self.aliases), next(self.aliases)
@@ -169,7 +181,7 @@ class _Compiler:
         if rule.conf_range:
             low, high = rule.conf_range
             sure = self.range_test("confidence", Range("confidence", low, high))
-            where = f"SELECT {_ROI} FROM frame_labels WHERE {sure[0]}", sure[1]
+            where = self.bounded(f"SELECT {_ROI} FROM frame_labels WHERE {sure[0]}", sure[1])
             roi = self.combine("INTERSECT", roi, where, _ROI)
         if rule.count_range is None:  # at least one ROI: the set itself
             return roi
@@ -230,10 +242,16 @@ def filters_sql(
     return (" OR ".join(conditions) or "1 = 0"), args
 
 
-def rows_sql(dialect: str, version_id: str, filters: Sequence[FrameFilter]) -> Sql | None:
+def rows_sql(
+    dialect: str,
+    version_id: str,
+    filters: Sequence[FrameFilter],
+    rows: tuple[int, int] | None = None,
+) -> Sql | None:
     """The frames rows (``frame_row``) any of ``filters`` selects, in any version: the caller
-    checks membership. None: every frame. For a single term, an index range in row order."""
-    compiler = _Compiler(dialect, version_id)
+    checks membership. None: every frame. For a single term, an index range in row order.
+    ``rows`` (after, until): only frames rows in ``after < row <= until``."""
+    compiler = _Compiler(dialect, version_id, rows)
     sets = []
     for rule in filters:
         units = compiler.units(rule)
