@@ -9,8 +9,27 @@ from typing import Any
 from ..query import FrameFilter
 from . import labelcounts
 from .base import FrameCursor, StoredFrame
-from .querysql import filters_sql, rows_sql
+from .querysql import Sql, filters_sql, materialises, rows_sql
 from .sqlframes import _CHUNK, SqlFrames
+
+#: the windows a compound query's page tries, in frames per frame of the page
+WINDOWS = (4, 64)
+
+
+def _after(cursor: FrameCursor | None, op: str = ">", alias: str = "") -> Sql:
+    """`` AND`` the sort key of version_frames ``alias`` past (or up to) ``cursor`` (none:
+    nothing)."""
+    if cursor is None:
+        return "", []
+    key = f"({alias}sort_ctx, {alias}sort_ts, {alias}frame_id)"
+    return f" AND {key} {op} (?, ?, ?)", [cursor.sort_ctx, cursor.sort_ts, cursor.frame_id]
+
+
+def _window(version_id: str, after: FrameCursor | None, last: FrameCursor | None) -> Sql:
+    """A term bound (``{col}``: its row column): the version's frames in ``(after, last]``."""
+    low, high = _after(after), _after(last, "<=")
+    sql = "{col} IN (SELECT frame_row FROM version_frames WHERE version_id = ?"
+    return f"{sql}{low[0]}{high[0]})", [version_id, *low[1], *high[1]]
 
 
 class SqlQueries(SqlFrames):
@@ -37,11 +56,43 @@ class SqlQueries(SqlFrames):
         after: FrameCursor | None = None,
         limit: int = 1000,
     ) -> list[tuple[FrameCursor, StoredFrame]]:
-        """The next ``limit`` selected frames after ``after``, in (context_id, timestamp) order."""
-        condition, args = filters_sql(self.db.dialect, version_id, filters, ordered=True)
-        return await self.page(
-            version_id, conditions=[f"({condition})"], args=args, after=after, limit=limit
+        """The next ``limit`` selected frames after ``after``, in (context_id, timestamp) order.
+
+        A query of one term walks the order index with an index probe per frame. A compound
+        one (AND, NOT, several rules) first tries windows of the next ``WINDOWS`` x ``limit``
+        frames in order, each term reading only the frames of the window (a common match
+        comes at once, without the whole set of matches built first), then, for a selective
+        query, the set of all its matches after the last window."""
+        dialect = self.db.dialect
+        out: list[tuple[FrameCursor, StoredFrame]] = []
+        windows = WINDOWS if materialises(dialect, version_id, filters) else ()
+        for factor in windows:
+            last = await self._nth(version_id, after, limit * factor)
+            bound = _window(version_id, after, last)
+            condition, args = filters_sql(dialect, version_id, filters, ordered=True, bound=bound)
+            upper = _after(last, "<=", "vf.")  # the walk in order stops at the window's end
+            out += await self.page(
+                version_id, conditions=[f"({condition}){upper[0]}"],
+                args=[*args, *upper[1]], after=after, limit=limit - len(out),
+            )  # fmt: skip
+            if len(out) == limit or last is None:
+                return out
+            after = last
+        condition, args = filters_sql(dialect, version_id, filters, ordered=True)
+        return out + await self.page(
+            version_id, conditions=[f"({condition})"], args=args, after=after,
+            limit=limit - len(out),
+        )  # fmt: skip
+
+    async def _nth(self, version_id: str, after: FrameCursor | None, n: int) -> FrameCursor | None:
+        """The sort key of the ``n``-th frame of the version after ``after`` (None: fewer)."""
+        where, args = _after(after)
+        row = await self.db.fetchone(
+            "SELECT sort_ctx, sort_ts, frame_id FROM version_frames WHERE version_id = ?"
+            f"{where} ORDER BY sort_ctx, sort_ts, frame_id LIMIT 1 OFFSET ?",
+            (version_id, *args, n - 1),
         )
+        return None if row is None else FrameCursor(row[0], float(row[1]), row[2])
 
     async def query_rows(
         self,
@@ -55,7 +106,7 @@ class SqlQueries(SqlFrames):
         """The next ``limit`` selected frames in ``after < row <= until`` as frames row ids,
         in row order: a walk over the matches only (the index range of a term), each checked
         in the version."""
-        span = None if until is None else (after, until)
+        span = None if until is None else ("{col} > ? AND {col} <= ?", [after, until])
         units = rows_sql(self.db.dialect, version_id, filters, span)
         bound = "" if until is None else " AND {} <= ?"
         tail: list[Any] = [] if until is None else [until]
