@@ -52,9 +52,12 @@ def plain_label(filters: Sequence[FrameFilter]) -> str | None:
 
 
 def _deltas(rows: IndexRows, sign: int, into: Counter[str]) -> None:
-    """Add ``sign`` to ``into`` once per distinct (frames row, label) pair of ``rows``."""
-    for _, label in {(r[0], r[3]) for r in rows.labels}:
-        into[label] += sign
+    """Add ``sign`` (1 or -1) to ``into`` once per distinct (frames row, label) of ``rows``."""
+    labels = (label for _, label in {(r[0], r[3]) for r in rows.labels})
+    if sign > 0:  # Counter's update and subtract count in C
+        into.update(labels)
+    else:
+        into.subtract(labels)
 
 
 async def change(
