@@ -9,8 +9,10 @@ same set the label query selects. Every membership change updates it in its tran
 ``write_frames`` / ``replace_frame_if`` (+1 per label of a new revision, -1 per label of the
 one it replaces), deletes (-1), a child version (its parent's rows copied; several parents:
 counted again from the index), a version or dataset deleted (its rows go). Deltas of a batch
-are summed per label and applied in label order (concurrent writers of one version on
-PostgreSQL lock the rows in the same order: no deadlock).
+are summed per label and added in label order. A count is the sum of up to ``SHARDS`` rows:
+on PostgreSQL each connection adds to the row of its shard (``pg_backend_pid()``), so
+concurrent writers of one version (chunk workers) rarely wait on each other's row locks until
+their commits, and those that share a shard lock its rows in the same order (no deadlock).
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ from ..query import FrameFilter, Match
 from .db import Conn, Database
 from .frameindex import IndexRows, documents_of
 
+SHARDS = 16
+
 SCHEMA = [
     """CREATE TABLE version_labels (
-        version_id {text} NOT NULL, label {text} NOT NULL, frames BIGINT NOT NULL,
-        PRIMARY KEY (version_id, label))""",
+        version_id {text} NOT NULL, label {text} NOT NULL, shard INTEGER NOT NULL,
+        frames BIGINT NOT NULL, PRIMARY KEY (version_id, label, shard))""",
 ]
 
 _COUNTED = (
-    "SELECT vf.version_id, l.label, COUNT(DISTINCT vf.frame_row) FROM frame_labels l "
+    "SELECT vf.version_id, l.label, 0, COUNT(DISTINCT vf.frame_row) FROM frame_labels l "
     "JOIN version_frames vf ON vf.frame_row = l.frame_row"
 )
-_INSERT = "INSERT INTO version_labels (version_id, label, frames) "
+_INSERT = "INSERT INTO version_labels (version_id, label, shard, frames) "
 
 
 def plain_label(filters: Sequence[FrameFilter]) -> str | None:
@@ -71,9 +75,10 @@ async def change(
     if removed := list(removed):
         _deltas(await documents_of(conn, removed), -1, summed)
     rows = [(version_id, label, n) for label, n in sorted(summed.items()) if n]
+    shard = f"pg_backend_pid() % {SHARDS}" if conn.dialect == "postgresql" else "0"
     if rows:
         await conn.executemany(
-            f"{_INSERT}VALUES (?, ?, ?) ON CONFLICT (version_id, label) "
+            f"{_INSERT}VALUES (?, ?, {shard}, ?) ON CONFLICT (version_id, label, shard) "
             "DO UPDATE SET frames = version_labels.frames + excluded.frames",
             rows,
         )
@@ -83,7 +88,7 @@ async def inherit(conn: Conn, child_id: str, parent_ids: Sequence[str]) -> None:
     """The counts of a new version whose membership was just copied from its parents."""
     if len(parent_ids) == 1:
         await conn.execute(
-            f"{_INSERT}SELECT ?, label, frames FROM version_labels WHERE version_id = ?",
+            f"{_INSERT}SELECT ?, label, shard, frames FROM version_labels WHERE version_id = ?",
             (child_id, parent_ids[0]),
         )
     elif parent_ids:  # parents sharing frame ids: the first one's frame wins, count again
@@ -105,7 +110,7 @@ async def forget(conn: Conn, version_scope: str, args: Sequence[object]) -> None
 
 async def count(db: Database, version_id: str, label: str) -> int:
     row = await db.fetchone(
-        "SELECT frames FROM version_labels WHERE version_id = ? AND label = ?",
+        "SELECT SUM(frames) FROM version_labels WHERE version_id = ? AND label = ?",
         (version_id, label),
     )
-    return int(row[0]) if row else 0
+    return int(row[0]) if row and row[0] is not None else 0

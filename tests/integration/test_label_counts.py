@@ -4,6 +4,7 @@ version's documents after each change, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -111,3 +112,26 @@ def _rev(stored: Any) -> str:
 def test_only_a_plain_label_query_reads_the_counts(rule: FrameFilter, label: str | None) -> None:
     assert plain_label([rule]) == label
     assert plain_label([rule, rule]) is None  # OR-ed filters: counted through the index
+
+
+async def test_concurrent_writers_of_one_version_add_up(database_url: str) -> None:
+    """Two catalogs (chunk workers) writing one version at once: on PostgreSQL each adds to
+    its connection's shard rows; the sum is the brute-force count."""
+    first, second = await SqlCatalog.open(database_url), await SqlCatalog.open(database_url)
+    try:
+        docs = [dict(item.to_doc(), id=f"w{i}") for i, item in enumerate(make_frames(seed=3))]
+        dataset = await first.create_dataset("W", tags=(), description=None,
+                                             raise_if_exists=False)  # fmt: skip
+        version = await first.create_version(dataset.id, "v", parent_ids=(),
+                                             raise_if_exists=False)  # fmt: skip
+
+        async def write(catalog: SqlCatalog, part: list[dict[str, Any]]) -> None:
+            for start in range(0, len(part), 3):
+                await catalog.write_frames(version.id, [_row(d) for d in part[start : start + 3]])
+
+        await asyncio.gather(write(first, docs[::2]), write(second, docs[1::2]))
+        counts = await _check(first, version.id)
+        assert counts["Car"] > 0
+    finally:
+        await first.close()
+        await second.close()
