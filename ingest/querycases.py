@@ -19,7 +19,7 @@ WALK_PAGE = 50_000  # row ids per read of a random walk (integers: 50,000 are a 
 BLOCK_MATCHES = 256  # matches a block of row ids holds on average (random order)
 WINDOW = 16  # blocks shuffled together (random order)
 PAGE = 500
-FIRST_PAGE = 32
+FIRST_PAGE = 8  # a rare term walks ~FIRST_PAGE / its share of frames before the first page
 
 
 @dataclass(frozen=True)

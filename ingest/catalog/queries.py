@@ -108,22 +108,20 @@ class SqlQueries(SqlFrames):
         in the version."""
         span = None if until is None else ("{col} > ? AND {col} <= ?", [after, until])
         units = rows_sql(self.db.dialect, version_id, filters, span)
-        bound = "" if until is None else " AND {} <= ?"
-        tail: list[Any] = [] if until is None else [until]
         if units is None:
             sql = "SELECT frame_row FROM version_frames WHERE version_id = ? AND frame_row > ?"
-            sql += bound.format("frame_row")
-            args: list[Any] = [version_id, after, *tail]
+            args: list[Any] = [version_id, after]
+            if until is not None:
+                sql, args = f"{sql} AND frame_row <= ?", [*args, until]
         else:
             # GROUP BY (not DISTINCT in a subquery): SQLite streams a term's index range in
-            # row order, no sort
+            # row order, no sort; each term is bounded by ``span`` already
             sql = (
-                f"SELECT s.frame_row FROM ({units[0]}) AS s WHERE s.frame_row > ?"
-                f"{bound.format('s.frame_row')} AND EXISTS "
+                f"SELECT s.frame_row FROM ({units[0]}) AS s WHERE s.frame_row > ? AND EXISTS "
                 "(SELECT 1 FROM version_frames vf WHERE vf.frame_row = s.frame_row "
                 "AND vf.version_id = ?) GROUP BY s.frame_row"
             )
-            args = [*units[1], after, *tail, version_id]
+            args = [*units[1], after, version_id]
         rows = await self.db.fetchall(f"{sql} ORDER BY frame_row LIMIT ?", (*args, limit))
         return [int(row[0]) for row in rows]
 
