@@ -62,11 +62,11 @@ class Queries:
         size = min(FIRST_PAGE, page_size)
         while True:
             page = await self.catalog.query_page(version_id, filters, after=after, limit=size)
+            full, after = len(page) == size, page[-1][0] if page else after
             if page:
-                yield page
-            if len(page) < size:
+                yield page  # read before: the consumer may empty it (``_merged`` pops)
+            if not full:
                 return
-            after = page[-1][0]
             size = min(size * 4, page_size)
 
     async def sequential(
