@@ -13,6 +13,7 @@ import pytest
 from ingest.catalog import FrameRow
 from ingest.catalog.labelcounts import plain_label
 from ingest.catalog.sql import SqlCatalog
+from ingest.catalog.sqlframes import revision
 from ingest.query import FrameFilter, Match, Range, frame_filter, roi_query_node
 
 from .querydata import LABELS, make_frames, selects
@@ -88,8 +89,6 @@ async def test_label_counts_follow_every_membership_change(database_url: str) ->
 
 
 def _rev(stored: Any) -> str:
-    from ingest.catalog.sqlframes import revision
-
     return revision(stored.document)
 
 

@@ -104,7 +104,9 @@ async def test_migration_indexes_frames_written_before_it(alib: str) -> None:
     catalog = await SqlCatalog.open(alib)  # migrates: creates and fills the tables
     for table in TABLES:
         assert (await catalog.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] > 0
-    counted = await catalog.db.fetchall("SELECT label, SUM(frames) FROM version_labels GROUP BY label")
+    counted = await catalog.db.fetchall(
+        "SELECT label, SUM(frames) FROM version_labels GROUP BY label"
+    )
     assert sorted(counted) == [("car", 1)]  # the label counts filled too
     await catalog.close()
     view = DataView()
