@@ -157,7 +157,8 @@ class Queries:
         ``BLOCK_MATCHES`` of the rule's ``count`` matches; each epoch takes the blocks in a
         shuffled order, ``WINDOW`` at a time, reads their matches (one index range each) and
         shuffles them together. The first frame costs ``WINDOW`` small reads, never a pass over
-        all the matches; memory holds one window."""
+        all the matches; memory holds one window. Frames stored after ``span`` was read are
+        not in the stream (their row ids are past its last block)."""
         low, high = span
         size = max(1, -(-BLOCK_MATCHES * (high - low + 1) // count))
         blocks = list(range(low - 1, high, size))  # block b: rows in (b, b + size]
