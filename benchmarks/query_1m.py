@@ -95,7 +95,7 @@ async def fill(url: str, n: int) -> tuple[str, float]:
 
 
 COPIED = ("datasets", "versions", "frames", "version_frames", "frame_units", "frame_labels",
-          "frame_meta")  # fmt: skip
+          "frame_meta", "version_labels")  # fmt: skip
 
 
 async def copy_into(sqlite_path: Path, url: str) -> float:
@@ -197,8 +197,12 @@ def section(n: int, results: dict[str, dict[str, Any]]) -> str:
         + ", ".join(f"{d} {r['plain_count_ms']} ms" for d, r in results.items())
         + "; the machine's 1-minute load average while measuring: "
         + ", ".join(f"{d} {r['load']}" for d, r in results.items())
-        + " (2 cores). A random draw walks the drawn filter's matching ids once per batch of "
-        "draws (`querycases.py`), so its first item costs a pass over the matches.",
+        + " (2 cores). A plain label query's count reads one row of the per-version label "
+        "counts (`catalog/labelcounts.py`); other counts go through the index, one probe of "
+        "the version per match. Random order reads the matches of a window of row-id blocks "
+        "at a time (`querycases.py`) after counting the filter, so a compound filter's first "
+        "random item costs its count. A compound query's sequential page tries windows of the "
+        "next frames in order first (`catalog/queries.py`).",
         END,
     ]
     return "\n".join(lines)

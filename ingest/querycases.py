@@ -1,25 +1,25 @@
 """Query use cases, part of the application object (``service.Ingest``): count and stream the
 frames that frame filters (``ingest.query``) select, in sequential or weighted random order.
 
-Memory stays flat: frames come a page at a time; a random draw plans ``DRAW_BATCH`` draws,
-then walks each filter's matches once in frames-row order (integers, ``WALK_PAGE`` at a time)
-to find the drawn positions, and fetches the documents of the batch in draw order.
+Memory stays flat: frames come a page at a time; random order reads each filter's matches a
+window of row-id blocks at a time (``_shuffled``) and fetches the documents of a batch of
+draws in draw order.
 """
 
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from .catalog import Catalog, FrameCursor, StoredFrame
 from .query import FrameFilter
 
-DRAW_BATCH = 10_000
 WALK_PAGE = 50_000  # row ids per read of a random walk (integers: 50,000 are a few MB)
+BLOCK_MATCHES = 256  # matches a block of row ids holds on average (random order)
+WINDOW = 16  # blocks shuffled together (random order)
 PAGE = 500
-FIRST_PAGE = 32
+FIRST_PAGE = 8  # a rare term walks ~FIRST_PAGE / its share of frames before the first page
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ class Queries:
         size = min(FIRST_PAGE, page_size)
         while True:
             page = await self.catalog.query_page(version_id, filters, after=after, limit=size)
+            full, after = len(page) == size, page[-1][0] if page else after
             if page:
-                yield page
-            if len(page) < size:
+                yield page  # read before: the consumer may empty it (``_merged`` pops)
+            if not full:
                 return
-            after = page[-1][0]
             size = min(size * 4, page_size)
 
     async def sequential(
@@ -113,53 +113,79 @@ class Queries:
     async def weighted_random(
         self, rules: Sequence[Rule], *, seed: int, limit: int | None, infinite: bool = False
     ) -> AsyncIterator[list[tuple[str, StoredFrame]]]:
-        """Batches of (version id, frame) random draws (with replacement): a rule picked in
-        proportion to its weight, then one of its frames, uniformly; reproducible with ``seed``.
-        ``limit``
-        draws (default: as many as frames selected), or forever with ``infinite``."""
+        """Batches of (version id, frame) in weighted random order, reproducible with ``seed``:
+        each draw picks a rule in proportion to its weight and takes the next frame of that
+        rule's own shuffled stream (``_shuffled``: every frame it selects once, in random
+        order, then again in a new order). ``limit`` draws (default: as many as frames
+        selected), or forever with ``infinite``."""
         counts = [await self.catalog.query_count(r.version_id, [r.filter]) for r in rules]
         live = [i for i, n in enumerate(counts) if n and rules[i].weight > 0]
         if not live:
             return
-        if limit is None and not infinite:
-            limit = await self.rules_count(rules)
+        if limit is None and not infinite:  # the frames selected: one count per version
+            one_each = len(_by_version(rules)) == len(rules)
+            limit = sum(counts) if one_each else await self.rules_count(rules)
         rng = random.Random(seed)
+        span = await self.catalog.row_span()
+        streams = {
+            i: self._shuffled(rules[i], counts[i], span, random.Random(rng.getrandbits(64)))
+            for i in live
+        }
         weights = [rules[i].weight for i in live]
-        drawn = 0
+        drawn, size = 0, FIRST_PAGE
         while infinite or drawn < (limit or 0):
-            size = DRAW_BATCH if infinite else min(DRAW_BATCH, (limit or 0) - drawn)
-            picks = [(i, rng.randrange(counts[i])) for i in rng.choices(live, weights, k=size)]
-            rows = await self._rows_at(rules, picks)
-            found = [(rules[pick[0]].version_id, rows[pick]) for pick in picks if pick in rows]
-            for start in range(0, len(found), PAGE):
-                chunk = found[start : start + PAGE]
-                stored = await self.catalog.frames_by_row([row for _, row in chunk])
-                yield [(version, stored[row]) for version, row in chunk if row in stored]
-            drawn += size
+            size = min(size * 4, PAGE) if drawn else size
+            left = size if infinite else min(size, (limit or 0) - drawn)
+            picks = rng.choices(live, weights, k=left)
+            chunk = []
+            for i in picks:
+                row = await anext(streams[i], None)
+                if row is not None:  # None: the version lost its frames meanwhile
+                    chunk.append((rules[i].version_id, row))
+            if not chunk:
+                return
+            stored = await self.catalog.frames_by_row([row for _, row in chunk])
+            yield [(version, stored[row]) for version, row in chunk if row in stored]
+            drawn += len(picks)
 
-    async def _rows_at(
-        self, rules: Sequence[Rule], picks: list[tuple[int, int]]
-    ) -> dict[tuple[int, int], int]:
-        """The frames row at each drawn (rule, position) of the rule's matches in row order."""
-        wanted: dict[int, set[int]] = defaultdict(set)
-        for rule, offset in picks:
-            wanted[rule].add(offset)
-        found: dict[tuple[int, int], int] = {}
-        for rule, offsets in wanted.items():
-            targets = sorted(offsets)
-            position, after, t = 0, 0, 0
-            while t < len(targets):
-                ids = await self.catalog.query_rows(
-                    rules[rule].version_id, [rules[rule].filter], after=after, limit=WALK_PAGE
-                )
-                if not ids:  # the version changed under us: fewer frames than counted
-                    break
-                while t < len(targets) and targets[t] < position + len(ids):
-                    found[(rule, targets[t])] = ids[targets[t] - position]
-                    t += 1
-                position += len(ids)
-                after = ids[-1]
-        return found
+    async def _shuffled(
+        self, rule: Rule, count: int, span: tuple[int, int], rng: random.Random
+    ) -> AsyncIterator[int]:
+        """The frames rows a rule selects, in random order, forever (one pass per epoch).
+
+        The stored row ids ``span`` are cut into blocks of consecutive ids sized to hold about
+        ``BLOCK_MATCHES`` of the rule's ``count`` matches; each epoch takes the blocks in a
+        shuffled order, ``WINDOW`` at a time, reads their matches (one index range each) and
+        shuffles them together. The first frame costs ``WINDOW`` small reads, never a pass over
+        all the matches; memory holds one window. Frames stored after ``span`` was read are
+        not in the stream (their row ids are past its last block)."""
+        low, high = span
+        size = max(1, -(-BLOCK_MATCHES * (high - low + 1) // count))
+        blocks = list(range(low - 1, high, size))  # block b: rows in (b, b + size]
+        while True:
+            rng.shuffle(blocks)
+            found = 0
+            for at in range(0, len(blocks), WINDOW):
+                pool: list[int] = []
+                for start in blocks[at : at + WINDOW]:
+                    pool += await self._rows_between(rule, start, start + size)
+                rng.shuffle(pool)
+                found += len(pool)
+                for row in pool:
+                    yield row
+            if not found:
+                return
+
+    async def _rows_between(self, rule: Rule, after: int, until: int) -> list[int]:
+        out: list[int] = []
+        while True:
+            ids = await self.catalog.query_rows(
+                rule.version_id, [rule.filter], after=after, until=until, limit=WALK_PAGE
+            )
+            out += ids
+            if len(ids) < WALK_PAGE:
+                return out
+            after = ids[-1]
 
 
 def _by_version(rules: Sequence[Rule]) -> dict[str, list[FrameFilter]]:

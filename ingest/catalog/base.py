@@ -188,8 +188,10 @@ class Catalog(Protocol):
         filters: Sequence[FrameFilter],
         *,
         after: int = 0,
+        until: int | None = None,
         limit: int = 10_000,
     ) -> list[int]: ...
+    async def row_span(self) -> tuple[int, int]: ...
     async def frames_by_row(self, row_ids: Sequence[int]) -> dict[int, StoredFrame]: ...
 
     # browsing (``catalog/search.py``)

@@ -158,27 +158,38 @@ def _rois(part: dict[str, Any]) -> list[tuple[list[str], float | None]]:
     return out
 
 
-async def index_documents(conn: Conn, docs: Sequence[tuple[int, bytes | str]]) -> None:
-    """Write the index rows of new (frames row id, document) pairs."""
+async def index_documents(conn: Conn, docs: Sequence[tuple[int, bytes | str]]) -> IndexRows:
+    """Write the index rows of new (frames row id, document) pairs; returns them."""
     rows = IndexRows()
     for row, document in docs:
         rows.add(row, document)
     await rows.write(conn)
+    return rows
 
 
-async def drop_orphan_rows(conn: Conn, row_ids: Sequence[int]) -> None:
-    """Remove the index rows of these frames rows when no version points at them any more
-    (before the frames rows go: their documents say which rows they have)."""
+async def documents_of(conn: Conn, row_ids: Sequence[int], condition: str = "") -> IndexRows:
+    """The index rows of stored frames rows (``condition``: more SQL on ``frames``)."""
     ids = sorted(set(row_ids))
     rows = IndexRows()
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         for row, document in await conn.fetchall(
-            f"SELECT row_id, document FROM frames WHERE row_id IN ({', '.join('?' * len(chunk))}) "
-            "AND NOT EXISTS (SELECT 1 FROM version_frames WHERE frame_row = frames.row_id)",
+            f"SELECT row_id, document FROM frames WHERE row_id IN ({', '.join('?' * len(chunk))})"
+            f"{condition}",
             chunk,
         ):
             rows.add(int(row), document)
+    return rows
+
+
+async def drop_orphan_rows(conn: Conn, row_ids: Sequence[int]) -> None:
+    """Remove the index rows of these frames rows when no version points at them any more
+    (before the frames rows go: their documents say which rows they have)."""
+    rows = await documents_of(
+        conn,
+        row_ids,
+        " AND NOT EXISTS (SELECT 1 FROM version_frames WHERE frame_row = frames.row_id)",
+    )
     keys: tuple[list[tuple[Any, ...]], ...] = (
         [(r[0], r[1]) for r in rows.units],
         [(r[3], r[0], r[1], r[2]) for r in rows.labels],

@@ -66,9 +66,11 @@ def _like(pattern: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, dialect: str, version_id: str) -> None:
+    def __init__(self, dialect: str, version_id: str, bound: Sql | None = None) -> None:
         self.dialect = dialect
         self.version_id = version_id
+        #: a condition every term's frames rows meet (``{col}``: the row column), if any
+        self.bound = bound
         self.aliases = count()
         #: the SQL of single-term sets -> their frame_row column, for a correlated EXISTS
         self.single: dict[str, str] = {}
@@ -130,12 +132,22 @@ class _Compiler:
         return self.one(sql, [key, *args], "frame_row")
 
     def one(self, sql: str, args: list[Any], row_column: str) -> Sql:
+        sql, args = self.bounded(sql, args, row_column)
         self.single[sql] = row_column
         return sql, args
 
+    def bounded(self, sql: str, args: list[Any], row_column: str = "frame_row") -> Sql:
+        """``sql`` (ending in its WHERE) limited to the compiler's frames rows, if any: a
+        bound in each term keeps its index range short (the planners do not push a bound
+        on a compound query's result into its arms)."""
+        if self.bound is None:
+            return sql, args
+        return f"{sql} AND {self.bound[0].format(col=row_column)}", [*args, *self.bound[1]]
+
     def universe(self, cols: str) -> Sql:
         table = "frame_labels" if cols == _ROI else "frame_units"
-        return f"SELECT {cols} FROM {table} WHERE {_IN_VERSION}", [self.version_id]
+        sql = f"SELECT {cols} FROM {table} WHERE {_IN_VERSION}"
+        return self.bounded(sql, [self.version_id])
 
     def combine(self, op: str, left: Sql, right: Sql, cols: str) -> Sql:
         a, b = next(self.aliases), next(self.aliases)
@@ -169,7 +181,7 @@ class _Compiler:
         if rule.conf_range:
             low, high = rule.conf_range
             sure = self.range_test("confidence", Range("confidence", low, high))
-            where = f"SELECT {_ROI} FROM frame_labels WHERE {sure[0]}", sure[1]
+            where = self.bounded(f"SELECT {_ROI} FROM frame_labels WHERE {sure[0]}", sure[1])
             roi = self.combine("INTERSECT", roi, where, _ROI)
         if rule.count_range is None:  # at least one ROI: the set itself
             return roi
@@ -215,11 +227,17 @@ class _Compiler:
 
 
 def filters_sql(
-    dialect: str, version_id: str, filters: Sequence[FrameFilter], *, ordered: bool = False
+    dialect: str,
+    version_id: str,
+    filters: Sequence[FrameFilter],
+    *,
+    ordered: bool = False,
+    bound: Sql | None = None,
 ) -> Sql:
     """One condition over ``version_frames vf``: the frames any of ``filters`` matches.
-    ``ordered``: for a page read in (context_id, timestamp, id) order (see ``rule``)."""
-    compiler = _Compiler(dialect, version_id)
+    ``ordered``: for a page read in (context_id, timestamp, id) order (see ``rule``);
+    ``bound``: a condition on the frames rows (``{col}``) each term reads (``rows_sql``)."""
+    compiler = _Compiler(dialect, version_id, bound)
     conditions, args = [], []
     for rule in filters:
         compiled = compiler.rule(rule, ordered)
@@ -230,10 +248,15 @@ def filters_sql(
     return (" OR ".join(conditions) or "1 = 0"), args
 
 
-def rows_sql(dialect: str, version_id: str, filters: Sequence[FrameFilter]) -> Sql | None:
+def rows_sql(
+    dialect: str, version_id: str, filters: Sequence[FrameFilter], bound: Sql | None = None
+) -> Sql | None:
     """The frames rows (``frame_row``) any of ``filters`` selects, in any version: the caller
-    checks membership. None: every frame. For a single term, an index range in row order."""
-    compiler = _Compiler(dialect, version_id)
+    checks membership. None: every frame. For a single term, an index range in row order.
+    ``bound``: a condition on the frames rows each term reads (``{col}``: its row column), so
+    that a compound query reads only part of each term's index range.
+    """
+    compiler = _Compiler(dialect, version_id, bound)
     sets = []
     for rule in filters:
         units = compiler.units(rule)
@@ -244,3 +267,16 @@ def rows_sql(dialect: str, version_id: str, filters: Sequence[FrameFilter]) -> S
     for part in sets[1:]:
         out = compiler.combine("UNION", out, part, "frame_row")
     return out
+
+
+def materialises(dialect: str, version_id: str, filters: Sequence[FrameFilter]) -> bool:
+    """Whether an ordered page of ``filters`` reads a materialised set of matches (a query
+    of more than one term) rather than one index probe per frame walked in order."""
+    compiler = _Compiler(dialect, version_id)
+    for rule in filters:
+        units = compiler.units(rule)
+        if units is None:
+            return False
+        if units[0] not in compiler.single:
+            return True
+    return False

@@ -18,6 +18,8 @@ Tables:
   keys; a child version gets a copy of its parents' membership rows, so edits in the child never
   show in the parent. An edit inserts a new frames row and points the membership at it.
 - frame_units, frame_labels, frame_meta: what queries search, per frames row (``frameindex``).
+- version_labels: frames per (version, ROI label), for counts of label queries
+  (``labelcounts``).
 
 Why integer row ids (migration 5): with ``rev`` as the frames key, every registered frame went
 into three B-trees keyed by random hashes (``frames.rev``, ``version_frames_rev`` and the
@@ -33,7 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from . import frameindex
+from . import frameindex, labelcounts
 from .db import Conn, Database
 
 #: a step is a statement, or a function run in the migration's transaction (a backfill)
@@ -176,6 +178,8 @@ MIGRATIONS: list[list[Step]] = [
             updated_at {real} NOT NULL,
             PRIMARY KEY (import_id, idx))""",
     ],
+    # frames per (version, ROI label): counts of plain label queries (catalog/labelcounts.py)
+    [*labelcounts.SCHEMA, labelcounts.backfill],
 ]
 
 _DIALECT = {

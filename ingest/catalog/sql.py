@@ -20,6 +20,7 @@ from ..errors import (
     PublishedVersionError,
     ValidationError,
 )
+from . import labelcounts
 from .base import PUBLISHED, DatasetRecord
 from .chunks import ChunkTable
 from .db import Database, connect
@@ -146,6 +147,7 @@ class SqlCatalog(SqlVersions):
             await conn.execute(
                 f"DELETE FROM version_frames WHERE version_id IN ({scope})", (dataset_id,)
             )
+            await labelcounts.forget(conn, scope, (dataset_id,))
             await conn.execute("DELETE FROM versions WHERE dataset_id = ?", (dataset_id,))
             await conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
             await delete_orphan_frames(conn)

@@ -20,9 +20,10 @@ from typing import Any
 import orjson
 
 from ..errors import FrameNotFound, VersionNotFound
+from . import labelcounts
 from .base import NO_TIMESTAMP, FrameCursor, FrameRow, StoredFrame, VersionRecord, WriteResult
 from .db import Conn, Database
-from .frameindex import drop_orphan_rows, index_documents
+from .frameindex import IndexRows, drop_orphan_rows, index_documents
 
 _CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
 
@@ -141,7 +142,7 @@ class SqlFrames:
                     return rev
                 (row_id,) = await _row_ids(conn, 1)
                 await conn.execute(_INSERT_FRAME, _frame_values(row_id, rev, row, time.time()))
-                await index_documents(conn, [(row_id, row.document)])
+                added = await index_documents(conn, [(row_id, row.document)])
                 changed = await conn.execute(
                     "UPDATE version_frames SET frame_row = ?, sort_ctx = ?, sort_ts = ? "
                     "WHERE version_id = ? AND frame_id = ? AND frame_row = ?",
@@ -149,7 +150,7 @@ class SqlFrames:
                 )
                 if not changed:  # edited by someone else since we read it
                     raise _RevisionChanged
-                await self._drop_orphans(conn, [old_row])
+                await self._moved(conn, version_id, [old_row], added)
         except _RevisionChanged:
             return None
         return rev
@@ -167,7 +168,7 @@ class SqlFrames:
                 )
                 if not deleted:
                     raise _RevisionChanged
-                await self._drop_orphans(conn, [old_row])
+                await self._moved(conn, version_id, [old_row])
         except _RevisionChanged:
             return False
         return True
@@ -217,6 +218,7 @@ class SqlFrames:
                     raise _missing(version_id, missing)
             changed: list[tuple[str, FrameRow]] = []
             replaced: list[int] = []
+            added = None
             for fid, row in latest.items():
                 rev = row.rev or revision(row.document)
                 old = existing.get(fid)
@@ -230,28 +232,15 @@ class SqlFrames:
                     replaced.append(old[0])
                 changed.append((rev, row))
             if changed:
-                row_ids = await _row_ids(conn, len(changed))
-                member_rows = [
-                    (version_id, row.id, row_id, *_sort_key(row))
-                    for row_id, (_, row) in zip(row_ids, changed, strict=True)
-                ]
+                new = list(zip(await _row_ids(conn, len(changed)), changed, strict=True))
+                member_rows = [(version_id, row.id, i, *_sort_key(row)) for i, (_, row) in new]
                 # new row ids append at the end of frames; the membership key is a hashed
                 # frame id: a batch in key order visits each of its pages once, in one sweep
                 member_rows.sort(key=itemgetter(1))
                 await conn.executemany(
-                    _INSERT_FRAME,
-                    [
-                        _frame_values(row_id, rev, row, now)
-                        for row_id, (rev, row) in zip(row_ids, changed, strict=True)
-                    ],
+                    _INSERT_FRAME, [_frame_values(i, rev, row, now) for i, (rev, row) in new]
                 )
-                await index_documents(
-                    conn,
-                    [
-                        (row_id, row.document)
-                        for row_id, (_, row) in zip(row_ids, changed, strict=True)
-                    ],
-                )
+                added = await index_documents(conn, [(i, row.document) for i, (_, row) in new])
                 await conn.executemany(
                     "INSERT INTO version_frames "
                     "(version_id, frame_id, frame_row, sort_ctx, sort_ts) "
@@ -260,7 +249,7 @@ class SqlFrames:
                     "sort_ts = excluded.sort_ts",
                     member_rows,
                 )
-            await self._drop_orphans(conn, replaced)
+            await self._moved(conn, version_id, replaced, added)
             if objects:
                 await conn.executemany(
                     "INSERT INTO objects (uri, size, stored_at) VALUES (?, ?, ?) "
@@ -312,8 +301,12 @@ class SqlFrames:
                 found[fid] = (int(row_id), rev)
         return found
 
-    async def _drop_orphans(self, conn: Conn, row_ids: Sequence[int]) -> None:
-        """Delete the frames rows no version points at any more (of ``row_ids``)."""
+    async def _moved(
+        self, conn: Conn, version_id: str, row_ids: Sequence[int], added: IndexRows | None = None
+    ) -> None:
+        """After a membership change: the version's label counts (``added`` frames rows in,
+        ``row_ids`` out), and the frames rows of ``row_ids`` no version points at deleted."""
+        await labelcounts.change(conn, version_id, added, row_ids)
         if row_ids:
             await drop_orphan_rows(conn, row_ids)
             await conn.executemany(
@@ -345,7 +338,7 @@ class SqlFrames:
                 "DELETE FROM version_frames WHERE version_id = ? AND frame_id = ?",
                 [(version_id, fid) for fid in ids],
             )
-            await self._drop_orphans(conn, [row_id for row_id, _ in existing.values()])
+            await self._moved(conn, version_id, [row_id for row_id, _ in existing.values()])
         return len(ids)
 
     async def page(

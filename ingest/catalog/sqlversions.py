@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ..errors import AlreadyExistsError, DatasetNotFound, ValidationError, VersionNotFound
-from . import frameindex
+from . import frameindex, labelcounts
 from .base import DRAFT, PUBLISHED, VersionRecord
 from .db import Conn
 from .search import SqlSearch
@@ -107,6 +107,7 @@ class SqlVersions(SqlSearch):
             await _insert(conn, record)
             for parent in parent_ids:
                 await _inherit(conn, record.id, parent)
+            await labelcounts.inherit(conn, record.id, parent_ids)
         return record
 
     async def get_version(
@@ -192,6 +193,7 @@ class SqlVersions(SqlSearch):
             )  # fmt: skip
             await _insert(conn, child)
             await _inherit(conn, child.id, version_id)
+            await labelcounts.inherit(conn, child.id, [version_id])
         return await self.get_version(id=version_id), child
 
     async def delete_version(self, version_id: str) -> None:
@@ -199,6 +201,7 @@ class SqlVersions(SqlSearch):
         async with self.db.transaction() as conn:
             await self._draft(conn, version_id)
             await conn.execute("DELETE FROM version_frames WHERE version_id = ?", (version_id,))
+            await labelcounts.forget(conn, "?", (version_id,))
             await conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
             await delete_orphan_frames(conn)
 

@@ -20,8 +20,8 @@ from ingest.web import make_app
 from ..webfixtures import Example, build_example
 from .test_cli import env, run  # noqa: F401 - fixture
 
-#: tables the migrations after the query index's create (chunked imports)
-LATER_TABLES = ["chunks", "imports"]
+#: tables the migrations after the query index's create (chunked imports, label counts)
+LATER_TABLES = ["chunks", "imports", "version_labels"]
 
 
 @pytest.fixture
@@ -104,6 +104,10 @@ async def test_migration_indexes_frames_written_before_it(alib: str) -> None:
     catalog = await SqlCatalog.open(alib)  # migrates: creates and fills the tables
     for table in TABLES:
         assert (await catalog.db.fetchone(f"SELECT COUNT(*) FROM {table}"))[0] > 0
+    counted = await catalog.db.fetchall(
+        "SELECT label, SUM(frames) FROM version_labels GROUP BY label"
+    )
+    assert sorted(counted) == [("car", 1)]  # the label counts filled too
     await catalog.close()
     view = DataView()
     view.add_query(dataset_name="Old", version_name="v1", roi_query="car",
