@@ -117,13 +117,15 @@ class ChunkedImports:
         version_id: str,
         *,
         fmt: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> str:
         """Record an import (no chunks yet: its manifest job cuts them) so that it is listed
-        at once; returns the manifest's format."""
+        at once; returns the manifest's format. ``origin``: the daemon job that ends it."""
         (await self.catalog.get_version(id=version_id)).require_draft()
         manifest = Manifest(manifest_path, fmt)
         manifest.close()
-        await self.chunk_table().create_import(ident, manifest_path, manifest.format, version_id)
+        table = self.chunk_table()
+        await table.create_import(ident, manifest_path, manifest.format, version_id, origin)
         return manifest.format
 
     async def plan_import(
@@ -133,6 +135,7 @@ class ChunkedImports:
         *,
         fmt: str | None = None,
         known_id: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> ImportRecord:
         """The manifest job: record the import and cut it into chunks (a second call, for
         the same content and version, finds them and changes nothing; a cancelled import
@@ -141,7 +144,7 @@ class ChunkedImports:
         if known_id is None:
             known_id = await asyncio.to_thread(import_id, path, version_id)
         ident = known_id
-        fmt = await self.register_import(ident, path, version_id, fmt=fmt)
+        fmt = await self.register_import(ident, path, version_id, fmt=fmt, origin=origin)
         table = self.chunk_table()
         record = await table.get_import(ident)
         assert record is not None

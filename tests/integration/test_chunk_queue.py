@@ -350,8 +350,9 @@ def test_jobs_shell_is_procrastinates_admin_shell_on_the_catalog(
         while not _state(env["INGEST_DATABASE_URL"])[0] and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1)  # the import is recorded before its manifest job is deferred
-        shell = subprocess.run([INGEST, "jobs", "shell"], env=env, input="list_jobs details\n"
-                               "list_tasks\nexit\n", capture_output=True, text=True, timeout=60)  # fmt: skip
+        commands = "list_jobs details\nlist_tasks\nexit\n"
+        shell = subprocess.run([INGEST, "jobs", "shell"], env=env, input=commands,
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
     finally:
         importer.send_signal(signal.SIGINT)  # Ctrl-C: the queued work stays queued
         importer.communicate(timeout=60)
