@@ -36,7 +36,7 @@ import procrastinate
 from ..catalog.chunks import DONE, FAILED, RUNNING
 from ..logs import current_job
 from ..manifest import Manifest
-from ..queue.pg import INBOX_END
+from ..queue.pg import INBOX_END, defer_once
 from ..report import Report
 from ..service import Ingest
 from .inbox import Inbox, generation, job_id
@@ -118,18 +118,16 @@ class InboxJobs:
         """Queue the job; False when it is queued already."""
         assert self.queue is not None
         task = self.queue.tasks[TASK].configure(queueing_lock=job, lock=self._lock(name))
-        try:
-            await task.defer_async(job=job, name=name)
-        except procrastinate.exceptions.AlreadyEnqueued:
-            return False
-        return True
+        return await defer_once(task, job=job, name=name)
 
     async def active(self, job: str) -> bool:
-        """True while the job is queued or running, or its chunked import runs."""
+        """True while the job is queued or running, its chunked import runs, or its end is
+        queued."""
         assert self.queue is not None
-        found = await self.queue.job_manager.list_jobs_async(queueing_lock=job)
-        if any(j.status in ("todo", "doing") for j in found):
-            return True
+        for lock in (job, f"end-{job}"):
+            found = await self.queue.job_manager.list_jobs_async(queueing_lock=lock)
+            if any(j.status in ("todo", "doing") for j in found):
+                return True
         record = await self.app.chunk_table().get_import(job)
         return record is not None and record.state == RUNNING
 

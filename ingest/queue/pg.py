@@ -51,10 +51,15 @@ def queue_url(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def _defer(task: Any, lock: str, **kwargs: Any) -> bool:
-    """Defer under a queueing lock; False when a job of that lock is queued already."""
+async def _defer(task: Any, lock: str, **kwargs: Any) -> None:
+    """Defer under a queueing lock, unless a job of that lock is queued already."""
+    await defer_once(task.configure(queueing_lock=lock), **kwargs)
+
+
+async def defer_once(deferrer: Any, **kwargs: Any) -> bool:
+    """Defer a job configured with a queueing lock; False when one is queued already."""
     try:
-        await task.configure(queueing_lock=lock).defer_async(**kwargs)
+        await deferrer.defer_async(**kwargs)
     except exceptions.AlreadyEnqueued:  # queued already (a job that ran twice): once is enough
         return False
     return True
@@ -89,8 +94,10 @@ def build_queue(
         log.info("import %s: %s", record.state, record.manifest, extra={"job": import_id})
         if record.origin is not None:  # a daemon's inbox job: it ends on that inbox's queue
             origin = record.origin
-            end = queue.configure_task(INBOX_END, queue=origin["queue"])
-            await _defer(end, f"end-{import_id}", job=origin["job"], name=origin["name"])
+            end = queue.configure_task(
+                INBOX_END, queue=origin["queue"], queueing_lock=f"end-{import_id}"
+            )
+            await defer_once(end, job=origin["job"], name=origin["name"])
 
     @queue.task(name="ingest.chunk", queue=QUEUE, retry=retry)
     async def chunk(import_id: str, idx: int) -> None:
