@@ -58,6 +58,7 @@ class Worker:
         # PostgreSQL: the fleet's queue in the catalog's database; SQLite: this process's own
         # (procrastinate's in-memory connector), the same tasks either way
         postgres = self.settings.database_url.startswith("postgres")
+        self._alone = not postgres and isinstance(inbox, LocalInbox)
         self.queue = build_queue(
             app,
             self.id,
@@ -83,6 +84,7 @@ class Worker:
     async def run(self) -> None:
         """Run until ``stop()``: discover manifests, run the queue's jobs."""
         log.info("worker started", extra={"worker": self.id})
+        held = self.inbox.hold() if isinstance(self.inbox, LocalInbox) and self._alone else None
         options = worker_options(
             self.app,
             max(1, self.options.jobs),
@@ -102,6 +104,8 @@ class Worker:
                 for task in (watcher, runner, stop):
                     task.cancel()
                 await asyncio.gather(watcher, runner, stop, return_exceptions=True)
+                if held is not None:
+                    held.close()
         log.info("worker stopped", extra={"worker": self.id})
 
     async def _watch(self) -> None:

@@ -4,16 +4,19 @@ inbox's end job, which writes one merged report and moves the manifest once."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from procrastinate.testing import InMemoryConnector
 
 from ingest.config import Settings
 from ingest.daemon.inbox import LocalInbox
 from ingest.daemon.worker import Worker, WorkerOptions
+from ingest.errors import ConfigError
 from ingest.queue import QUEUE
 from ingest.service import Ingest
 
@@ -63,3 +66,23 @@ async def test_a_large_manifest_is_chunked_and_ended_once(tmp_path: Path) -> Non
     assert head["summary"]["groups_committed"] == 24 and head["summary"]["input_errors"] == 1
     assert len(rejected) == 1 and rejected[0]["where"].endswith("drive.jsonl:14")
     assert not (inbox / "drive.jsonl").exists()
+
+
+async def test_a_second_sqlite_daemon_on_one_inbox_is_refused(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'c.sqlite3'}",
+                        storage_url=f"file://{tmp_path / 'objects'}")  # fmt: skip
+    async with Ingest(settings) as app:
+        first = Worker(app=app, inbox=LocalInbox(str(tmp_path), 0), options=WorkerOptions())
+        second = Worker(app=app, inbox=LocalInbox(str(tmp_path), 0), options=WorkerOptions())
+        running = asyncio.create_task(first.run())
+        for _ in range(500):  # until the first holds the inbox
+            if (tmp_path / ".ingest-daemon.lock").exists():
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(ConfigError, match="one daemon per inbox"):
+            await second.run()
+        first.stop()
+        await running
+        third = Worker(app=app, inbox=LocalInbox(str(tmp_path), 0), options=WorkerOptions())
+        third.stop()
+        await third.run()  # the inbox is free again once the first stopped
