@@ -39,7 +39,7 @@ from ..manifest import Manifest
 from ..queue.pg import INBOX_END, defer_once
 from ..report import Report
 from ..service import Ingest
-from .inbox import Inbox, generation, job_id
+from .inbox import Inbox, LocalInbox, generation, job_id
 from .metrics import Metrics
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class InboxJobs:
                 error = f"gave up after {attempt - 1} attempts; last error: worker lost"
                 await self._end(job, name, FAILED, Report(), error, content, attempt)
                 return
-            report = await self._ingest_within_timeout(job, name)
+            report = await self._ingest_within_timeout(job, name, content)
             if report is not None:  # None: a chunked import, ended by its finalize
                 await self._end(job, name, DONE, report, None, content, attempt)
         except JobTimeout as exc:
@@ -193,9 +193,11 @@ class InboxJobs:
         await self._end(job, name, FAILED, Report(), error, None, attempt)
         return None
 
-    async def _ingest(self, job: str, name: str) -> Report | None:
-        path = await self.inbox.fetch(name)
-        manifest = Manifest(path, decode_processes=self.app.settings.decode_processes)
+    async def _ingest(self, job: str, name: str, content: str) -> Report | None:
+        path = await self.inbox.fetch(name)  # an S3 inbox's: a copy, named by its URL
+        named = None if isinstance(self.inbox, LocalInbox) else f"{self.inbox.url}/{name}"
+        settings = self.app.settings
+        manifest = Manifest(path, decode_processes=settings.decode_processes, name=named)
         try:
             sidecar = await self.inbox.sidecar(name)
             dataset = manifest.header.dataset or sidecar.get("dataset") or self.options.dataset
@@ -204,7 +206,7 @@ class InboxJobs:
                 dataset, version_name, create=self.options.create
             )
             if self.chunked is not None and await self.chunked.wants(manifest):
-                await self.chunked.start(job, name, path, manifest, version.id)
+                await self.chunked.start(job, name, path, manifest, version.id, content)
                 log.info("job chunked", extra={"manifest": name})
                 return None
             report = await self.app.import_items(
@@ -224,15 +226,16 @@ class InboxJobs:
         log.info("job ingested", extra={"manifest": name, "outcome": outcome})
         return report
 
-    async def _ingest_within_timeout(self, job: str, name: str) -> Report | None:
+    async def _ingest_within_timeout(self, job: str, name: str, content: str) -> Report | None:
         """``_ingest``, cancelled after ``job_timeout_s`` (0 = no limit): JobTimeout then.
 
         A cancelled job gets the grace period to commit its in-flight groups; one that does
         not stop within it is abandoned (and ``/readyz`` says so) so the worker goes on."""
         limit = self.app.settings.job_timeout_s
         if limit <= 0:
-            return await self._ingest(job, name)
-        task = asyncio.create_task(self._ingest(job, name), name=f"ingest-run-{job}")
+            return await self._ingest(job, name, content)
+        run = self._ingest(job, name, content)
+        task = asyncio.create_task(run, name=f"ingest-run-{job}")
         try:
             await asyncio.wait({task}, timeout=limit)
         except asyncio.CancelledError:

@@ -69,8 +69,8 @@ class Worker:
             stalled_s=options.lease_s,
         )
         self.jobs.register(self.queue)
-        if isinstance(inbox, LocalInbox):  # chunks read the manifest where the inbox is
-            self.jobs.chunked = ChunkedJobs(app, self.queue, self.jobs.queue_name)
+        s3_inbox = None if isinstance(inbox, LocalInbox) else inbox.url
+        self.jobs.chunked = ChunkedJobs(app, self.queue, self.jobs.queue_name, s3_inbox)
         self.metrics.groups_in_flight.set_function(lambda: app.in_flight()[0])
         self.metrics.uploads_in_flight.set_function(lambda: app.in_flight()[1])
 
