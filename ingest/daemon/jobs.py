@@ -120,14 +120,17 @@ class InboxJobs:
         task = self.queue.tasks[TASK].configure(queueing_lock=job, lock=self._lock(name))
         return await defer_once(task, job=job, name=name)
 
-    async def active(self, job: str) -> bool:
+    async def active(self, job: str, *, resume: bool = False) -> bool:
         """True while the job is queued or running, its chunked import runs, or its end is
-        queued."""
+        queued. ``resume``: a running import does not count (a queue in memory, started
+        again after a crash, has lost its chunk jobs: the job queues them again)."""
         assert self.queue is not None
         for lock in (job, f"end-{job}"):
             found = await self.queue.job_manager.list_jobs_async(queueing_lock=lock)
             if any(j.status in ("todo", "doing") for j in found):
                 return True
+        if resume:
+            return False
         record = await self.app.chunk_table().get_import(job)
         return record is not None and record.state == RUNNING
 

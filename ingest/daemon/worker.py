@@ -54,11 +54,13 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.stopping = asyncio.Event()
         self._discovering = asyncio.Lock()
+        self._queued: set[str] = set()  # jobs this process queued
         self.jobs = InboxJobs(app, inbox, options, self.metrics, self.id, self.stopping)
         # PostgreSQL: the fleet's queue in the catalog's database; SQLite: this process's own
         # (procrastinate's in-memory connector), the same tasks either way
         postgres = self.settings.database_url.startswith("postgres")
-        self._alone = not postgres and isinstance(inbox, LocalInbox)
+        self._in_memory = not postgres
+        self._alone = self._in_memory and isinstance(inbox, LocalInbox)
         self.queue = build_queue(
             app,
             self.id,
@@ -149,7 +151,13 @@ class Worker:
             job = job_id(self.inbox.url, name, arrival.content, gen)
         if gen > 1 and await self.inbox.content(name) != arrival.content:
             return 0
-        if await self.jobs.active(job) or not await self.jobs.submit(job, name):
+        # a queue in memory lost its jobs with the process before this one: a job this process
+        # has not queued yet is queued even while its import runs (it resumes that import)
+        resume = self._in_memory and job not in self._queued
+        if await self.jobs.active(job, resume=resume):
+            return 0
+        self._queued.add(job)
+        if not await self.jobs.submit(job, name):
             return 0
         log.info("manifest queued", extra={"manifest": name, "job": job})
         return 1
