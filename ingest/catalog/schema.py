@@ -181,7 +181,7 @@ MIGRATIONS: list[list[Step]] = [
         # the daemon's manifests are procrastinate jobs (queue/): an import started by an
         # inbox job says which daemon queue ends it (report, move); the lease table goes
         "ALTER TABLE imports ADD COLUMN origin {text}",
-        "DROP TABLE jobs",
+        "DROP TABLE IF EXISTS jobs",
     ],
 ]
 

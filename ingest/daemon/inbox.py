@@ -313,21 +313,22 @@ class LocalInbox:
         if state is not None:
             self.settling.trust(name, state)
 
-    def hold(self) -> Any:
-        """Hold the inbox for this process (``flock``, released when it exits): a daemon
-        whose queue is in its own memory (SQLite) must be the inbox's only one."""
+    def hold(self) -> int:
+        """Hold the inbox for this process (``flock`` on the folder itself, released when it
+        exits; ``os.close`` the answer to let go): a daemon whose queue is in its own memory
+        (SQLite) must be the inbox's only one."""
         import fcntl
 
-        fh = open(self.root / ".ingest-daemon.lock", "ab")
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.close()
+            os.close(fd)
             raise ConfigError(
                 f"another daemon with a SQLite catalog watches {self.url}: with SQLite run one "
                 "daemon per inbox (its queue is in its memory); several need PostgreSQL"
             ) from None
-        return fh
+        return fd
 
     async def close(self) -> None:
         return None

@@ -107,7 +107,7 @@ class Worker:
                     task.cancel()
                 await asyncio.gather(watcher, runner, stop, return_exceptions=True)
                 if held is not None:
-                    held.close()
+                    os.close(held)
         log.info("worker stopped", extra={"worker": self.id})
 
     async def _watch(self) -> None:

@@ -75,8 +75,8 @@ async def test_a_second_sqlite_daemon_on_one_inbox_is_refused(tmp_path: Path) ->
         first = Worker(app=app, inbox=LocalInbox(str(tmp_path), 0), options=WorkerOptions())
         second = Worker(app=app, inbox=LocalInbox(str(tmp_path), 0), options=WorkerOptions())
         running = asyncio.create_task(first.run())
-        for _ in range(500):  # until the first holds the inbox
-            if (tmp_path / ".ingest-daemon.lock").exists():
+        for _ in range(500):  # until the first holds the inbox (its queue is open)
+            if "open_async" in first.queue.connector.states:  # type: ignore[attr-defined]
                 break
             await asyncio.sleep(0.01)
         with pytest.raises(ConfigError, match="one daemon per inbox"):
