@@ -5,11 +5,11 @@ content); its lock is the name (jobs of one name run one at a time).
 
 - Before it runs, the name must still hold the job's content, else the job ends as failed
   ("replaced before this job ran").
-- A manifest of more groups than ``chunk_groups`` in a folder inbox becomes a chunked import
-  (``chunks.py``): its chunks go to the fleet's chunk queue and this job returns. The finalize
-  of its last chunk queues ``ingest.inbox_end`` on this inbox's queue, which writes the ONE
-  merged report and moves the manifest to ``done/`` or ``failed/``, once.
-- A smaller manifest (or one in an S3 inbox) runs whole here, cancelled after
+- A manifest of more groups than ``chunk_groups`` (in an S3 inbox: a JSONL one) becomes a
+  chunked import (``chunks.py``): its chunks go to the fleet's chunk queue and this job
+  returns. The finalize of its last chunk queues ``ingest.inbox_end`` on this inbox's queue,
+  which writes the ONE merged report and moves the manifest to ``done/`` or ``failed/``, once.
+- A smaller manifest (or a CSV or Parquet one in an S3 inbox) runs whole here, cancelled after
   ``job_timeout_s``, then ends the same way.
 - An error is retried (procrastinate's attempts; a stalled worker's job retried by the sweeper
   counts as one) until ``--max-attempts``, then the job ends as failed.
@@ -93,7 +93,7 @@ class InboxJobs:
         self.app, self.inbox, self.options = app, inbox, options
         self.metrics, self.worker_id, self.stopping = metrics, worker_id, stopping
         self.queue_name = inbox_queue(inbox.url)
-        self.chunked: ChunkedJobs | None = None  # large manifests as chunk jobs (folder inbox)
+        self.chunked: ChunkedJobs | None = None  # large manifests as chunk jobs
         self.queue: procrastinate.App | None = None
         #: jobs cancelled at their timeout that did not stop within the grace period
         self.abandoned: set[asyncio.Task[Report | None]] = set()
@@ -145,7 +145,7 @@ class InboxJobs:
     async def counts(self) -> dict[str, int]:
         """This inbox's jobs by state (pending, running, done, failed, cancelled)."""
         assert self.queue is not None
-        counts = dict.fromkeys(dict.fromkeys(_STATES.values()), 0)
+        counts = {state: 0 for state in _STATES.values()}
         for row in await self.queue.job_manager.list_queues_async(queue=self.queue_name):
             for status, state in _STATES.items():
                 counts[state] += int(row.get(status) or 0)
