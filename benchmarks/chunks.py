@@ -178,39 +178,43 @@ def section(results: dict[str, Any]) -> str:
 
 
 ANALYSIS = """\
-What bounds the scaling here: CPU, and most of it is PostgreSQL's. By reference, a worker spends
-a few tens of µs of CPU per group (the py-spy profile: a third of its samples are the event loop
-waiting, the rest reading lines, decoding, building rows and asyncpg round trips), while the
-PostgreSQL server spends two to four times as much per group (the upserts of `frames` and
-`version_frames` and their indexes, the WAL), more as more workers commit at once. On 2 cores
-shared with the other engineers' runs (the load average above), 2 and 4 workers can only take
-a larger share of the same 2 cores:
-any gain past 1 worker is the scheduler giving more time slices to more processes, not
-parallelism. With uploads the chunks run in parallel too (the S3 runs use smaller chunks so a
-4,000-group manifest has several), and the client's CPU per group (signing, HTTP, hashing) is
-what grows; the rclone server shares the same 2 cores.
+What bounds the scaling here: the machine's 2 cores, and three quarters of the CPU per group is
+PostgreSQL's. By reference, a worker spends ~34 µs of CPU per group (reading lines, decoding,
+building rows, asyncpg round trips) and the PostgreSQL server 100-130 µs (the upserts of
+`frames`, `version_frames` and the query index rows, their B-trees, the WAL), more as more
+workers commit at once. One worker is not CPU-bound: it and the server together used ~0.6 of a
+core (133 s of CPU in 239 s); it waits on its commit round trips and on its decoder and
+catalog threads (the profile: a third of its samples are the event loop's `select` and
+`Condition.wait`, a tenth asyncpg's `execute`). A second worker fills those waits (1.6x); a
+fourth only competes for the same 2 cores, shared with the other engineers' runs (load average
+above): 4 workers used ~1.3 cores of CPU per second of wall time, about this run's share of the
+machine. With uploads (8,000 groups of two 2 KiB files, chunks of 1,000) nothing scales: the
+worker's CPU per group (signing, HTTP, hashing: 1-1.7 ms) and the `rclone serve s3` server on
+the same 2 cores are the bound, and more processes only add contention.
 
 On paper, 100 workers on 100 machines and one PostgreSQL server, by reference, with the CPU
-per group measured above (call them W µs for a worker and P µs for the server):
-- the fleet's demand is 100 x 1e6 / W groups/s (each worker alone on a core would do 1e6 / W);
-  the server supplies about cores x 1e6 / P groups/s. With P of 75-170 µs (measured above,
-  growing with concurrent committers), a 16-core server takes ~100,000-200,000 groups/s: a
-  handful of workers already saturate it (1e6 / W is tens of thousands of groups/s each), so
-  100 workers are bound by PostgreSQL's commits, roughly at
-  that figure, long before the queue matters. Beyond it: larger commit batches
-  (`commit_batch_groups`), partitioned frame tables, or faster disks for the WAL.
+per group measured above (W ~ 34 µs for a worker, P ~ 100-130 µs for the server):
+- the fleet's demand: one worker alone does ~4,000-5,000 groups/s (latency-bound, not 1e6 / W
+  = 29,000; 4,943 in a run at load 2.6), so 100 workers ask for 400,000-500,000 groups/s; a
+  server supplies about
+  cores x 1e6 / P: ~120,000-160,000 groups/s on 16 cores. 100 workers are bound by
+  PostgreSQL's row writes (a 1,000,000-group manifest in ~7 s), reached with ~20-40 workers;
+  past that, more workers add nothing. Beyond it: larger commit batches
+  (`commit_batch_groups`), fewer index rows per frame, partitioned frame tables, faster WAL
+  disks.
 - commits/s: each worker commits every `commit_interval_s` (0.5 s) or 2,000 groups, so 100
-  workers make at most ~200 commit transactions/s, far below what the server can take; the
-  bound is rows, not transactions.
-- the queue's polling: each worker polls `procrastinate_jobs` once a second when idle
-  (`fetch_job_polling_interval`, LISTEN/NOTIFY wakes it sooner) and sends a heartbeat every
-  `chunk_stalled_s / 3` (10 s); 100 workers make ~110 small queries/s, under 1% of the
-  server's capacity. What does matter: a manifest has `groups / chunk_groups` chunks (20 for
-  1,000,000 at the default): a single manifest keeps at most that many workers busy; lower
-  `chunk_groups` for a wide fleet, keeping a chunk long enough (tens of seconds) that its
-  start-up (a pipeline run, a catalog round trip or two) stays small.
-- with uploads the bound is the clients' CPU (signing, HTTP) and then the store: workers add
-  throughput until the S3 service's request rate (AWS: 3,500 PUT/s per prefix) or the network.
+  workers make ~200-400 commit transactions/s, far below what a server takes (thousands/s
+  with a WAL on SSD): the bound is rows, not transactions.
+- the queue's polling: each idle worker polls `procrastinate_jobs` once a second
+  (`fetch_job_polling_interval`; LISTEN/NOTIFY wakes it sooner) and every worker sends a
+  heartbeat every `chunk_stalled_s / 3` (10 s): 100 workers make ~110 small queries/s, under
+  1% of the server. What does matter: a manifest has `groups / chunk_groups` chunks (20 for
+  1,000,000 at the default), so one manifest keeps at most 20 workers busy; for 100 workers
+  on one manifest lower `chunk_groups` to ~10,000 (a chunk then lasts ~2 s per worker, its
+  start-up, a pipeline run and a few catalog round trips, a few percent of that).
+- with uploads the bound is the clients' CPU (~1 ms per group of two objects, so ~1,000
+  groups/s per worker core) and then the store: workers add throughput until the S3 service's
+  request rate (AWS: 3,500 PUT/s per prefix, so spread objects over prefixes) or the network.
 """
 
 

@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -117,13 +119,19 @@ class ChunkedImports:
         version_id: str,
         *,
         fmt: str | None = None,
+        origin: dict[str, Any] | None = None,
+        location: str | None = None,
     ) -> str:
         """Record an import (no chunks yet: its manifest job cuts them) so that it is listed
-        at once; returns the manifest's format."""
+        at once; returns the manifest's format. ``origin``: the daemon job that ends it;
+        ``location``: where chunks read the manifest (default its path; an ``s3://`` URL for
+        an S3 inbox's, read by ranged GETs: ``rangeread.py``)."""
         (await self.catalog.get_version(id=version_id)).require_draft()
         manifest = Manifest(manifest_path, fmt)
         manifest.close()
-        await self.chunk_table().create_import(ident, manifest_path, manifest.format, version_id)
+        table = self.chunk_table()
+        where = location or manifest_path
+        await table.create_import(ident, where, manifest.format, version_id, origin)
         return manifest.format
 
     async def plan_import(
@@ -133,6 +141,8 @@ class ChunkedImports:
         *,
         fmt: str | None = None,
         known_id: str | None = None,
+        origin: dict[str, Any] | None = None,
+        location: str | None = None,
     ) -> ImportRecord:
         """The manifest job: record the import and cut it into chunks (a second call, for
         the same content and version, finds them and changes nothing; a cancelled import
@@ -141,7 +151,9 @@ class ChunkedImports:
         if known_id is None:
             known_id = await asyncio.to_thread(import_id, path, version_id)
         ident = known_id
-        fmt = await self.register_import(ident, path, version_id, fmt=fmt)
+        fmt = await self.register_import(
+            ident, path, version_id, fmt=fmt, origin=origin, location=location
+        )
         table = self.chunk_table()
         record = await table.get_import(ident)
         assert record is not None
@@ -209,13 +221,27 @@ class ChunkedImports:
         on_upload: Callable[[float, bool], None] | None,
     ) -> Report:
         span = Span(chunk.start, chunk.end, chunk.first_line)
-        manifest = Manifest(record.manifest, record.format, span)
+        folder = None
         try:
-            return await self.import_items(
-                record.version_id, manifest, progress=progress, on_upload=on_upload
-            )
+            if record.manifest.startswith("s3://"):  # its range only, by a ranged GET
+                from .rangeread import fetch_range
+
+                folder = await asyncio.to_thread(tempfile.mkdtemp, prefix="ingest-chunk-")
+                path = os.path.join(folder, os.path.basename(record.manifest))
+                etag = (record.origin or {}).get("etag")
+                await fetch_range(self.settings, record.manifest, span, etag, path)
+                manifest = Manifest(path, record.format, span, name=record.manifest)
+            else:
+                manifest = Manifest(record.manifest, record.format, span)
+            try:
+                return await self.import_items(
+                    record.version_id, manifest, progress=progress, on_upload=on_upload
+                )
+            finally:
+                manifest.close()
         finally:
-            manifest.close()
+            if folder is not None:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
 
     async def _watch_chunk(
         self, table: ChunkTable, chunk: ChunkRecord, worker: str, task: asyncio.Task[Report]

@@ -224,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lease-s",
         type=float,
-        default=30.0,
-        help="job lease; renewed every third of it (default 30)",
+        default=0.0,
+        help="a worker without a heartbeat this long is stalled and its jobs are retried "
+        "(heartbeats every third of it; default: chunk_stalled_s, 30)",
     )
     p.add_argument(
         "--max-attempts",

@@ -171,15 +171,17 @@ class Manifest:
         span: Span | None = None,
         *,
         decode_processes: int = 0,
+        name: str | None = None,
     ) -> None:
         """``span``: read only that chunk of the file (``chunking.py``); the JSONL header and
         the CSV columns are still read from the file's start. ``decode_processes``: the
-        ``decode_processes`` setting (``decodepool.py``)."""
+        ``decode_processes`` setting (``decodepool.py``). ``name``: what ``file:line`` names
+        (default the path; a manifest fetched from S3 is named by its URL)."""
         self.path = path
         self.span = span
         self.decode_processes = decode_processes
         self.format = detect_format(path, fmt)
-        self.name = "<stdin>" if path == "-" else path
+        self.name = name or ("<stdin>" if path == "-" else path)
         self.base_dir = os.getcwd() if path == "-" else os.path.dirname(os.path.abspath(path))
         self.header = Header()
         self._fh: IO[bytes] | None = None

@@ -21,7 +21,6 @@ import orjson
 
 from .cache import SourceCache, open_local
 from .catalog import Catalog, DatasetRecord, FrameCursor, StoredFrame, open_catalog
-from .catalog.jobs import JobQueue
 from .chunked import ChunkedImports
 from .config import Settings, load_settings
 from .errors import (
@@ -111,10 +110,6 @@ class Ingest(DatasetsAndVersions, Queries, Interchange, ChunkedImports):
         other = Ingest(self.settings.replace(**changes))
         other._catalog, other._owns_catalog = self.catalog, False
         return other
-
-    def job_queue(self) -> JobQueue:
-        """The daemon's job table, in the catalog's database."""
-        return self.catalog.job_queue()
 
     @property
     def catalog(self) -> Catalog:

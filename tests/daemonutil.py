@@ -1,4 +1,5 @@
-"""Helpers of the daemon tests: a daemon subprocess, the catalog's jobs, HTTP posts."""
+"""Helpers of the daemon tests: a daemon subprocess, its ended jobs (the reports' first lines),
+the catalog's frames, HTTP posts."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ingest.catalog import open_catalog
-from ingest.catalog.jobs import JobQueue
+from ingest.daemon.jobs import inbox_queue
 
 from .envs import clean_env
 from .pg import free_port
@@ -107,13 +109,25 @@ class Daemon:
         raise AssertionError(f"{key} not in metrics")
 
 
-def catalog_state(database_url: str) -> tuple[list[Any], dict[str, int]]:
-    """The jobs, and how many times each registered group id appears (any version)."""
+@dataclass(frozen=True)
+class JobView:
+    """A daemon job as its report's first line records it."""
 
-    async def read() -> tuple[list[Any], dict[str, int]]:
+    id: str
+    manifest: str
+    state: str
+    error: str | None
+    summary: dict[str, Any]
+    owner: str | None
+    attempts: int | None
+
+
+def frame_counts(database_url: str) -> dict[str, int]:
+    """How many times each registered group id appears (any version); no group is partial."""
+
+    async def read() -> dict[str, int]:
         catalog = await open_catalog(database_url)
         try:
-            jobs = await JobQueue(catalog.db).all()
             counts: dict[str, int] = {}
             for dataset in await catalog.list_datasets():
                 for version in await catalog.list_versions(dataset.id):
@@ -122,34 +136,55 @@ def catalog_state(database_url: str) -> tuple[list[Any], dict[str, int]]:
                         if "frames" in doc:
                             assert sorted(doc["frames"]) == sorted(CAMERAS), "partial group"
                         counts[stored.id] = counts.get(stored.id, 0) + 1
-            return jobs, counts
+            return counts
         finally:
             await catalog.close()
 
     return asyncio.run(read())
 
 
-def wait_jobs(database_url: str, total: int, timeout: float = 180) -> list[Any]:
-    """Wait until at least ``total`` jobs exist and all have ended."""
+def ended_jobs(heads: list[dict[str, Any]]) -> list[JobView]:
+    return [
+        JobView(h["job"], h["manifest"], h["outcome"], h["error"], h["summary"],
+                h.get("worker"), h.get("attempt"))
+        for h in heads
+    ]  # fmt: skip
+
+
+def wait_jobs(inbox: Path, total: int, timeout: float = 180) -> list[JobView]:
+    """Wait until at least ``total`` jobs have ended (their reports written), oldest first."""
     deadline = time.monotonic() + timeout
-    jobs: list[Any] = []
+    jobs: list[JobView] = []
     while time.monotonic() < deadline:
-        jobs, _ = catalog_state(database_url)
-        if len(jobs) >= total and all(j.state in ("done", "failed") for j in jobs):
+        jobs = ended_jobs(report_heads(inbox, "*"))
+        if len(jobs) >= total:
             return jobs
         time.sleep(0.3)
     raise AssertionError(f"jobs not finished: {[(j.manifest, j.state) for j in jobs]}")
 
 
-def wait_state(database_url: str, manifest: str, state: str, timeout: float = 60) -> Any:
+def wait_state(inbox: Path, manifest: str, state: str, timeout: float = 60) -> JobView:
+    """The ended (done or failed) job of ``manifest`` once it is there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs, _ = catalog_state(database_url)
-        for job in jobs:
+        for job in ended_jobs(report_heads(inbox, "*")):
             if job.manifest == manifest and job.state == state:
                 return job
         time.sleep(0.2)
     raise AssertionError(f"no {state} job of {manifest}")
+
+
+def queue_jobs(database_url: str, inbox: Path) -> list[Any]:
+    """procrastinate's jobs of this inbox's queue (PostgreSQL)."""
+    import procrastinate
+
+    async def read() -> list[Any]:
+        queue = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
+        async with queue.open_async():
+            return list(await queue.job_manager.list_jobs_async(queue=name))
+
+    name = inbox_queue(inbox.resolve().as_uri())
+    return asyncio.run(read())
 
 
 def report_heads(inbox: Path, stem: str) -> list[dict[str, Any]]:

@@ -132,6 +132,7 @@ class RequestRecord:
     query: str
     fault: str  # the fault applied, or "pass"
     head: str = ""  # path, decoded query and the first 4 KiB of the body (``anywhere``)
+    range: str = ""  # the Range header (a ranged GET)
 
 
 def _key_matches(key: str, path: str, contains: bool) -> bool:
@@ -221,8 +222,9 @@ class FaultProxy:
     def _record(self, request: web.Request, fault: Fault | None, head: str) -> None:
         kind = "pass" if fault is None else (fault.code or fault.kind)
         record = RequestRecord(
-            request.method, unquote(request.path), request.query_string, kind, head
-        )
+            request.method, unquote(request.path), request.query_string, kind, head,
+            request.headers.get("Range", ""),
+        )  # fmt: skip
         with self._lock:
             self._log.append(record)
 

@@ -11,7 +11,6 @@ from ..errors import PublishedVersionError
 if TYPE_CHECKING:
     from ..query import FrameFilter
     from .chunks import ChunkTable
-    from .jobs import JobQueue
 
 DRAFT = "Draft"
 PUBLISHED = "Published"
@@ -97,7 +96,6 @@ class Catalog(Protocol):
     keeps the two equal."""
 
     async def close(self) -> None: ...
-    def job_queue(self) -> JobQueue: ...
     def chunk_table(self) -> ChunkTable: ...
 
     # datasets

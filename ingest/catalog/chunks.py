@@ -20,7 +20,7 @@ from .db import Database
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 ENDED = (DONE, FAILED, CANCELLED)
-_IMPORT = "id, manifest, format, version_id, state, chunks, summary, error, created_at"
+_IMPORT = "id, manifest, format, version_id, state, chunks, summary, error, created_at, origin"
 _CHUNK = "import_id, idx, span_start, span_end, first_line, state, worker, attempts, summary, error"
 
 
@@ -37,6 +37,8 @@ class ImportRecord:
     created_at: float
     #: chunks per state (pending, running, done, failed, cancelled)
     counts: dict[str, int]
+    #: who ends the import once finalized: a daemon's inbox job (``{"queue", "job", "name"}``)
+    origin: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,22 +68,30 @@ def _chunk(row: Any) -> ChunkRecord:
 
 def _import(r: Any, counts: dict[str, int]) -> ImportRecord:
     return ImportRecord(
-        r[0], r[1], r[2], r[3], r[4], int(r[5]), _json(r[6]), r[7], float(r[8]), counts
-    )
+        r[0], r[1], r[2], r[3], r[4], int(r[5]), _json(r[6]), r[7], float(r[8]), counts,
+        _json(r[9]),
+    )  # fmt: skip
 
 
 class ChunkTable:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create_import(self, import_id: str, manifest: str, fmt: str, version_id: str) -> bool:
+    async def create_import(
+        self,
+        import_id: str,
+        manifest: str,
+        fmt: str,
+        version_id: str,
+        origin: dict[str, Any] | None = None,
+    ) -> bool:
         """Record a new import (no chunks yet); False when it is known already."""
-        now = time.time()
+        now, by = time.time(), orjson.dumps(origin).decode() if origin else None
         return (
             await self.db.execute(
                 f"INSERT INTO imports ({_IMPORT}, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (import_id, manifest, fmt, version_id, RUNNING, now, now),
+                "VALUES (?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (import_id, manifest, fmt, version_id, RUNNING, now, by, now),
             )
             > 0
         )

@@ -13,7 +13,8 @@ Tables:
   forever). ``rev`` (a hash of the document) is the revision's ETag; it is not indexed: nothing
   looks a document up by hash. A child version shares its parent's rows.
 - objects: URI and size of every object the pipeline stored (for verify and gc).
-- jobs: the daemon's work queue, one row per manifest, claimed with leases.
+- jobs: the daemon's work queue of old (leases); dropped by migration 10: the daemon's jobs are
+  procrastinate's now (``queue/``).
 - version_frames: membership (version, frame id) -> frame_row (frames.row_id), plus the sort
   keys; a child version gets a copy of its parents' membership rows, so edits in the child never
   show in the parent. An edit inserts a new frames row and points the membership at it.
@@ -180,6 +181,12 @@ MIGRATIONS: list[list[Step]] = [
     ],
     # frames per (version, ROI label): counts of plain label queries (catalog/labelcounts.py)
     [*labelcounts.SCHEMA, labelcounts.backfill],
+    [
+        # the daemon's manifests are procrastinate jobs (queue/): an import started by an
+        # inbox job says which daemon queue ends it (report, move); the lease table goes
+        "ALTER TABLE imports ADD COLUMN origin {text}",
+        "DROP TABLE IF EXISTS jobs",
+    ],
 ]
 
 _DIALECT = {

@@ -24,7 +24,6 @@ from . import labelcounts
 from .base import PUBLISHED, DatasetRecord
 from .chunks import ChunkTable
 from .db import Database, connect
-from .jobs import JobQueue
 from .schema import migrate as migrate_schema
 from .sqlframes import revision
 from .sqlversions import SqlVersions, check_name, delete_orphan_frames
@@ -45,10 +44,6 @@ class SqlCatalog(SqlVersions):
     def chunk_table(self) -> ChunkTable:
         """Chunked imports and their chunks (``chunks.py``)."""
         return ChunkTable(self.db)
-
-    def job_queue(self) -> JobQueue:
-        """The daemon's job table, in this database."""
-        return JobQueue(self.db)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> SqlCatalog:

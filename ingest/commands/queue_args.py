@@ -16,7 +16,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--http-host", default="127.0.0.1")
     p.add_argument("--http-port", type=int, default=0, help="/healthz and /metrics; 0 = off")
     p.add_argument("--worker-id", help="default: HOST:PID")
-    p = sub.add_parser("jobs", parents=[common], help="list, cancel or retry chunked imports")
-    p.add_argument("action", choices=("list", "cancel", "retry"))
+    p = sub.add_parser(
+        "jobs",
+        parents=[common],
+        help="list, cancel or retry chunked imports; `shell`: procrastinate's admin shell",
+    )
+    p.add_argument("action", choices=("list", "cancel", "retry", "shell"))
     p.add_argument("job", nargs="?", metavar="ID", help="an import id (from `jobs list`)")
     p.add_argument("--json", action="store_true", help="with list: JSON lines on stdout")

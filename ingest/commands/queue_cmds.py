@@ -1,5 +1,5 @@
-"""``ingest import --queue``, ``ingest worker`` and ``ingest jobs list|cancel|retry``: chunked
-imports run by procrastinate's workers (PostgreSQL) or in-process (SQLite)."""
+"""``ingest import --queue``, ``ingest worker`` and ``ingest jobs list|cancel|retry|shell``:
+chunked imports run by procrastinate's workers (PostgreSQL) or in-process (SQLite)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ POLL_S = 0.5
 
 def _postgres(app: Ingest) -> bool:
     return app.settings.database_url.startswith("postgres")
+
+
+def _require_postgres(app: Ingest, what: str, instead: str) -> None:
+    if not _postgres(app):
+        raise ConfigError(
+            f"{what} needs a PostgreSQL catalog (INGEST_DATABASE_URL=postgresql://...); "
+            f"the catalog is {app.settings.database_url}: {instead}"
+        )
 
 
 @contextlib.asynccontextmanager
@@ -139,11 +147,9 @@ def _metrics_app(app: Ingest, metrics: Metrics) -> web.Application:
 
 
 async def cmd_worker(args: argparse.Namespace, app: Ingest) -> int:
-    if not _postgres(app):
-        raise ConfigError(
-            "ingest worker needs a PostgreSQL catalog (INGEST_DATABASE_URL=postgresql://...); "
-            "on SQLite `ingest import --queue` runs the chunks in-process"
-        )
+    _require_postgres(
+        app, "ingest worker", "on SQLite `ingest import --queue` runs the chunks in-process"
+    )
     metrics = Metrics()
     metrics.groups_in_flight.set_function(lambda: app.in_flight()[0])
     metrics.uploads_in_flight.set_function(lambda: app.in_flight()[1])
@@ -161,7 +167,23 @@ async def cmd_worker(args: argparse.Namespace, app: Ingest) -> int:
     return EXIT_OK
 
 
+async def _shell(app: Ingest) -> int:
+    """procrastinate's admin shell (``procrastinate shell``: list_jobs, list_queues,
+    list_tasks, cancel, retry, ...) on the catalog's queue; it reads commands from stdin."""
+    from procrastinate import shell, utils
+
+    _require_postgres(
+        app, "ingest jobs shell", "on SQLite there is no queue (`ingest jobs list` shows imports)"
+    )
+    async with _queue(app, default_worker_id()) as queue:
+        prompt = shell.ProcrastinateShell(job_manager=queue.job_manager)
+        await utils.sync_to_async(prompt.cmdloop)
+    return EXIT_OK
+
+
 async def cmd_jobs(args: argparse.Namespace, app: Ingest) -> int:
+    if args.action == "shell":
+        return await _shell(app)
     table = app.chunk_table()
     if args.action == "list":
         for r in await table.list_imports():

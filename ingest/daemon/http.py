@@ -136,9 +136,9 @@ async def submit_job(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit:
         _too_large(limit)
     worker = request.app[WORKER]
-    busy = await worker.queue.active(name)
+    busy = await worker.jobs.active_for(name)
     if busy is not None:
-        _busy(name, busy.id)
+        _busy(name, busy)
     try:
         await worker.inbox.submit(name, request.content.iter_chunked(1 << 16), limit)
     except NameTaken:
@@ -148,9 +148,8 @@ async def submit_job(request: web.Request) -> web.Response:
     except ValueError as exc:
         _refuse(web.HTTPBadRequest, str(exc))
     await worker.discover()
-    worker.wake()
-    job = await worker.queue.active(name)
-    return web.json_response({"accepted": name, "job": job.id if job else None}, status=202)
+    job = await worker.jobs.active_for(name)
+    return web.json_response({"accepted": name, "job": job}, status=202)
 
 
 def _busy(name: str, job: str | None) -> NoReturn:

@@ -313,6 +313,23 @@ class LocalInbox:
         if state is not None:
             self.settling.trust(name, state)
 
+    def hold(self) -> int:
+        """Hold the inbox for this process (``flock`` on the folder itself, released when it
+        exits; ``os.close`` the answer to let go): a daemon whose queue is in its own memory
+        (SQLite) must be the inbox's only one."""
+        import fcntl
+
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"another daemon with a SQLite catalog watches {self.url}: with SQLite run one "
+                "daemon per inbox (its queue is in its memory); several need PostgreSQL"
+            ) from None
+        return fd
+
     async def close(self) -> None:
         return None
 

@@ -37,7 +37,9 @@ class Metrics:
         self.jobs_processed = Counter(
             "ingest_jobs_processed", "Jobs this worker ended", ["outcome"], registry=r
         )
-        self.jobs = Gauge("ingest_jobs", "Jobs in the catalog by state", ["state"], registry=r)
+        self.jobs = Gauge(
+            "ingest_jobs", "This inbox's jobs in the queue by state", ["state"], registry=r
+        )
         self.chunks_completed = Counter(
             "ingest_chunks_completed", "Chunks this process ran to the end", registry=r
         )

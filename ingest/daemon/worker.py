@@ -1,57 +1,36 @@
-"""The ingestion daemon's worker: watch the inbox, claim jobs through leases, run the pipeline.
+"""The ingestion daemon's worker: watch the inbox, queue a job per manifest, run the queue.
 
-Modelled on arq's Worker: a semaphore bounds the jobs in progress; each job has a heartbeat
-that renews its lease and cancels the job if the lease was lost; a job running longer than
-``job_timeout_s`` is cancelled and failed; outcomes go to the jobs table and the metrics;
-shutdown is two-phase (stop claiming, let in-flight groups finish within the grace period and
-commit, release the lease; a second signal exits at once).
 Discovery follows the inbox protocol (``inbox.py``): only settled manifests, one job per
-(name, content) and generation, and before a job runs the name must still hold its content.
+(name, content) and generation (a next generation once the manifest of the previous one was
+moved to done/ or failed/). The jobs are procrastinate's (``jobs.py``); this process runs a
+procrastinate worker on its inbox's queue and the fleet's chunk queue, ``--jobs`` at once.
+Shutdown is two-phase: the first signal stops taking jobs and cancels the running ones (their
+in-flight groups commit within the grace period, then they are queued again); a second signal
+exits at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import socket
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import orjson
+from procrastinate.testing import InMemoryConnector
 
-from ..catalog.jobs import DONE, FAILED, PENDING, RUNNING, Job
 from ..errors import IngestError
-from ..logs import current_job
-from ..manifest import Manifest
+from ..queue.pg import build_queue, worker_options
 from ..report import Report
 from ..service import Ingest
-from .inbox import Arrival, Inbox, generation, job_id
+from .chunks import ChunkedJobs
+from .inbox import Arrival, Inbox, LocalInbox, job_id
+from .jobs import InboxJobs, WorkerOptions
 from .metrics import Metrics
-
-if TYPE_CHECKING:
-    from .chunks import ChunkedJobs
 
 log = logging.getLogger("ingest.daemon")
 
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    dataset: str | None = None
-    version: str | None = None
-    create: bool = False
-    worker_id: str = ""
-    lease_s: float = 30.0
-    max_attempts: int = 3
-    poll_s: float = 2.0
-    jobs: int = 1
-    upload_retries: int | None = None
-
-
-class JobTimeout(Exception):
-    """A job ran longer than ``job_timeout_s``."""
+__all__ = ["Worker", "WorkerOptions", "default_worker_id", "run_until_signalled"]
 
 
 def default_worker_id() -> str:
@@ -66,68 +45,70 @@ class Worker:
         inbox: Inbox,
         options: WorkerOptions,
         metrics: Metrics | None = None,
-        chunked: ChunkedJobs | None = None,
     ) -> None:
         self.app = app
-        self.chunked = chunked  # large manifests as chunk jobs (PostgreSQL)
         self.settings = app.settings
-        self.queue = app.job_queue()
         self.inbox = inbox
         self.options = options
         self.id = options.worker_id or default_worker_id()
         self.metrics = metrics or Metrics()
         self.stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(options.jobs)
-        self._running: dict[str, asyncio.Task[None]] = {}
         self._discovering = asyncio.Lock()
-        #: jobs cancelled at their timeout that did not stop within the grace period
-        self.abandoned: set[asyncio.Task[Report]] = set()
+        self._queued: set[str] = set()  # jobs this process queued
+        self.jobs = InboxJobs(app, inbox, options, self.metrics, self.id, self.stopping)
+        # PostgreSQL: the fleet's queue in the catalog's database; SQLite: this process's own
+        # (procrastinate's in-memory connector), the same tasks either way
+        postgres = self.settings.database_url.startswith("postgres")
+        self._in_memory = not postgres
+        self._alone = self._in_memory and isinstance(inbox, LocalInbox)
+        self.queue = build_queue(
+            app,
+            self.id,
+            connector=None if postgres else InMemoryConnector(),
+            on_chunk=self.metrics.chunk_ended,
+            follower=self.metrics.follower,
+            on_upload=self.metrics.observe_upload,
+            stalled_s=options.lease_s,
+        )
+        self.jobs.register(self.queue)
+        s3_inbox = None if isinstance(inbox, LocalInbox) else inbox.url
+        self.jobs.chunked = ChunkedJobs(app, self.queue, self.jobs.queue_name, s3_inbox)
         self.metrics.groups_in_flight.set_function(lambda: app.in_flight()[0])
         self.metrics.uploads_in_flight.set_function(lambda: app.in_flight()[1])
+
+    @property
+    def abandoned(self) -> set[asyncio.Task[Report | None]]:
+        """Jobs cancelled at their timeout that did not stop within the grace period."""
+        return self.jobs.abandoned
 
     # ------------------------------------------------------------------ main loop
 
     async def run(self) -> None:
-        """Run until ``stop()``: discover manifests, claim and run jobs."""
+        """Run until ``stop()``: discover manifests, run the queue's jobs."""
         log.info("worker started", extra={"worker": self.id})
-        watcher = asyncio.create_task(self._watch(), name="ingest-inbox-watch")
-        try:
-            await self.discover()
-            while not self.stopping.is_set():
-                await self._slots.acquire()
-                if self.stopping.is_set():
-                    self._slots.release()
-                    break
-                job = await self.queue.claim(self.id, self.options.lease_s)
-                if job is None:
-                    self._slots.release()
-                    await self._idle()
-                    continue
-                task = asyncio.create_task(self._job(job), name=f"ingest-job-{job.id}")
-                self._running[job.id] = task
-                task.add_done_callback(functools.partial(self._done, job.id))
-        finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-            await self.drain()
-            log.info("worker stopped", extra={"worker": self.id})
-
-    def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
-        self._running.pop(job_id, None)
-        self._slots.release()
-
-    async def _idle(self) -> None:
-        self._wake.clear()
-        waiters = [
-            asyncio.create_task(self._wake.wait()),
-            asyncio.create_task(self.stopping.wait()),
-        ]
-        await asyncio.wait(
-            waiters, timeout=self.options.poll_s, return_when=asyncio.FIRST_COMPLETED
+        held = self.inbox.hold() if isinstance(self.inbox, LocalInbox) and self._alone else None
+        options = worker_options(
+            self.app,
+            max(1, self.options.jobs),
+            queues=(self.jobs.queue_name,),
+            stalled_s=self.options.lease_s,
         )
-        for waiter in waiters:
-            waiter.cancel()
+        async with self.queue.open_async():
+            watcher = asyncio.create_task(self._watch(), name="ingest-inbox-watch")
+            runner = asyncio.create_task(self.queue.run_worker_async(**options))
+            stop = asyncio.create_task(self.stopping.wait())
+            try:
+                await self.discover()
+                await asyncio.wait({runner, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if runner.done():
+                    runner.result()  # the worker's error, if it ended on one
+            finally:
+                for task in (watcher, runner, stop):
+                    task.cancel()
+                await asyncio.gather(watcher, runner, stop, return_exceptions=True)
+                if held is not None:
+                    os.close(held)
+        log.info("worker stopped", extra={"worker": self.id})
 
     async def _watch(self) -> None:
         settler = asyncio.create_task(self._settle_rescans(), name="ingest-inbox-settle")
@@ -148,13 +129,9 @@ class Worker:
 
     async def _scan(self) -> None:
         try:
-            if await self.discover():
-                self.wake()
+            await self.discover()
         except IngestError as exc:
             log.warning("inbox scan failed: %s", exc)
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def discover(self) -> int:
         """Queue a job for every settled manifest that has none; how many were queued."""
@@ -165,206 +142,32 @@ class Worker:
             return new
 
     async def _queue(self, arrival: Arrival) -> int:
-        gen = 1
-        while True:
-            job = job_id(self.inbox.url, arrival.name, arrival.content, gen)
-            known = await self.queue.get(job)
-            if known is None:
-                break
-            if known.state in (PENDING, RUNNING):
-                return 0
+        name, gen = arrival.name, 1
+        job = job_id(self.inbox.url, name, arrival.content, gen)
+        # this content under this name ended already (its manifest was moved away): if the
+        # name still holds it, it was dropped again: a next generation
+        while await self.inbox.finished(name, job) is not None:
             gen += 1
-        # this content under this name ran already: if the name still holds it (its manifest
-        # moved away when the job ended), it was dropped again: a next generation
-        if gen > 1 and await self.inbox.content(arrival.name) != arrival.content:
+            job = job_id(self.inbox.url, name, arrival.content, gen)
+        if gen > 1 and await self.inbox.content(name) != arrival.content:
             return 0
-        if not await self.queue.submit(job, arrival.name):
+        # a queue in memory lost its jobs with the process before this one: a job this process
+        # has not queued yet is queued even while its import runs (it resumes that import)
+        resume = self._in_memory and job not in self._queued
+        if await self.jobs.active(job, resume=resume):
             return 0
-        log.info("manifest queued", extra={"manifest": arrival.name, "job": job})
+        self._queued.add(job)
+        if not await self.jobs.submit(job, name):
+            return 0
+        log.info("manifest queued", extra={"manifest": name, "job": job})
         return 1
 
     def stop(self) -> None:
-        """Phase one: stop claiming; running jobs are cancelled and drain gracefully."""
-        if not self.stopping.is_set():
-            self.stopping.set()
-            for task in self._running.values():
-                task.cancel()
-
-    async def drain(self) -> None:
-        if self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
-
-    # ------------------------------------------------------------------ one job
-
-    async def _job(self, job: Job) -> None:
-        current_job.set(job.id)
-        log.info("job claimed", extra={"manifest": job.manifest, "worker": self.id})
-        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task()))
-        content: str | None = None
-        try:
-            content = await self._verify(job)
-            if content is None:
-                return
-            if job.attempts > self.options.max_attempts:
-                await self._end(
-                    job,
-                    FAILED,
-                    Report(),
-                    f"gave up after {job.attempts - 1} "
-                    f"attempts; last error: {job.error or 'worker lost'}",
-                    content,
-                )
-                return
-            report = await self._ingest_within_timeout(job)
-            await self._end(job, DONE, report, None, content)
-        except JobTimeout as exc:
-            log.error("job failed: %s", exc, extra={"manifest": job.manifest})
-            await self._end(job, FAILED, Report(), str(exc), content)
-        except asyncio.CancelledError:
-            if self.stopping.is_set():
-                await asyncio.shield(self.queue.release(job.id, self.id))
-                self.metrics.jobs_processed.labels("released").inc()
-                log.info("job released at shutdown", extra={"manifest": job.manifest})
-            raise
-        except Exception as exc:  # a fatal job error: retried by a later claim, then failed
-            message = f"{type(exc).__name__}: {exc}"
-            log.error("job failed: %s", message, extra={"manifest": job.manifest})
-            if job.attempts >= self.options.max_attempts:
-                report = Report()
-                await self._end(job, FAILED, report, message, content)
-            else:
-                await self.queue.finish(job.id, self.id, "pending", error=message)
-        finally:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
-
-    async def _ingest(self, job: Job) -> Report:
-        path = await self.inbox.fetch(job.manifest)
-        manifest = Manifest(path, decode_processes=self.settings.decode_processes)
-        try:
-            sidecar = await self.inbox.sidecar(job.manifest)
-            dataset = manifest.header.dataset or sidecar.get("dataset") or self.options.dataset
-            version_name = manifest.header.version or sidecar.get("version") or self.options.version
-            version = await self.app.resolve_version(
-                dataset, version_name, create=self.options.create
-            )
-            if self.chunked is not None and await self.chunked.wants(manifest):
-                return await self.chunked.run(job.id, path, manifest, version.id)
-            report = await self.app.import_items(
-                version.id,
-                manifest,
-                upload_retries=self.options.upload_retries,
-                progress=self.metrics.follower(),
-                on_upload=self.metrics.observe_upload,
-            )
-        finally:
-            manifest.close()
-        s = report.summary
-        log.info(
-            "job ingested",
-            extra={
-                "manifest": job.manifest,
-                "outcome": (
-                    f"{s.groups_committed} committed, {s.groups_unchanged} unchanged, "
-                    f"{s.groups_rejected} groups and {s.frames_rejected} frames rejected"
-                ),
-            },
-        )
-        return report
-
-    async def _verify(self, job: Job) -> str | None:
-        """The job's content when its manifest name still holds it; else the job ends here."""
-        content = await self.inbox.content(job.manifest)
-        if content is not None and (
-            job_id(self.inbox.url, job.manifest, content, generation(job.id)) == job.id
-        ):
-            return content
-        moved = await self.inbox.finished(job.manifest, job.id)
-        if moved is not None:  # a worker died between moving the manifest and the catalog
-            await self.queue.finish(job.id, self.id, moved, error=job.error)
-            return None
-        await self._end(
-            job,
-            FAILED,
-            Report(),
-            f"manifest {job.manifest} was removed or replaced before this job ran "
-            "(a new content under that name is a job of its own)",
-            None,
-        )
-        return None
-
-    async def _ingest_within_timeout(self, job: Job) -> Report:
-        """``_ingest``, cancelled after ``job_timeout_s`` (0 = no limit): JobTimeout then.
-
-        A cancelled job gets the grace period to commit its in-flight groups; one that does
-        not stop within it is abandoned (and ``/readyz`` says so) so the worker goes on."""
-        limit = self.settings.job_timeout_s
-        if limit <= 0:
-            return await self._ingest(job)
-        task = asyncio.create_task(self._ingest(job), name=f"ingest-run-{job.id}")
-        try:
-            await asyncio.wait({task}, timeout=limit)
-        except asyncio.CancelledError:
-            task.cancel()
-            await asyncio.wait({task})
-            raise
-        if task.done():
-            return task.result()
-        task.cancel()
-        await asyncio.wait({task}, timeout=self.settings.shutdown_grace_s + 5)
-        if task.done():
-            if not task.cancelled():
-                task.exception()  # retrieved: the timeout is the error reported
-        else:
-            log.error("job did not stop after its timeout", extra={"manifest": job.manifest})
-            self.abandoned.add(task)
-            task.add_done_callback(self.abandoned.discard)
-        raise JobTimeout(
-            f"job timed out after {limit:g} s (job_timeout_s) and was cancelled; "
-            "groups committed before that stay registered"
-        )
-
-    async def _end(
-        self, job: Job, outcome: str, report: Report, error: str | None, content: str | None
-    ) -> None:
-        if not await self.queue.heartbeat(job.id, self.id, self.options.lease_s):
-            log.warning("lease lost before the end; leaving the job to its new owner")
-            return
-        head = {
-            "job": job.id,
-            "manifest": job.manifest,
-            "outcome": outcome,
-            "error": error,
-            "summary": report.summary.to_dict(),
-        }
-        body = (
-            orjson.dumps(head)
-            + b"\n"
-            + b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in report.rejected)
-        )
-        await self.inbox.finish(job.manifest, job.id, content, outcome, body)
-        await self.queue.finish(
-            job.id, self.id, outcome, error=error, summary=report.summary.to_dict()
-        )
-        self.metrics.jobs_processed.labels(outcome).inc()
-        log.info("job %s", outcome, extra={"manifest": job.manifest, "error": error})
-
-    async def _heartbeat(self, job: Job, task: asyncio.Task[None] | None) -> None:
-        interval = max(0.2, self.options.lease_s / 3)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                kept = await self.queue.heartbeat(job.id, self.id, self.options.lease_s)
-            except IngestError as exc:
-                log.warning("heartbeat failed: %s", exc)
-                continue
-            if not kept and task is not None:
-                log.warning("lease lost; stopping the job", extra={"manifest": job.manifest})
-                task.cancel()
-                return
+        """Phase one: stop taking jobs; running ones are cancelled and drain gracefully."""
+        self.stopping.set()
 
     async def job_counts(self) -> dict[str, int]:
-        counts = await self.queue.counts()
+        counts = await self.jobs.counts()
         for state, n in counts.items():
             self.metrics.jobs.labels(state).set(n)
         return counts
@@ -381,7 +184,7 @@ async def run_until_signalled(worker: Worker) -> None:
         nonlocal signals
         signals += 1
         if signals == 1:
-            log.info("signal: finishing in-flight groups, then releasing leases")
+            log.info("signal: finishing in-flight groups, then queueing running jobs again")
             worker.stop()
         else:
             os._exit(130)

@@ -8,7 +8,12 @@ catalog's migrations). Three tasks and a sweeper, each a thin call into the appl
   procrastinate's retry strategy runs it again; the chunk that ends last defers
   ``ingest.finalize`` (lock per import), which merges the report once;
 - ``ingest.sweep``, periodic (every 5 s): jobs of workers that sent no heartbeat for
-  ``chunk_stalled_s`` (a SIGKILLed worker) are retried, so another worker takes them.
+  ``chunk_stalled_s`` (a SIGKILLed worker) are retried, so another worker takes them (chunk
+  jobs and the daemons' inbox jobs alike).
+
+An import started by a daemon's inbox job (``daemon/jobs.py``) has an ``origin``: its finalize
+then queues ``ingest.inbox_end`` on that daemon's inbox queue, which writes the one report and
+moves the manifest (only daemons watching that inbox can).
 
 procrastinate speaks psycopg 3: it has its own small pool beside the catalog's asyncpg pool.
 SIGTERM: the worker stops fetching and cancels its running chunks at once; each lets its
@@ -33,6 +38,7 @@ from ..service import Ingest
 log = logging.getLogger("ingest.queue")
 
 QUEUE = "ingest"
+INBOX_END = "ingest.inbox_end"  # a daemon's task (daemon/jobs.py), deferred here by name
 SWEEP_CRON = "*/5 * * * * *"  # every 5 seconds (procrastinate's 6th cron column)
 
 
@@ -46,10 +52,17 @@ def queue_url(database_url: str) -> str:
 
 
 async def _defer(task: Any, lock: str, **kwargs: Any) -> None:
+    """Defer under a queueing lock, unless a job of that lock is queued already."""
+    await defer_once(task.configure(queueing_lock=lock), **kwargs)
+
+
+async def defer_once(deferrer: Any, **kwargs: Any) -> bool:
+    """Defer a job configured with a queueing lock; False when one is queued already."""
     try:
-        await task.configure(queueing_lock=lock).defer_async(**kwargs)
+        await deferrer.defer_async(**kwargs)
     except exceptions.AlreadyEnqueued:  # queued already (a job that ran twice): once is enough
-        pass
+        return False
+    return True
 
 
 def build_queue(
@@ -60,10 +73,11 @@ def build_queue(
     on_chunk: Callable[[str], None] | None = None,
     follower: Callable[[], Callable[[Report], None]] | None = None,
     on_upload: Callable[[float, bool], None] | None = None,
+    stalled_s: float = 0,
 ) -> procrastinate.App:
     """The procrastinate app of this process; ``worker`` names it in the chunk table;
     ``on_chunk(state)`` is told each chunk this process ended, ``follower()`` makes each
-    chunk's progress callback (for metrics)."""
+    chunk's progress callback (for metrics); ``stalled_s`` overrides ``chunk_stalled_s``."""
     settings = app.settings
     if connector is None:
         connector = procrastinate.PsycopgConnector(
@@ -78,6 +92,12 @@ def build_queue(
     async def finalize(import_id: str) -> None:
         record = await app.finalize_import(import_id)
         log.info("import %s: %s", record.state, record.manifest, extra={"job": import_id})
+        if record.origin is not None:  # a daemon's inbox job: it ends on that inbox's queue
+            origin = record.origin
+            end = queue.configure_task(
+                INBOX_END, queue=origin["queue"], queueing_lock=f"end-{import_id}"
+            )
+            await defer_once(end, job=origin["job"], name=origin["name"])
 
     @queue.task(name="ingest.chunk", queue=QUEUE, retry=retry)
     async def chunk(import_id: str, idx: int) -> None:
@@ -94,21 +114,18 @@ def build_queue(
         if state == PENDING:
             raise ChunkRetry(f"chunk {idx} of {import_id} failed; it is tried again")
         if state in (DONE, FAILED) and last:
-            await _defer(finalize, f"finalize-{import_id}", import_id=import_id)
+            await defer_finalize(queue, import_id)
 
     @queue.task(name="ingest.manifest", queue=QUEUE)
     async def manifest(import_id: str, path: str, fmt: str, version_id: str) -> None:
         record = await app.plan_import(path, version_id, fmt=fmt, known_id=import_id)
-        chunks = await app.chunk_table().chunks(record.id)
-        await defer_chunks(queue, record.id, [c.idx for c in chunks if c.state not in ENDED])
-        if chunks and all(part.state in ENDED for part in chunks):
-            await _defer(finalize, f"finalize-{record.id}", import_id=record.id)
+        await queue_import(queue, app, record.id)
 
     @queue.periodic(cron=SWEEP_CRON)
     @queue.task(name="ingest.sweep", queue=QUEUE, queueing_lock="ingest.sweep")
     async def sweep(timestamp: int) -> None:
         stalled = await queue.job_manager.get_stalled_jobs(
-            queue=QUEUE, seconds_since_heartbeat=settings.chunk_stalled_s
+            seconds_since_heartbeat=stalled_s or settings.chunk_stalled_s
         )
         for job in stalled:
             log.warning("retrying %s of a stalled worker", job.call_string)
@@ -135,6 +152,19 @@ async def enqueue_import(
     )
 
 
+async def defer_finalize(queue: procrastinate.App, import_id: str) -> None:
+    await _defer(queue.tasks["ingest.finalize"], f"finalize-{import_id}", import_id=import_id)
+
+
+async def queue_import(queue: procrastinate.App, app: Ingest, import_id: str) -> None:
+    """Queue the chunks of a planned import that have not ended, or its finalize when none
+    is left (a manifest job run again after its last chunk ended)."""
+    chunks = await app.chunk_table().chunks(import_id)
+    await defer_chunks(queue, import_id, [c.idx for c in chunks if c.state not in ENDED])
+    if chunks and all(part.state in ENDED for part in chunks):
+        await defer_finalize(queue, import_id)
+
+
 async def defer_chunks(queue: procrastinate.App, import_id: str, chunks: list[int]) -> None:
     """Queue chunk jobs (once per chunk while one is queued)."""
     for idx in chunks:
@@ -143,12 +173,15 @@ async def defer_chunks(queue: procrastinate.App, import_id: str, chunks: list[in
         )
 
 
-def worker_options(app: Ingest, concurrency: int) -> dict[str, Any]:
+def worker_options(
+    app: Ingest, concurrency: int, *, queues: tuple[str, ...] = (), stalled_s: float = 0
+) -> dict[str, Any]:
     """procrastinate worker settings from ours: heartbeats thrice per stall period; SIGTERM
-    cancels running chunks at once (they commit their in-flight groups and hand back)."""
-    stalled = app.settings.chunk_stalled_s
+    cancels running chunks at once (they commit their in-flight groups and hand back).
+    ``queues``: besides the chunk queue (a daemon's inbox queue)."""
+    stalled = stalled_s or app.settings.chunk_stalled_s
     return {
-        "queues": [QUEUE],
+        "queues": [*queues, QUEUE],
         "concurrency": concurrency,
         "install_signal_handlers": False,
         "shutdown_graceful_timeout": 0,
@@ -156,5 +189,5 @@ def worker_options(app: Ingest, concurrency: int) -> dict[str, Any]:
         "stalled_worker_timeout": stalled,
         "fetch_job_polling_interval": 1.0,
         "abort_job_polling_interval": 1.0,
-        "delete_jobs": "successful",
+        "delete_jobs": "never",  # the queue's history: `ingest jobs shell`, ingest_jobs{state}
     }

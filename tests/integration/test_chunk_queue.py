@@ -337,3 +337,37 @@ def test_sqlite_daemon_killed_mid_manifest_resumes_from_its_chunk_table(tmp_path
     assert all(c.attempts == 1 for c in chunks if c.idx in done_before)  # nothing twice
     (head,) = report_heads(inbox, "drive")
     assert head["summary"]["groups_committed"] + head["summary"]["groups_unchanged"] == groups
+
+
+def test_jobs_shell_is_procrastinates_admin_shell_on_the_catalog(
+    pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path / "drive.jsonl", 20)
+    env = {**pg_env, "INGEST_CHUNK_GROUPS": "10"}
+    importer = _import(env, manifest, tmp_path)  # no worker: its manifest job stays queued
+    try:
+        deadline = time.monotonic() + 60
+        while not _state(env["INGEST_DATABASE_URL"])[0] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # the import is recorded before its manifest job is deferred
+        commands = "list_jobs details\nlist_tasks\nexit\n"
+        shell = subprocess.run([INGEST, "jobs", "shell"], env=env, input=commands,
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        importer.send_signal(signal.SIGINT)  # Ctrl-C: the queued work stays queued
+        importer.communicate(timeout=60)
+    assert shell.returncode == 0, shell.stderr
+    assert "procrastinate shell" in shell.stdout
+    assert "ingest.manifest on ingest - [todo]" in shell.stdout
+    assert str(manifest) in shell.stdout  # the job's args
+    assert "ingest.manifest: 1" in shell.stdout  # list_tasks: one job of the manifest task
+
+
+def test_jobs_shell_needs_postgresql(tmp_path: Path) -> None:
+    env = clean_env(INGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'c.sqlite3'}",
+                    INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}")  # fmt: skip
+    shell = subprocess.run([INGEST, "jobs", "shell"], env=env, input="exit\n",
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shell.returncode != 0
+    assert "ingest jobs shell needs a PostgreSQL catalog" in shell.stderr
+    assert "c.sqlite3" in shell.stderr

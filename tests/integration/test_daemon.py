@@ -1,4 +1,5 @@
-"""The ingestion daemon: real processes on PostgreSQL + moto's S3, leases, signals, HTTP."""
+"""The ingestion daemon: real processes on PostgreSQL + moto's S3, procrastinate's queue,
+signals, HTTP."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ from ..daemonutil import (
     INGEST,
     NDJSON,
     Daemon,
-    catalog_state,
+    JobView,
+    ended_jobs,
+    frame_counts,
+    queue_jobs,
     report_heads,
     wait_jobs,
 )
@@ -81,7 +85,7 @@ def test_three_workers_one_killed_every_group_once(fleet_env) -> None:
         victim = daemons[0]
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait()
-        jobs = wait_jobs(database_url, 33)
+        jobs = wait_jobs(inbox, 33)
         texts = {d.worker_id: d.get("/metrics") for d in daemons[1:]}
     finally:
         for d in daemons:
@@ -90,12 +94,14 @@ def test_three_workers_one_killed_every_group_once(fleet_env) -> None:
         for d in daemons:
             d.proc.wait(timeout=60)
 
-    jobs, counts = catalog_state(database_url)
+    counts = frame_counts(database_url)
     assert len(counts) == groups and set(counts.values()) == {1}  # every group exactly once
     by_state = {j.manifest: j.state for j in jobs}
     assert by_state.pop("broken.parquet") == "failed"
     assert set(by_state.values()) == {"done"}
-    assert any(j.attempts >= 2 for j in jobs if j.state == "done"), "no job was taken over"
+    assert len(jobs) == 33  # each manifest ended once
+    # the killed worker's job: found stalled by the sweeper, retried, ended by another
+    assert any(j.attempts and j.attempts >= 2 for j in jobs if j.state == "done"), "no takeover"
     for m in range(32):
         assert len(list((inbox / "done").glob(f"m{m:03d}@*.jsonl"))) == 1
         assert [h["outcome"] for h in report_heads(inbox, f"m{m:03d}")] == ["done"]
@@ -113,7 +119,8 @@ def test_three_workers_one_killed_every_group_once(fleet_env) -> None:
         ].metric(text, "ingest_groups_total", outcome="unchanged")
         assert seen == expected, worker_id
         assert daemons[1].metric(text, "ingest_jobs_processed_total", outcome="done") == len(mine)
-        assert daemons[1].metric(text, "ingest_jobs", state="done") == 32
+        assert daemons[1].metric(text, "ingest_jobs", state="done") == 33  # the queue's
+        assert daemons[1].metric(text, "ingest_jobs", state="pending") == 0
         assert "ingest_upload_seconds_bucket" in text
     assert (
         sum(
@@ -135,26 +142,28 @@ def test_sigterm_drains_then_the_job_finishes_on_restart(fleet_env) -> None:
     first.wait_http()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until it is mid-job: some groups committed
-        _, counts = catalog_state(database_url)
-        if counts:
+        if frame_counts(database_url):
             break
         time.sleep(0.2)
     first.proc.send_signal(signal.SIGTERM)
     assert first.proc.wait(timeout=60) == 0
-    jobs, counts = catalog_state(database_url)
+    counts = frame_counts(database_url)
     assert 0 < len(counts) < groups  # drained: in-flight groups committed, nothing partial
-    assert jobs[0].state == "pending" and jobs[0].owner is None  # lease released at once
+    # handed back at once: the cancelled run ended as aborted, the same job is queued again
+    statuses = sorted(j.status for j in queue_jobs(database_url, inbox))
+    assert statuses == ["aborted", "todo"], statuses
+    assert not (inbox / "reports").exists() or not list((inbox / "reports").iterdir())
     assert (inbox / "m000.jsonl").is_file()
     log = first.log.read_text()
     assert "job released at shutdown" in log
 
     second = Daemon(inbox, env, "second")
     try:
-        jobs = wait_jobs(database_url, 1, timeout=120)
+        jobs = wait_jobs(inbox, 1, timeout=120)
     finally:
         second.proc.send_signal(signal.SIGTERM)
         second.proc.wait(timeout=60)
-    _, counts = catalog_state(database_url)
+    counts = frame_counts(database_url)
     assert len(counts) == groups and jobs[0].state == "done" and jobs[0].owner == "second"
     summary = jobs[0].summary
     assert summary["groups_unchanged"] > 0  # what the first worker committed was skipped
@@ -188,7 +197,7 @@ def test_http_submit_safety_and_readiness(sqlite_url: str, tmp_path: Path) -> No
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 202
-        jobs = wait_jobs(sqlite_url, 1, timeout=60)
+        jobs = wait_jobs(inbox, 1, timeout=60)
         assert jobs[0].state == "done"
         (report,) = (inbox / "reports").glob("posted@*.jsonl.report.jsonl")
         lines = report.read_text().splitlines()
@@ -236,6 +245,20 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
             Body=b'{"dataset": "FromS3", "version": "v9"}',
         )
 
+    def wait_reports(total: int) -> list[JobView]:
+        """The jobs ended (their reports' first lines in inbox/reports/), oldest first."""
+        deadline = time.monotonic() + 60
+        while True:
+            listed = client.list_objects_v2(Bucket=bucket, Prefix="inbox/reports/")
+            found = sorted(listed.get("Contents", []), key=lambda o: o["LastModified"])
+            if len(found) >= total or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        heads = [json.loads(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+                            .splitlines()[0]) for o in found]  # fmt: skip
+        assert len(heads) >= total, heads
+        return ended_jobs(heads)
+
     drop("g1")
     env = clean_env(
         INGEST_DATABASE_URL=sqlite_url,
@@ -263,9 +286,11 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_jobs(sqlite_url, 1, timeout=60)
+        wait_reports(1)
+        time.sleep(1.1)  # S3 LastModified has whole seconds: the next report sorts after
         drop("g2")  # the same name and size, new content
-        wait_jobs(sqlite_url, 2, timeout=60)
+        wait_reports(2)
+        time.sleep(1.1)
         posted = json.dumps({"id": "g3", "frames": frames}).encode() + b"\n"
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/jobs?name=posted.jsonl",
@@ -275,7 +300,7 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 202
-        jobs = wait_jobs(sqlite_url, 3, timeout=60)
+        jobs = wait_reports(3)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
@@ -290,8 +315,7 @@ def test_s3_inbox_is_polled_and_finished_jobs_move_to_done(
             f"inbox/reports/batch@{tag}.jsonl.report.jsonl",
         } <= keys
     assert "inbox/batch.jsonl" not in keys
-    _, counts = catalog_state(sqlite_url)
-    assert counts == {"g1": 1, "g2": 1, "g3": 1}
+    assert frame_counts(sqlite_url) == {"g1": 1, "g2": 1, "g3": 1}
     listed = subprocess.run(
         [INGEST, "versions", "list", "FromS3", "--json"],
         env=env,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 from ..daemonutil import NDJSON, Daemon, daemon_env, report_heads, wait_jobs, wait_state
@@ -84,7 +85,7 @@ def test_post_refuses_wrong_host_cross_site_form_types_and_big_bodies(
             "posted.jsonl", body, {"Host": f"localhost:{daemon.port}", **NDJSON}
         )
         assert status == 202 and accepted["job"].startswith("posted.jsonl@")
-        (job,) = wait_jobs(sqlite_url, 1, timeout=60)
+        (job,) = wait_jobs(inbox, 1, timeout=60)
         assert job.state == "done" and job.id == accepted["job"]
     finally:
         daemon.stop()
@@ -104,7 +105,7 @@ def test_post_refuses_wrong_host_cross_site_form_types_and_big_bodies(
         assert status == 403
         status, _ = daemon.post("second.jsonl", body, bearer)
         assert status == 202
-        wait_jobs(sqlite_url, 2, timeout=60)
+        wait_jobs(inbox, 2, timeout=60)
     finally:
         daemon.stop()
 
@@ -135,12 +136,15 @@ def test_a_busy_name_is_409_and_a_hung_job_times_out(
         hung = lines("hang", "h1")
         status, accepted = daemon.post("batch.jsonl", hung, NDJSON)
         assert status == 202
-        wait_state(sqlite_url, "batch.jsonl", "running")
+        deadline = time.monotonic() + 30  # its job runs (the queue's gauge)
+        while daemon.metric(daemon.get("/metrics"), "ingest_jobs", state="running") < 1:
+            assert time.monotonic() < deadline, "the job never ran"
+            time.sleep(0.1)
         status, error = daemon.post("batch.jsonl", lines("ok", "g1"), NDJSON)
         assert status == 409 and "queued or running" in error["error"]
         assert (inbox / "batch.jsonl").read_bytes() == hung  # the refused body went nowhere
 
-        job = wait_state(sqlite_url, "batch.jsonl", "failed", timeout=60)
+        job = wait_state(inbox, "batch.jsonl", "failed", timeout=60)
         assert job.id == accepted["job"]
         assert "timed out after 3 s" in job.error
         tag = job.id.rpartition("@")[2]
@@ -148,7 +152,7 @@ def test_a_busy_name_is_409_and_a_hung_job_times_out(
 
         status, again = daemon.post("batch.jsonl", lines("ok", "g1"), NDJSON)  # the name is free
         assert status == 202
-        done = wait_state(sqlite_url, "batch.jsonl", "done", timeout=60)
+        done = wait_state(inbox, "batch.jsonl", "done", timeout=60)
         assert done.id == again["job"]
         assert json.loads(daemon.get("/readyz"))["ready"] is True
     finally:

@@ -7,26 +7,29 @@ import asyncio
 import hashlib
 import json
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
 
-from ingest.catalog import open_catalog
-from ingest.catalog.jobs import JobQueue
-from ingest.daemon.inbox import job_id
+import procrastinate
 
-from ..daemonutil import Daemon, catalog_state, daemon_env, report_heads, wait_jobs
+from ingest.daemon.inbox import job_id
+from ingest.daemon.jobs import inbox_queue
+
+from ..daemonutil import INGEST, Daemon, daemon_env, frame_counts, report_heads, wait_jobs
 from ..images import write_png
+from ..pg import create_database
 
 
 def lines(*ids: str) -> str:
     return "".join(json.dumps({"id": i, "source": "files/a.png"}) + "\n" for i in ids)
 
 
-def start(inbox: Path, sqlite_url: str, tmp_path: Path, settle_s: str) -> Daemon:
+def start(inbox: Path, database_url: str, tmp_path: Path, settle_s: str) -> Daemon:
     write_png(inbox / "files" / "a.png")
     env = daemon_env(
-        INGEST_DATABASE_URL=sqlite_url,
+        INGEST_DATABASE_URL=database_url,
         INGEST_STORAGE_URL=f"file://{tmp_path}/objects",
         INGEST_INBOX_SETTLE_S=settle_s,
     )
@@ -54,9 +57,9 @@ def test_a_manifest_still_being_written_is_taken_once_settled(
         thread = threading.Thread(target=writer)
         thread.start()
         thread.join()
-        jobs = wait_jobs(sqlite_url, 1, timeout=60)
+        jobs = wait_jobs(inbox, 1, timeout=60)
         time.sleep(1.0)  # nothing else shows up
-        jobs, counts = catalog_state(sqlite_url)
+        jobs, counts = wait_jobs(inbox, 1), frame_counts(sqlite_url)
     finally:
         daemon.stop()
     assert [(j.manifest, j.state) for j in jobs] == [("slow.jsonl", "done")]
@@ -84,12 +87,12 @@ def test_part_then_rename_and_new_content_under_an_old_name(
 
     try:
         drop(lines("a1", "a2"))
-        wait_jobs(sqlite_url, 1, timeout=60)
+        wait_jobs(inbox, 1, timeout=60)
         drop(lines("b1", "b2"))  # new content, same name, size and mtime: a new job
-        wait_jobs(sqlite_url, 2, timeout=60)
+        wait_jobs(inbox, 2, timeout=60)
         drop(lines("a1", "a2"))  # the first content again: a job again (a next generation)
-        jobs = wait_jobs(sqlite_url, 3, timeout=60)
-        _, counts = catalog_state(sqlite_url)
+        jobs = wait_jobs(inbox, 3, timeout=60)
+        counts = frame_counts(sqlite_url)
     finally:
         daemon.stop()
     assert [(j.manifest, j.state) for j in jobs] == [("batch.jsonl", "done")] * 3
@@ -106,31 +109,36 @@ def test_part_then_rename_and_new_content_under_an_old_name(
 
 
 def test_a_manifest_replaced_before_its_job_ran_is_reported_not_lost(
-    sqlite_url: str, tmp_path: Path
+    pg_admin_url: str, tmp_path: Path
 ) -> None:
-    """A job queued for one content whose name holds another when it is claimed: failed with a
+    """A job queued for one content whose name holds another when it runs: failed with a
     clear error (nothing half-read), and the new content is a job of its own."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
+    database_url = create_database(pg_admin_url)
     first = lines("a1")
-    queued = job_id(
-        inbox.resolve().as_uri(), "batch.jsonl", hashlib.sha256(first.encode()).hexdigest()
-    )
+    url = inbox.resolve().as_uri()
+    queued = job_id(url, "batch.jsonl", hashlib.sha256(first.encode()).hexdigest())
 
     async def enqueue() -> None:
-        catalog = await open_catalog(sqlite_url)
-        try:
-            await JobQueue(catalog.db).submit(queued, "batch.jsonl")
-        finally:
-            await catalog.close()
+        # a daemon's own task, deferred by name as a daemon that saw the first content does
+        connector = procrastinate.PsycopgConnector(conninfo=database_url)
+        queue = procrastinate.App(connector=connector)
+        async with queue.open_async():
+            task = queue.configure_task(
+                "ingest.inbox", queue=inbox_queue(url), queueing_lock=queued
+            )
+            await task.defer_async(job=queued, name="batch.jsonl")
 
+    env = daemon_env(INGEST_DATABASE_URL=database_url)  # migrates: the catalog and its queue
+    subprocess.run([INGEST, "datasets", "list"], env=env, check=True, capture_output=True)
     asyncio.run(enqueue())  # queued by a worker that saw the first content, then died
     (inbox / "batch.jsonl").write_text(lines("b1", "b2"))
     (inbox / "batch.jsonl.json").write_text('{"dataset": "Side", "version": "v1"}')
-    daemon = start(inbox, sqlite_url, tmp_path, "0.3")
+    daemon = start(inbox, database_url, tmp_path, "0.3")
     try:
-        jobs = wait_jobs(sqlite_url, 2, timeout=60)
-        _, counts = catalog_state(sqlite_url)
+        jobs = wait_jobs(inbox, 2, timeout=60)
+        counts = frame_counts(database_url)
     finally:
         daemon.stop()
     by_id = {j.id: j for j in jobs}

@@ -1,0 +1,88 @@
+"""A JSONL manifest in an S3 inbox larger than ``chunk_groups``: its manifest job cuts it at
+line boundaries and each chunk job reads only its byte range with a ranged GET (moto behind the
+fault proxy, which records the Range headers); rejections name ``file:line`` of the manifest as
+a whole-file run does (its ``s3://`` URL), and one merged report ends the job."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from ..daemonutil import INGEST
+from ..envs import clean_env
+from ..faultproxy import FaultProxy
+from ..pg import free_port
+
+
+def _lines(stem: str, count: int, bad: int) -> bytes:
+    rows = [json.dumps({"id": f"{stem}{i:03d}", "source": f"https://cdn.example/{i}.jpg"})
+            for i in range(count)]  # fmt: skip
+    rows[bad - 1] = "{not json"
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _reports(client: Any, bucket: str, total: int) -> dict[str, list[dict[str, Any]]]:
+    deadline = time.monotonic() + 90
+    while True:
+        listed = client.list_objects_v2(Bucket=bucket, Prefix="inbox/reports/")
+        keys = [o["Key"] for o in listed.get("Contents", [])]
+        if len(keys) >= total or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert len(keys) >= total, keys
+    bodies = {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+    return {k.rpartition("/")[2].partition("@")[0]: [json.loads(x) for x in b.splitlines()]
+            for k, b in bodies.items()}  # fmt: skip
+
+
+def test_s3_inbox_chunks_read_their_byte_range_only(
+    sqlite_url: str, s3_bucket: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    from ..s3server import s3_client
+
+    endpoint, bucket = s3_bucket
+    client = s3_client(endpoint)
+    big = _lines("d", 25, bad=14)
+    client.put_object(Bucket=bucket, Key="inbox/drive.jsonl", Body=big)
+    client.put_object(Bucket=bucket, Key="inbox/small.jsonl", Body=_lines("s", 5, bad=3))
+    env = clean_env(
+        INGEST_DATABASE_URL=sqlite_url,
+        INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
+        INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
+        INGEST_INBOX_SETTLE_S="0.2",
+        INGEST_CHUNK_GROUPS="10",
+    )
+    proc = subprocess.Popen(
+        [INGEST, "daemon", "--inbox", f"s3://{bucket}/inbox/", "--dataset", "D", "--version",
+         "v", "--create", "--poll-s", "0.3", "--http-port", str(free_port()),
+         "--allowed-root", str(tmp_path)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        reports = _reports(client, bucket, 2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    head, *rejected = reports["drive"]
+    assert head["outcome"] == "done", err
+    assert head["summary"]["groups_committed"] == 24 and head["summary"]["input_errors"] == 1
+    # the chunked run names the manifest's line as a whole-file run does (small.jsonl)
+    assert [r["where"] for r in rejected] == [f"s3://{bucket}/inbox/drive.jsonl:14"]
+    whole, *small_rejected = reports["small"]
+    assert whole["summary"]["groups_committed"] == 4
+    assert [r["where"] for r in small_rejected] == [f"s3://{bucket}/inbox/small.jsonl:3"]
+    gets = [r for r in fault_proxy.requests if r.method == "GET" and r.path.endswith(
+        "/inbox/drive.jsonl")]  # fmt: skip
+    # one whole read by the manifest job (to cut it at line ends), then one range per chunk
+    ends = [i + 1 for i, byte in enumerate(big) if byte == ord("\n")]
+    cuts = [0, ends[9], ends[19], len(big)]
+    ranges = [f"bytes={a}-{b - 1}" for a, b in itertools.pairwise(cuts)]
+    assert sorted(r.range for r in gets) == sorted(["", *ranges])
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="inbox/")["Contents"]}
+    assert any(k.startswith("inbox/done/drive@") for k in keys)
+    assert "inbox/drive.jsonl" not in keys
