@@ -44,6 +44,8 @@ def classify(uri: str, base_dir: str | None = None) -> Source:
     """A local path (absolute, relative to ``base_dir`` or the cwd, or file://) or a remote URI."""
     if is_remote(uri):
         return Source(uri, REMOTE)
+    if uri.startswith("/"):  # an absolute path has no scheme: what the last branch returns,
+        return Source(uri, LOCAL, os.path.normpath(uri))  # without parsing it as a URI
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme in REMOTE_SCHEMES:

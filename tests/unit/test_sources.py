@@ -1,0 +1,23 @@
+"""Classifying a source URI: an absolute path takes a fast path with the parser's result."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ingest.sources import LOCAL, classify
+
+
+@pytest.mark.parametrize(
+    "uri", ["/data/cam/0001.jpg", "/data/./cam/../cam/0001.jpg", "//host/share/a.png", "/a:b/c"]
+)
+def test_an_absolute_path_is_local_and_normalised(uri: str) -> None:
+    source = classify(uri)
+    assert source.kind == LOCAL and source.uri == uri
+    assert source.path == os.path.abspath(uri)
+
+
+def test_relative_paths_and_file_uris_still_resolve(tmp_path: os.PathLike[str]) -> None:
+    assert classify("cam/1.jpg", str(tmp_path)).path == os.path.join(str(tmp_path), "cam/1.jpg")
+    assert classify("file:///data/a%20b.jpg").path == "/data/a b.jpg"
