@@ -1,4 +1,4 @@
-"""Classifying a source URI: an absolute path takes a fast path with the parser's result."""
+"""Classifying a source URI: a path (no scheme) takes a fast path with the parser's result."""
 
 from __future__ import annotations
 
@@ -20,4 +20,6 @@ def test_an_absolute_path_is_local_and_normalised(uri: str) -> None:
 
 def test_relative_paths_and_file_uris_still_resolve(tmp_path: os.PathLike[str]) -> None:
     assert classify("cam/1.jpg", str(tmp_path)).path == os.path.join(str(tmp_path), "cam/1.jpg")
+    assert classify("cam/../a?b#c.jpg", str(tmp_path)).path == os.path.join(str(tmp_path), "a?b#c.jpg")
+    assert classify("c:/x.jpg").kind == LOCAL  # a drive letter, not a scheme
     assert classify("file:///data/a%20b.jpg").path == "/data/a b.jpg"
