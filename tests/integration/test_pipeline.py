@@ -360,8 +360,9 @@ async def test_rejected_items_come_back_in_input_order(
                 await asyncio.sleep(0.2)  # fails last, although it came first
             raise PermanentStorageError(f"no: {path}")
 
-    items = [SingleFrame(str(write_png(tmp_path / name))) for name in ("slow.png", "fast.png")]
-    items.insert(1, "not a frame")  # type: ignore[arg-type]
+    names = ("first.png", "slow.png", "fast.png")  # the first group stores alone, then the rest
+    items = [SingleFrame(str(write_png(tmp_path / name))) for name in names]
+    items.insert(2, "not a frame")  # type: ignore[arg-type]
     report = await _run(alib, version.version_id, items, Store(str(storage_dir)))
     assert report.rejected_items == items
     assert [r.source for r in report.rejected][-1].endswith("slow.png")  # records: as they came
@@ -397,3 +398,34 @@ async def test_frame_documents_are_planned_stored_and_committed_like_objects(
     stored = await version.get_frame_async(group.id)
     assert stored["cam"].source.startswith(f"file://{storage_dir}")
     assert stored["cam"].width and stored["cam"].height  # read from the header
+
+
+async def test_the_first_group_is_stored_alone_then_groups_store_together(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    """The first group to store does not share the loop and the pool with the next ones (its
+    commit is what a user sees first); the groups after it are stored several at a time."""
+    version = await DatasetVersion.create_new_dataset_async("Lead")
+    events: list[tuple[str, str]] = []  # ("start" | "end", group number)
+    in_flight, most = 0, 0
+
+    class Store(CountingStore):
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
+            nonlocal in_flight, most
+            group = key_name(key).split(".")[0]
+            events.append(("start", group))
+            in_flight += 1
+            most = max(most, in_flight)
+            await asyncio.sleep(0.02)
+            try:
+                return await super().put_file(key, path, size, ct)
+            finally:
+                in_flight -= 1
+                events.append(("end", group))
+
+    groups = camera_groups(tmp_path / "in", 6, ("a", "b", "c"))
+    report = await _run(alib, version.version_id, groups, Store(str(storage_dir)))
+    assert report.summary.groups_committed == 6
+    first = [i for i, (what, group) in enumerate(events) if group != "000000"][0]
+    assert all(group == "000000" for _, group in events[:first]) and first == 6  # 3 x start, end
+    assert most > 3  # the rest overlap: several groups' uploads at once
