@@ -3,12 +3,13 @@
 A batch holds up to ``commit_batch_groups`` groups or what completed by its deadline, and is
 written at once when every group slot waits on it. The deadline (``Cadence``) keeps commits'
 ends (when groups become visible) at most ``commit_interval_s`` apart: a batch closes early
-enough that, at the duration the slowest of the last few commits took, it ends 90% of an
-interval after the previous one ended (the 10% absorbs the event loop's lateness in waking the
-committer). Two earlier rules let the gaps grow past the interval: counting it from a batch's
-first group (interval + commit time + the wait for that group), then from the previous
-commit's start less that commit's duration (0.51-0.65 s measured with a 0.5 s interval: under
-load one commit's duration, 0.03-0.7 s, says little about the next one's).
+enough that, taking as long from its deadline to its end as the slowest of the last few
+commits did, it ends 90% of an interval after the previous one ended. "From its deadline":
+the committer wakes late when the event loop is busy with uploads (measured up to 0.1 s), and
+that counts as much as the commit's own duration (0.03-0.3 s for the same batch size under
+load). Two earlier rules let the gaps grow past the interval: counting it from a batch's first
+group (interval + commit time + the wait for that group), then from the previous commit's
+start less that commit's duration (0.51-0.65 s measured with a 0.5 s interval).
 
 A batch the catalog refuses for a permanent reason is split, so one row it cannot store (a value
 the database refuses) rejects that group only; PublishedVersionError / NotFoundError (the
@@ -31,33 +32,39 @@ from ..errors import CatalogError, NotFoundError, PublishedVersionError, is_tran
 from .transfer import GroupState
 
 COMMIT_ATTEMPTS = 4
-#: the share of the interval kept for the loop's lateness, and how many commits' durations
-#: the estimate of the next one's looks back on
+#: the share of the interval kept for what no estimate sees (the catalog's pollers), how many
+#: commits the estimate looks back on, and its value before any (a fifth of the interval: the
+#: first commit, one group, says nothing of a batch's duration)
 CADENCE_MARGIN = 0.1
 CADENCE_WINDOW = 4
+CADENCE_PRIOR = 0.2
 
 
 class Cadence:
     """When the next batch must close. ``deadline()``: at once before the first commit (a run
     shows progress early), then ``last end + (1 - margin) * interval - estimate``, where the
-    estimate is the longest duration among the last ``window`` commits. Whenever a commit is no
-    slower than that estimate, it ends at most ``(1 - margin) * interval`` after the previous
-    one; a commit slower than the interval itself makes the next batch close at once."""
+    estimate is the longest time from a deadline to that commit's end (the committer's
+    lateness in waking, then the commit's duration) among the last ``window`` commits and the
+    prior (until ``window`` commits are known). Whenever a commit takes no longer than that
+    estimate, it ends at most ``(1 - margin) * interval`` after the previous one; one that took
+    longer than the interval makes the next batch close at once."""
 
     def __init__(
         self, interval: float, *, margin: float = CADENCE_MARGIN, window: int = CADENCE_WINDOW
     ) -> None:
         self.span = max(0.0, interval) * (1.0 - margin)
-        self.durations: deque[float] = deque(maxlen=max(1, window))
+        self.spans: deque[float] = deque([interval * CADENCE_PRIOR], maxlen=max(1, window))
         self.last_end: float | None = None
 
     def deadline(self) -> float:
         if self.last_end is None:
             return float("-inf")
-        return self.last_end + self.span - max(self.durations)
+        return self.last_end + self.span - max(self.spans)
 
-    def record(self, started: float, ended: float) -> None:
-        self.durations.append(max(0.0, ended - started))
+    def record(self, started: float, ended: float, late: float = 0.0) -> None:
+        """A commit ran from ``started`` to ``ended``; ``late``: how long after its deadline
+        the committer woke to close the batch (0 when it closed for another reason)."""
+        self.spans.append(max(0.0, ended - started) + max(0.0, late))
         self.last_end = ended
 
 
@@ -106,7 +113,7 @@ class Committer:
             first = await self.queue.get()
             if first is None:
                 return
-            batch, stop, deadline = [first], False, cadence.deadline()
+            batch, stop, deadline, late = [first], False, cadence.deadline(), 0.0
             while len(batch) < limit:
                 try:
                     entry = self.queue.get_nowait()
@@ -118,6 +125,7 @@ class Committer:
                     try:
                         entry = await asyncio.wait_for(self.queue.get(), remaining)
                     except TimeoutError:
+                        late = loop.time() - deadline
                         break
                 if entry is None:
                     stop = True
@@ -125,7 +133,7 @@ class Committer:
                 batch.append(entry)
             started = loop.time()
             await self._commit(batch)
-            cadence.record(started, loop.time())
+            cadence.record(started, loop.time(), late)
             if stop:
                 return
 

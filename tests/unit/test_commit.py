@@ -135,18 +135,19 @@ def test_cadence_commits_the_first_group_at_once() -> None:
 
 
 def test_cadence_closes_a_batch_so_the_commit_ends_within_the_interval() -> None:
-    """The deadline counts from the previous commit's end, less the expected duration (the
-    longest of the last few) and a tenth of the interval for the loop's lateness."""
+    """The deadline counts from the previous commit's end, less the expected time from a
+    deadline to a commit's end (the longest of the last four, and a prior of a fifth of the
+    interval until four are known) and a tenth of the interval."""
     cadence = Cadence(0.5)
-    cadence.record(10.0, 10.1)
-    assert cadence.deadline() == pytest.approx(10.1 + 0.45 - 0.1)
-    cadence.record(10.45, 10.75)  # a slow commit: 0.3 s
-    assert cadence.deadline() == pytest.approx(10.75 + 0.45 - 0.3)
-    for start in (11.0, 11.2, 11.4):  # fast again: the slow one is remembered for a while
+    cadence.record(10.0, 10.002)  # the first group, alone: says nothing of a batch
+    assert cadence.deadline() == pytest.approx(10.002 + 0.45 - 0.1)
+    cadence.record(10.35, 10.65, late=0.05)  # woke 50 ms late, then took 0.3 s
+    assert cadence.deadline() == pytest.approx(10.65 + 0.45 - 0.35)
+    for start in (10.8, 11.0, 11.2):  # fast again: the slow one is remembered for a while
         cadence.record(start, start + 0.05)
-    assert cadence.deadline() == pytest.approx(11.45 + 0.45 - 0.3)
-    cadence.record(11.6, 11.65)  # four fast commits since: the slow one is forgotten
-    assert cadence.deadline() == pytest.approx(11.65 + 0.45 - 0.05)
+    assert cadence.deadline() == pytest.approx(11.25 + 0.45 - 0.35)
+    cadence.record(11.4, 11.45)  # four fast commits since: the slow one is forgotten
+    assert cadence.deadline() == pytest.approx(11.45 + 0.45 - 0.05)
 
 
 def test_cadence_after_a_commit_slower_than_the_interval_closes_at_once() -> None:
@@ -158,18 +159,23 @@ def test_cadence_after_a_commit_slower_than_the_interval_closes_at_once() -> Non
 @pytest.mark.parametrize("seed", range(5))
 def test_cadence_keeps_the_gaps_between_commit_ends_under_the_interval(seed: int) -> None:
     """Simulated on the committer's clock: groups always ready, commit durations varying 10x
-    (as measured under load); the rule the previous code used (deadline = previous start +
-    interval - its duration) let a 0.3 s commit after a 0.05 s one end 0.7 s after it."""
+    and the committer waking up to 0.1 s late (as measured under load). The rule the previous
+    code used (deadline = previous start + interval - its duration) let a 0.3 s commit after
+    a 0.05 s one end 0.7 s after it."""
     rng = random.Random(seed)
     interval, clock = 0.5, 0.0
-    cadence, ends = Cadence(interval), []
-    durations = [rng.choice((0.03, 0.05, 0.1, 0.3)) for _ in range(200)]
-    for i, took in enumerate(durations):
-        started = max(clock, cadence.deadline())
+    cadence, ends, spans = Cadence(interval), [], []
+    for i in range(200):
+        took, late = rng.choice((0.03, 0.05, 0.1, 0.3)), rng.choice((0.0, 0.02, 0.1))
+        deadline = cadence.deadline()
+        started = max(clock, deadline + late) if i else 0.0
+        woke_late = started - deadline if i and deadline > clock else 0.0
         ended = started + took
-        cadence.record(started, ended)
+        cadence.record(started, ended, woke_late)
+        span = took + woke_late
         # the bound holds when a commit is no slower than the slowest of the last four
-        if i >= 4 and took <= max(durations[i - 4 : i]):
+        if i >= 4 and span <= max(spans[-4:]):
             assert ended - ends[-1] <= interval * 0.9 + 1e-9
         ends.append(ended)
+        spans.append(span)
         clock = ended
