@@ -79,8 +79,8 @@ def open_source(path: str, roots: tuple[str, ...]) -> OpenedFile:
         if roots:
             try:
                 opened = os.readlink(f"/proc/self/fd/{fd}")
-            except OSError:
-                opened = real
+            except OSError:  # no /proc: what the path resolves to now
+                opened = os.path.realpath(path)
             if not _inside(opened, roots):
                 raise _outside(path, roots)
         if stat_mod.S_ISDIR(st.st_mode):

@@ -426,6 +426,6 @@ async def test_the_first_group_is_stored_alone_then_groups_store_together(
     groups = camera_groups(tmp_path / "in", 6, ("a", "b", "c"))
     report = await _run(alib, version.version_id, groups, Store(str(storage_dir)))
     assert report.summary.groups_committed == 6
-    first = [i for i, (what, group) in enumerate(events) if group != "000000"][0]
+    first = next(i for i, (_, group) in enumerate(events) if group != "000000")
     assert all(group == "000000" for _, group in events[:first]) and first == 6  # 3 x start, end
     assert most > 3  # the rest overlap: several groups' uploads at once

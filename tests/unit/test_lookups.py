@@ -33,7 +33,8 @@ async def test_groups_asking_while_a_query_runs_share_the_next_one() -> None:
         *(lookups.object_sizes([f"s3://b/{i}", "s3://b/1"]) for i in range(2, 10))
     )
     assert await first == {"s3://b/1": 10}
-    assert rest[1] == {"s3://b/3": 30, "s3://b/1": 10} and rest[5] == {"s3://b/7": 70, "s3://b/1": 10}
+    assert rest[1] == {"s3://b/3": 30, "s3://b/1": 10}
+    assert rest[5] == {"s3://b/7": 70, "s3://b/1": 10}
     assert rest[0] == {"s3://b/1": 10}
     # two queries for nine groups; each URI asked once per query
     assert len(catalog.asked) == 2 == lookups.queries
