@@ -403,11 +403,12 @@ async def test_frame_documents_are_planned_stored_and_committed_like_objects(
 async def test_the_first_group_is_stored_alone_then_groups_store_together(
     alib: str, tmp_path: Path, storage_dir: Path
 ) -> None:
-    """The first group to store does not share the loop and the pool with the next ones (its
-    commit is what a user sees first); the groups after it are stored several at a time."""
+    """The first group to store does not wait for the input to be read and planned, nor
+    share the loop and the pool with the next groups (its commit is what a user sees first);
+    the groups after it are stored several at a time."""
     version = await DatasetVersion.create_new_dataset_async("Lead")
     events: list[tuple[str, str]] = []  # ("start" | "end", group number)
-    in_flight, most = 0, 0
+    in_flight, most, pulled, pulled_at_first_put = 0, 0, 0, -1
 
     class Store(CountingStore):
         async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
@@ -423,9 +424,23 @@ async def test_the_first_group_is_stored_alone_then_groups_store_together(
                 in_flight -= 1
                 events.append(("end", group))
 
-    groups = camera_groups(tmp_path / "in", 6, ("a", "b", "c"))
-    report = await _run(alib, version.version_id, groups, Store(str(storage_dir)))
-    assert report.summary.groups_committed == 6
+        def key_of(self, uri: str) -> str | None:  # the first group's storing has begun
+            nonlocal pulled_at_first_put
+            if pulled_at_first_put < 0:
+                pulled_at_first_put = pulled
+            return super().key_of(uri)
+
+    groups = camera_groups(tmp_path / "in", 40, ("a", "b", "c"))
+
+    def read() -> Any:
+        nonlocal pulled
+        for group in groups:
+            pulled += 1
+            yield group
+
+    report = await _run(alib, version.version_id, read(), Store(str(storage_dir)))
+    assert report.summary.groups_committed == 40
+    assert pulled_at_first_put <= 2  # not after the whole window of groups in flight
     first = next(i for i, (_, group) in enumerate(events) if group != "000000")
     assert all(group == "000000" for _, group in events[:first]) and first == 6  # 3 x start, end
     assert most > 3  # the rest overlap: several groups' uploads at once
