@@ -262,9 +262,12 @@ class PipelineRun:
             self._reject(planned, from_exception(planned.item, exc, planned.where))
 
     async def _lead_or_follow(self, planned: Planned) -> GroupState:
-        """Store the group; the first one alone, the others once it is stored (or failed)."""
+        """Store the group; the first one alone, the others once it is stored (or failed), or
+        at the latest after a commit interval (a first group retrying a slow or failing upload
+        must not hold the run back)."""
         if self._lead is not None:
-            await self._lead.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lead.wait(), self.settings.commit_interval_s)
             return await self._store(planned)
         self._lead = asyncio.Event()
         try:

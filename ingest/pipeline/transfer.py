@@ -128,7 +128,7 @@ class Transfers:
     ) -> tuple[str, int]:
         """Store the object ``uri`` (a local file already opened, or a remote URI to copy)
         under ``key`` with ``retries`` retries; return its stored URI and the attempts."""
-        try:  # the first attempt outside tenacity: its loop cost ~0.1 ms per object
+        try:  # the first attempt outside tenacity (its loop: ~0.1 ms per object in cProfile)
             return await self._attempt(uri, key, opened, state), 1
         except Exception as exc:
             if retries > 0 and is_transient(exc):

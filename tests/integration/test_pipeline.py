@@ -444,3 +444,25 @@ async def test_the_first_group_is_stored_alone_then_groups_store_together(
     first = next(i for i, (_, group) in enumerate(events) if group != "000000")
     assert all(group == "000000" for _, group in events[:first]) and first == 6  # 3 x start, end
     assert most > 3  # the rest overlap: several groups' uploads at once
+
+
+async def test_a_slow_first_group_holds_the_others_back_one_commit_interval_at_most(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = await DatasetVersion.create_new_dataset_async("SlowLead")
+    ends: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    class Store(CountingStore):
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
+            group = key_name(key).split(".")[0]
+            if group == "000000":
+                await asyncio.sleep(3)  # e.g. retrying with backoff
+            stored = await super().put_file(key, path, size, ct)
+            ends[group] = loop.time()
+            return stored
+
+    groups = camera_groups(tmp_path / "in", 3, ("a",))
+    report = await _run(alib, version.version_id, groups, Store(str(storage_dir)))
+    assert report.summary.groups_committed == 3
+    assert ends["000001"] < ends["000000"] - 1.5 and ends["000002"] < ends["000000"] - 1.5
