@@ -44,6 +44,8 @@ def classify(uri: str, base_dir: str | None = None) -> Source:
     """A local path (absolute, relative to ``base_dir`` or the cwd, or file://) or a remote URI."""
     if is_remote(uri):
         return Source(uri, REMOTE)
+    if ":" not in uri:  # no scheme: a path, what the last branch returns, without parsing
+        return _local(uri, base_dir)
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme in REMOTE_SCHEMES:
@@ -59,6 +61,10 @@ def classify(uri: str, base_dir: str | None = None) -> Source:
             f"unsupported URI scheme {scheme!r} in {uri!r} "
             "(use a local path, file://, https://, http://, s3://, gs:// or az://)"
         )
+    return _local(uri, base_dir)
+
+
+def _local(uri: str, base_dir: str | None) -> Source:
     path = uri if os.path.isabs(uri) else os.path.join(base_dir or os.getcwd(), uri)
     return Source(uri, LOCAL, os.path.abspath(path))
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import imagesize
 
-from ..catalog import Catalog
 from ..errors import IngestError
 from ..sources import LOCAL, classify, guess_content_type, object_key, object_slots, remote_key
 from .localfile import OpenedFile, open_source
+from .lookups import KnownObjects
 from .plan import Work
 from .rejects import FrameFailed
 from .transfer import GroupState, ObjectFailed, Transfers
@@ -42,7 +42,7 @@ class GroupStorer:
     def __init__(
         self,
         transfers: Transfers,
-        catalog: Catalog,
+        catalog: KnownObjects,
         *,
         retries: int,
         copy_remote: bool,

@@ -45,15 +45,29 @@ def _outside(path: str, roots: tuple[str, ...]) -> PermanentStorageError:
     return PermanentStorageError(f"{path} is outside the allowed roots ({os.pathsep.join(roots)})")
 
 
+def _open(path: str, roots: tuple[str, ...]) -> int:
+    """The descriptor of ``path``. Without roots, the path itself is opened (a symlink as its
+    final component is resolved, then opened): resolving every folder of every source first
+    (``realpath``: one ``lstat`` per component) was ~5% of an upload's CPU. With roots, the
+    resolved path is checked before anything is opened."""
+    if not roots:
+        try:
+            return os.open(path, _FLAGS)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+    real = os.path.realpath(path)
+    if not _inside(real, roots):
+        raise _outside(path, roots)
+    return os.open(real, _FLAGS)
+
+
 def open_source(path: str, roots: tuple[str, ...]) -> OpenedFile:
     """Open the regular, non-empty file ``path`` inside ``roots``; PermanentStorageError if not."""
     if "\0" in path:
         raise PermanentStorageError(f"source path contains a NUL byte: {path!r}")
-    real = os.path.realpath(path)
-    if not _inside(real, roots):
-        raise _outside(path, roots)
     try:
-        fd = os.open(real, _FLAGS)
+        fd = _open(path, roots)
     except FileNotFoundError as exc:
         raise PermanentStorageError(f"file not found: {path}") from exc
     except OSError as exc:
@@ -65,8 +79,8 @@ def open_source(path: str, roots: tuple[str, ...]) -> OpenedFile:
         if roots:
             try:
                 opened = os.readlink(f"/proc/self/fd/{fd}")
-            except OSError:
-                opened = real
+            except OSError:  # no /proc: what the path resolves to now
+                opened = os.path.realpath(path)
             if not _inside(opened, roots):
                 raise _outside(path, roots)
         if stat_mod.S_ISDIR(st.st_mode):

@@ -19,6 +19,7 @@ from ..runtime import new_event_loop
 from ..storage.factory import open_configured_storage
 from .group import GroupFailed, GroupStorer
 from .localfile import allowed_roots
+from .lookups import ObjectLookups
 from .rejects import error_class, error_text
 from .transfer import GroupState, Transfers
 from .workers import read_frame, write_frame
@@ -35,6 +36,7 @@ async def serve(reply_fd: int) -> None:
     settings, share = await read_frame(reader)
     assert isinstance(settings, Settings)
     catalog = await open_catalog(settings.database_url, migrate=False)  # the parent did
+    lookups = ObjectLookups(catalog)  # one for the process: its groups' lookups coalesce
     store = await open_configured_storage(
         settings, concurrency=max(1, round(settings.concurrency * share))
     )
@@ -66,7 +68,7 @@ async def serve(reply_fd: int) -> None:
     async def handle(request_id: int, work: Any, retries: int, copy_remote: bool) -> None:
         storer = GroupStorer(
             transfers,
-            catalog,
+            lookups,
             retries=retries,
             copy_remote=copy_remote,
             roots=roots,

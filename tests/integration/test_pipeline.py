@@ -360,8 +360,9 @@ async def test_rejected_items_come_back_in_input_order(
                 await asyncio.sleep(0.2)  # fails last, although it came first
             raise PermanentStorageError(f"no: {path}")
 
-    items = [SingleFrame(str(write_png(tmp_path / name))) for name in ("slow.png", "fast.png")]
-    items.insert(1, "not a frame")  # type: ignore[arg-type]
+    names = ("first.png", "slow.png", "fast.png")  # the first group stores alone, then the rest
+    items = [SingleFrame(str(write_png(tmp_path / name))) for name in names]
+    items.insert(2, "not a frame")  # type: ignore[arg-type]
     report = await _run(alib, version.version_id, items, Store(str(storage_dir)))
     assert report.rejected_items == items
     assert [r.source for r in report.rejected][-1].endswith("slow.png")  # records: as they came
@@ -397,3 +398,71 @@ async def test_frame_documents_are_planned_stored_and_committed_like_objects(
     stored = await version.get_frame_async(group.id)
     assert stored["cam"].source.startswith(f"file://{storage_dir}")
     assert stored["cam"].width and stored["cam"].height  # read from the header
+
+
+async def test_the_first_group_is_stored_alone_then_groups_store_together(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    """The first group to store does not wait for the input to be read and planned, nor
+    share the loop and the pool with the next groups (its commit is what a user sees first);
+    the groups after it are stored several at a time."""
+    version = await DatasetVersion.create_new_dataset_async("Lead")
+    events: list[tuple[str, str]] = []  # ("start" | "end", group number)
+    in_flight, most, pulled, pulled_at_first_put = 0, 0, 0, -1
+
+    class Store(CountingStore):
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
+            nonlocal in_flight, most
+            group = key_name(key).split(".")[0]
+            events.append(("start", group))
+            in_flight += 1
+            most = max(most, in_flight)
+            await asyncio.sleep(0.02)
+            try:
+                return await super().put_file(key, path, size, ct)
+            finally:
+                in_flight -= 1
+                events.append(("end", group))
+
+        def key_of(self, uri: str) -> str | None:  # the first group's storing has begun
+            nonlocal pulled_at_first_put
+            if pulled_at_first_put < 0:
+                pulled_at_first_put = pulled
+            return super().key_of(uri)
+
+    groups = camera_groups(tmp_path / "in", 40, ("a", "b", "c"))
+
+    def read() -> Any:
+        nonlocal pulled
+        for group in groups:
+            pulled += 1
+            yield group
+
+    report = await _run(alib, version.version_id, read(), Store(str(storage_dir)))
+    assert report.summary.groups_committed == 40
+    assert pulled_at_first_put <= 2  # not after the whole window of groups in flight
+    first = next(i for i, (_, group) in enumerate(events) if group != "000000")
+    assert all(group == "000000" for _, group in events[:first]) and first == 6  # 3 x start, end
+    assert most > 3  # the rest overlap: several groups' uploads at once
+
+
+async def test_a_slow_first_group_holds_the_others_back_one_commit_interval_at_most(
+    alib: str, tmp_path: Path, storage_dir: Path
+) -> None:
+    version = await DatasetVersion.create_new_dataset_async("SlowLead")
+    ends: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    class Store(CountingStore):
+        async def put_file(self, key: str, path: str | int, size: int, ct: str | None) -> str:
+            group = key_name(key).split(".")[0]
+            if group == "000000":
+                await asyncio.sleep(3)  # e.g. retrying with backoff
+            stored = await super().put_file(key, path, size, ct)
+            ends[group] = loop.time()
+            return stored
+
+    groups = camera_groups(tmp_path / "in", 3, ("a",))
+    report = await _run(alib, version.version_id, groups, Store(str(storage_dir)))
+    assert report.summary.groups_committed == 3
+    assert ends["000001"] < ends["000000"] - 1.5 and ends["000002"] < ends["000000"] - 1.5

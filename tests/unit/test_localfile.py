@@ -102,3 +102,27 @@ def test_bad_sources_fail_fast_without_blocking(tmp_path: Path, make: Any, messa
 def test_nul_byte(tmp_path: Path) -> None:
     with pytest.raises(PermanentStorageError, match="NUL"):
         open_source(str(tmp_path / "a\x00b"), ())
+
+
+def test_without_roots_the_path_is_opened_as_named(
+    tree: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No allowed roots: one open of the named path, no resolving of its folders first."""
+    root, _ = tree
+    resolved: list[str] = []
+    real = os.path.realpath
+    monkeypatch.setattr(localfile.os.path, "realpath", lambda p: resolved.append(p) or real(p))
+    opened = open_source(str(root / "sub" / "a.png"), ())
+    opened.close()
+    assert opened.size == len(b"inside") and resolved == []
+
+
+def test_without_roots_a_symlink_is_followed_and_a_loop_refused(tree: tuple[Path, Path]) -> None:
+    root, outside = tree
+    (root / "link.png").symlink_to(outside / "a.png")
+    opened = open_source(str(root / "link.png"), ())
+    opened.close()
+    assert opened.size == len(b"outside")
+    (root / "loop.png").symlink_to(root / "loop.png")
+    with pytest.raises(PermanentStorageError, match="changed while being opened"):
+        open_source(str(root / "loop.png"), ())
