@@ -156,6 +156,10 @@ class Worker:
         resume = self._in_memory and job not in self._queued
         if await self.jobs.active(job, resume=resume):
             return 0
+        # a job that ended between the check above and this one moved its manifest before its
+        # state changed: looked at again now, it is seen (else it would be queued a second time)
+        if await self.inbox.finished(name, job) is not None:
+            return 0
         self._queued.add(job)
         if not await self.jobs.submit(job, name):
             return 0
