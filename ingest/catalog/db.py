@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from ..errors import CatalogError, ConfigError
 
@@ -99,16 +99,17 @@ class SqliteDatabase(_SqliteConn):
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def connect(cls, url: str, path: str) -> SqliteDatabase:
+    async def connect(cls, url: str, path: str, cache_mb: int = 64) -> SqliteDatabase:
         def open_db() -> sqlite3.Connection:
             if path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            # 64 MiB of page cache (default 2 MiB): the hash-keyed indexes of a large version
-            # are written at random places, and each miss is a read back from the OS
-            conn.execute("PRAGMA cache_size=-65536")
+            # 64 MiB of page cache by default (SQLite's is 2 MiB): the hash-keyed indexes of a
+            # large version are written at random places, and each miss is a read back from
+            # the OS; ``?cache_mb=N`` on the URL sets it
+            conn.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
 
@@ -281,6 +282,19 @@ class PostgresDatabase:
             await asyncio.wait_for(self._pool.close(), 10)
 
 
+def sqlite_options(url: str, query: str) -> dict[str, int]:
+    """The options a ``sqlite:///PATH?cache_mb=N`` URL may carry (N MiB of page cache)."""
+    options: dict[str, int] = {}
+    for key, values in parse_qs(query, keep_blank_values=True).items():
+        value = values[-1]
+        if key != "cache_mb":
+            raise ConfigError(f"database URL {url!r}: unknown option {key!r} (known: cache_mb)")
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"database URL {url!r}: cache_mb must be a whole number >= 1")
+        options[key] = int(value)
+    return options
+
+
 async def connect(url: str) -> Database:
     """Open ``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://...``."""
     parsed = urlparse(url)
@@ -292,7 +306,7 @@ async def connect(url: str) -> Database:
             path = ":memory:"
         if not path:
             raise ConfigError(f"database URL {url!r} has no path")
-        return await SqliteDatabase.connect(url, path)
+        return await SqliteDatabase.connect(url, path, **sqlite_options(url, parsed.query))
     if parsed.scheme in ("postgresql", "postgres"):
         return await PostgresDatabase.connect(url)
     raise ConfigError(
