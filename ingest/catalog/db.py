@@ -197,10 +197,10 @@ class SqliteDatabase(_SqliteConn):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 result = _run_through(body(_ThreadConn(self._conn, self._executor)))
-            except BaseException:
+                self._conn.execute("COMMIT")
+            except BaseException:  # a COMMIT refused (busy) too: a retry starts clean
                 self._rollback()
                 raise
-            self._conn.execute("COMMIT")
             return result
 
         # a caller cancelled while the thread runs leaves it to commit or roll back on its
