@@ -202,14 +202,15 @@ class SqlFrames:
         ``must_exist``: every frame id must already be in the version (``update_frames``).
         ``objects``: (uri, size) of the stored objects the rows reference, recorded alongside.
         """
-        result = WriteResult()
         if not rows:
-            return result
+            return WriteResult()
         latest: dict[str, FrameRow] = {}
         for row in rows:  # the last write of an id in a batch wins
             latest[row.id] = row
         now = time.time()
-        async with self.db.transaction() as conn:
+
+        async def write(conn: Conn) -> WriteResult:
+            result = WriteResult()
             await self._draft(conn, version_id)
             existing = await self._members(conn, version_id, sorted(latest))
             if must_exist:
@@ -256,7 +257,10 @@ class SqlFrames:
                     "ON CONFLICT (uri) DO UPDATE SET size = excluded.size",
                     [(uri, size, now) for uri, size in dict(objects).items()],
                 )
-        return result
+            return result
+
+        # one call into SQLite's thread for the whole transaction (a commit of the pipeline)
+        return await self.db.atomic(write)
 
     async def object_sizes(self, uris: Sequence[str]) -> dict[str, int]:
         """Recorded sizes of stored objects (URIs the pipeline never stored are absent)."""
