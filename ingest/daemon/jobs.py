@@ -181,8 +181,17 @@ class InboxJobs:
             message = f"{type(exc).__name__}: {exc}"
             log.error("job failed: %s", message, extra={"manifest": name})
             if attempt < self.options.max_attempts:
+                if await self._copy_waits(job):
+                    return  # the waiting copy is the retry
                 raise JobRetry(message) from exc
             await self._end(job, name, FAILED, Report(), message, content, attempt)
+
+    async def _copy_waits(self, job: str) -> bool:
+        """Another daemon queued this job again while it ran (the queueing lock holds only
+        while a job waits): that copy is the retry (procrastinate cannot put this one back)."""
+        assert self.queue is not None
+        found = await self.queue.job_manager.list_jobs_async(queueing_lock=job)
+        return any(j.status == "todo" for j in found)
 
     async def _verify(self, job: str, name: str, attempt: int) -> str | None:
         """The job's content when its manifest name still holds it; else the job ends here."""

@@ -129,7 +129,14 @@ def build_queue(
         )
         for job in stalled:
             log.warning("retrying %s of a stalled worker", job.call_string)
-            await queue.job_manager.retry_job(job)
+            try:
+                await queue.job_manager.retry_job(job)
+            except procrastinate.exceptions.UniqueViolation:
+                # a copy of it waits already (same queueing lock): that copy does the work
+                log.warning("%s has a queued copy; this run ends as failed", job.call_string)
+                await queue.job_manager.finish_job(
+                    job, status=procrastinate.jobs.Status.FAILED, delete_job=False
+                )
 
     return queue
 
