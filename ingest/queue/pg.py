@@ -124,21 +124,24 @@ def build_queue(
     @queue.periodic(cron=SWEEP_CRON)
     @queue.task(name="ingest.sweep", queue=QUEUE, queueing_lock="ingest.sweep")
     async def sweep(timestamp: int) -> None:
-        stalled = await queue.job_manager.get_stalled_jobs(
-            seconds_since_heartbeat=stalled_s or settings.chunk_stalled_s
-        )
-        for job in stalled:
-            log.warning("retrying %s of a stalled worker", job.call_string)
-            try:
-                await queue.job_manager.retry_job(job)
-            except procrastinate.exceptions.UniqueViolation:
-                # a copy of it waits already (same queueing lock): that copy does the work
-                log.warning("%s has a queued copy; this run ends as failed", job.call_string)
-                await queue.job_manager.finish_job(
-                    job, status=procrastinate.jobs.Status.FAILED, delete_job=False
-                )
+        await sweep_stalled(queue, stalled_s or settings.chunk_stalled_s)
 
     return queue
+
+
+async def sweep_stalled(queue: procrastinate.App, stalled_s: float) -> None:
+    """Retry the jobs of workers that sent no heartbeat for ``stalled_s`` (SIGKILLed)."""
+    stalled = await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s)
+    for job in stalled:
+        log.warning("retrying %s of a stalled worker", job.call_string)
+        try:
+            await queue.job_manager.retry_job(job)
+        except procrastinate.exceptions.UniqueViolation:
+            # a copy of it waits already (same queueing lock): that copy does the work
+            log.warning("%s has a queued copy; this run ends as failed", job.call_string)
+            await queue.job_manager.finish_job(
+                job, status=procrastinate.jobs.Status.FAILED, delete_job=False
+            )
 
 
 async def enqueue_import(
