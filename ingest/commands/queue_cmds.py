@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..manifest import Manifest
 from ..queue import build_queue, run_in_process
 from ..queue.pg import defer_chunks, enqueue_import, worker_options
+from ..queue.sweeper import run_worker
 from ..service import Ingest
 from . import EXIT_FATAL, EXIT_OK, echo
 from .httpsite import start_site
@@ -160,7 +161,7 @@ async def cmd_worker(args: argparse.Namespace, app: Ingest) -> int:
              "on_upload": metrics.observe_upload}  # fmt: skip
     try:
         async with _queue(app, args.worker_id or default_worker_id(), **hooks) as queue:
-            await queue.run_worker_async(**worker_options(app, args.jobs))
+            await run_worker(queue, worker_options(app, args.jobs))
     finally:
         if runner is not None:
             await runner.cleanup()

@@ -20,7 +20,8 @@ import socket
 from procrastinate.testing import InMemoryConnector
 
 from ..errors import IngestError
-from ..queue.pg import build_queue, sweep_stalled, worker_options
+from ..queue.pg import build_queue, worker_options
+from ..queue.sweeper import run_worker
 from ..report import Report
 from ..service import Ingest
 from .chunks import ChunkedJobs
@@ -68,7 +69,6 @@ class Worker:
             on_chunk=self.metrics.chunk_ended,
             follower=self.metrics.follower,
             on_upload=self.metrics.observe_upload,
-            stalled_s=options.lease_s,
         )
         self.jobs.register(self.queue)
         s3_inbox = None if isinstance(inbox, LocalInbox) else inbox.url
@@ -95,8 +95,7 @@ class Worker:
         )
         async with self.queue.open_async():
             watcher = asyncio.create_task(self._watch(), name="ingest-inbox-watch")
-            runner = asyncio.create_task(self.queue.run_worker_async(**options))
-            sweeper = asyncio.create_task(self._sweep(), name="ingest-sweep")
+            runner = asyncio.create_task(run_worker(self.queue, options))
             stop = asyncio.create_task(self.stopping.wait())
             try:
                 await self.discover()
@@ -104,26 +103,12 @@ class Worker:
                 if runner.done():
                     runner.result()  # the worker's error, if it ended on one
             finally:
-                for task in (watcher, runner, sweeper, stop):
+                for task in (watcher, runner, stop):
                     task.cancel()
-                await asyncio.gather(watcher, runner, sweeper, stop, return_exceptions=True)
+                await asyncio.gather(watcher, runner, stop, return_exceptions=True)
                 if held is not None:
                     os.close(held)
         log.info("worker stopped", extra={"worker": self.id})
-
-    async def _sweep(self) -> None:
-        """Retry stalled workers' jobs every few seconds from the daemon itself too: the
-        queue's periodic sweep task was seen deferred once and never again in about one
-        three-daemon test run in five, leaving a killed daemon's job 'doing' for minutes."""
-        if self._in_memory:
-            return  # one process: nobody else's jobs to take over
-        stalled_s = self.options.lease_s or self.app.settings.chunk_stalled_s
-        while True:
-            await asyncio.sleep(max(1.0, stalled_s / 3))
-            try:
-                await sweep_stalled(self.queue, stalled_s)
-            except Exception as exc:  # the next round tries again
-                log.warning("stalled-job sweep failed: %s", exc)
 
     async def _watch(self) -> None:
         settler = asyncio.create_task(self._settle_rescans(), name="ingest-inbox-settle")

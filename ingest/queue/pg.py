@@ -7,8 +7,8 @@ catalog's migrations). Three tasks and a sweeper, each a thin call into the appl
 - ``ingest.chunk`` (lock per chunk): run it; a failure with attempts left raises, so
   procrastinate's retry strategy runs it again; the chunk that ends last defers
   ``ingest.finalize`` (lock per import), which merges the report once;
-- ``ingest.sweep``, periodic (every 5 s): jobs of workers that sent no heartbeat for
-  ``chunk_stalled_s`` (a SIGKILLed worker) are retried, so another worker takes them (chunk
+- the sweeper (``sweeper.py``), beside every worker: jobs of workers that sent no heartbeat
+  for ``chunk_stalled_s`` (a SIGKILLed worker) are retried, so another worker takes them (chunk
   jobs and the daemons' inbox jobs alike).
 
 An import started by a daemon's inbox job (``daemon/jobs.py``) has an ``origin``: its finalize
@@ -39,7 +39,6 @@ log = logging.getLogger("ingest.queue")
 
 QUEUE = "ingest"
 INBOX_END = "ingest.inbox_end"  # a daemon's task (daemon/jobs.py), deferred here by name
-SWEEP_CRON = "*/5 * * * * *"  # every 5 seconds (procrastinate's 6th cron column)
 
 
 class ChunkRetry(Exception):
@@ -73,11 +72,10 @@ def build_queue(
     on_chunk: Callable[[str], None] | None = None,
     follower: Callable[[], Callable[[Report], None]] | None = None,
     on_upload: Callable[[float, bool], None] | None = None,
-    stalled_s: float = 0,
 ) -> procrastinate.App:
     """The procrastinate app of this process; ``worker`` names it in the chunk table;
     ``on_chunk(state)`` is told each chunk this process ended, ``follower()`` makes each
-    chunk's progress callback (for metrics); ``stalled_s`` overrides ``chunk_stalled_s``."""
+    chunk's progress callback (for metrics)."""
     settings = app.settings
     if connector is None:
         connector = procrastinate.PsycopgConnector(
@@ -121,27 +119,7 @@ def build_queue(
         record = await app.plan_import(path, version_id, fmt=fmt, known_id=import_id)
         await queue_import(queue, app, record.id)
 
-    @queue.periodic(cron=SWEEP_CRON)
-    @queue.task(name="ingest.sweep", queue=QUEUE, queueing_lock="ingest.sweep")
-    async def sweep(timestamp: int) -> None:
-        await sweep_stalled(queue, stalled_s or settings.chunk_stalled_s)
-
     return queue
-
-
-async def sweep_stalled(queue: procrastinate.App, stalled_s: float) -> None:
-    """Retry the jobs of workers that sent no heartbeat for ``stalled_s`` (SIGKILLed)."""
-    stalled = await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s)
-    for job in stalled:
-        log.warning("retrying %s of a stalled worker", job.call_string)
-        try:
-            await queue.job_manager.retry_job(job)
-        except procrastinate.exceptions.UniqueViolation:
-            # a copy of it waits already (same queueing lock): that copy does the work
-            log.warning("%s has a queued copy; this run ends as failed", job.call_string)
-            await queue.job_manager.finish_job(
-                job, status=procrastinate.jobs.Status.FAILED, delete_job=False
-            )
 
 
 async def enqueue_import(

@@ -161,6 +161,50 @@ def test_queue_import_two_workers_one_killed_every_group_once(
     assert len(report) == 6 and all('"ManifestError"' in line for line in report)
 
 
+def _taken_over(url: str, victim: str, timeout: float = 60) -> str:
+    """The worker that runs the victim's chunk again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, chunks, _ = _state(url)
+        if chunks and chunks[0].state == "running" and chunks[0].worker != victim:
+            return str(chunks[0].worker)
+        time.sleep(0.2)
+    raise AssertionError(f"the chunk of {victim} was not taken over: {chunks}")
+
+
+@pytest.mark.slow
+def test_killed_workers_chunk_is_taken_over_within_the_stalled_time(
+    pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The sweeper beside each worker retries a SIGKILLed worker's chunk once it is stalled
+    (``INGEST_CHUNK_STALLED_S=3``), whatever the time of day (procrastinate's periodic task,
+    with a wrong cron, ran at start-up and then every fifth minute only)."""
+    groups = 6000
+    manifest = _manifest(tmp_path / "drive.jsonl", groups)
+    env = {**pg_env, "INGEST_CHUNK_GROUPS": str(groups)}  # one chunk
+    url = env["INGEST_DATABASE_URL"]
+    workers = {name: Worker(tmp_path, env, name) for name in ("w0", "w1")}
+    try:
+        for w in workers.values():
+            w.metrics()  # up, with its sweeper
+        importer = _import(env, manifest, tmp_path)
+        victim = _wait_running(url, None)
+        workers[victim].proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        survivor = _taken_over(url, victim)
+        took = time.monotonic() - killed
+        out, err = importer.communicate(timeout=300)
+    finally:
+        for w in workers.values():
+            w.stop()
+    assert survivor != victim and took < 3 + 6, took  # stalled after 3 s, swept every 1 s
+    assert importer.returncode == 0, err
+    _, chunks, counts = _state(url)
+    assert len(counts) == groups and set(counts.values()) == {1}
+    assert chunks[0].state == "done" and chunks[0].worker == survivor
+    assert "retrying ingest.chunk" in workers[survivor].log.read_text()
+
+
 @pytest.mark.slow
 def test_three_daemons_share_one_large_manifest_one_killed(
     pg_env: dict[str, str], tmp_path: Path
