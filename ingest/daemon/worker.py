@@ -20,6 +20,7 @@ import socket
 from procrastinate.testing import InMemoryConnector
 
 from ..errors import IngestError
+from ..queue.locks import advisory_lock
 from ..queue.pg import build_queue, worker_options
 from ..queue.sweeper import run_worker
 from ..report import Report
@@ -151,20 +152,28 @@ class Worker:
             job = job_id(self.inbox.url, name, arrival.content, gen)
         if gen > 1 and await self.inbox.content(name) != arrival.content:
             return 0
+        # the check and the queueing under one fleet-wide lock: procrastinate's queueing lock
+        # holds only while a job waits, so another daemon's job of this manifest started
+        # between the two would be queued again
+        async with advisory_lock(self.queue, job):
+            if not await self._unqueued(name, job):
+                return 0
+            self._queued.add(job)
+            if not await self.jobs.submit(job, name):
+                return 0
+        log.info("manifest queued", extra={"manifest": name, "job": job})
+        return 1
+
+    async def _unqueued(self, name: str, job: str) -> bool:
+        """True when the job is neither queued, running nor ended."""
         # a queue in memory lost its jobs with the process before this one: a job this process
         # has not queued yet is queued even while its import runs (it resumes that import)
         resume = self._in_memory and job not in self._queued
         if await self.jobs.active(job, resume=resume):
-            return 0
+            return False
         # a job that ended between the check above and this one moved its manifest before its
         # state changed: looked at again now, it is seen (else it would be queued a second time)
-        if await self.inbox.finished(name, job) is not None:
-            return 0
-        self._queued.add(job)
-        if not await self.jobs.submit(job, name):
-            return 0
-        log.info("manifest queued", extra={"manifest": name, "job": job})
-        return 1
+        return await self.inbox.finished(name, job) is None
 
     def stop(self) -> None:
         """Phase one: stop taking jobs; running ones are cancelled and drain gracefully."""

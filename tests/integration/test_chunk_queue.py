@@ -199,6 +199,7 @@ def test_killed_workers_chunk_is_taken_over_within_the_stalled_time(
             w.stop()
     assert survivor != victim and took < 3 + 6, took  # stalled after 3 s, swept every 1 s
     assert importer.returncode == 0, err
+    assert json.loads(out)["summary"]["frames_registered"] == 2 * groups
     _, chunks, counts = _state(url)
     assert len(counts) == groups and set(counts.values()) == {1}
     assert chunks[0].state == "done" and chunks[0].worker == survivor
