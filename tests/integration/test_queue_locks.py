@@ -68,7 +68,7 @@ async def test_two_discoveries_of_one_manifest_at_once_queue_one_job(
         await manager.fetch_job(queues=None, worker_id=worker_id)  # a queued job starts
         resume.set()
         found = await asyncio.gather(a, b)
-        jobs = await manager.list_jobs_async(task="ingest.inbox")
+        jobs = list(await manager.list_jobs_async(task="ingest.inbox"))
     assert sorted(found) == [0, 1]
     assert len(jobs) == 1, [(j.id, j.status) for j in jobs]
 
