@@ -98,6 +98,8 @@ class Settings:
     chunk_groups: int = 50000
     chunk_attempts: int = 3
     chunk_stalled_s: float = 30.0
+    # procrastinate's finished jobs older than this are removed (hourly); 0 keeps them all
+    queue_retention_days: float = 7.0
 
     def __post_init__(self) -> None:
         data = default_data_dir()
@@ -121,6 +123,10 @@ class Settings:
         for field in ("workers", "decode_processes"):
             if getattr(self, field) < 0:
                 raise ConfigError(f"setting {field} must be >= 0, got {getattr(self, field)}")
+        if self.queue_retention_days < 0:
+            raise ConfigError(
+                f"setting queue_retention_days must be >= 0, got {self.queue_retention_days}"
+            )
         if self.upload_retries < 0:
             raise ConfigError(f"setting upload_retries must be >= 0, got {self.upload_retries}")
 

@@ -7,6 +7,10 @@ catalog's migrations). Three tasks and a sweeper, each a thin call into the appl
 - ``ingest.chunk`` (lock per chunk): run it; a failure with attempts left raises, so
   procrastinate's retry strategy runs it again; the chunk that ends last defers
   ``ingest.finalize`` (lock per import), which merges the report once;
+- ``ingest.housekeeping``, periodic (hourly): procrastinate's ``remove_old_jobs`` removes the
+  finished jobs (succeeded, failed, cancelled, aborted) older than ``queue_retention_days``;
+  waiting and running ones stay. An ordinary job: a worker runs it when it has a free slot,
+  which is soon enough for housekeeping (the sweeper, which is not, runs beside the worker);
 - the sweeper (``sweeper.py``), beside every worker: jobs of workers that sent no heartbeat
   for ``chunk_stalled_s`` (a SIGKILLed worker) are retried, so another worker takes them (chunk
   jobs and the daemons' inbox jobs alike).
@@ -29,7 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 import procrastinate
-from procrastinate import exceptions
+from procrastinate import builtin_tasks, exceptions
+from procrastinate.job_context import JobContext
 
 from ..catalog.chunks import DONE, ENDED, FAILED, PENDING
 from ..report import Report
@@ -39,6 +44,7 @@ log = logging.getLogger("ingest.queue")
 
 QUEUE = "ingest"
 INBOX_END = "ingest.inbox_end"  # a daemon's task (daemon/jobs.py), deferred here by name
+HOUSEKEEPING_CRON = "17 * * * *"  # hourly (minute 17)
 
 
 class ChunkRetry(Exception):
@@ -119,7 +125,24 @@ def build_queue(
         record = await app.plan_import(path, version_id, fmt=fmt, known_id=import_id)
         await queue_import(queue, app, record.id)
 
+    @queue.periodic(cron=HOUSEKEEPING_CRON, periodic_id="ingest.housekeeping")
+    @queue.task(
+        name="ingest.housekeeping", queue=QUEUE, queueing_lock="ingest.housekeeping",
+        pass_context=True,
+    )  # fmt: skip
+    async def housekeeping(context: JobContext, timestamp: int) -> None:
+        await remove_finished_jobs(context, settings.queue_retention_days)
+
     return queue
+
+
+async def remove_finished_jobs(context: JobContext, days: float) -> None:
+    """procrastinate's ``remove_old_jobs``: finished jobs older than ``days`` (0: none)."""
+    if days > 0:
+        await builtin_tasks.remove_old_jobs(
+            context, max_hours=max(1, round(days * 24)), remove_failed=True,
+            remove_cancelled=True, remove_aborted=True,
+        )  # fmt: skip
 
 
 async def enqueue_import(

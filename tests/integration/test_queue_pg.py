@@ -1,5 +1,6 @@
-"""The fleet's locks around procrastinate's queue, on a real PostgreSQL: two daemons
-discovering one manifest at the same moment queue one job; one stalled-job sweep at a time."""
+"""procrastinate's queue on a real PostgreSQL: two daemons discovering one manifest at the
+same moment queue one job; one stalled-job sweep at a time; the hourly housekeeping removes old
+finished jobs only."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from procrastinate.jobs import Status
 
 from ingest.config import Settings
 from ingest.daemon.inbox import LocalInbox
 from ingest.daemon.worker import Worker, WorkerOptions
+from ingest.queue import QUEUE, build_queue
 from ingest.queue.locks import advisory_lock
 from ingest.queue.sweeper import SWEEP_LOCK, sweep_stalled
 from ingest.service import Ingest
@@ -83,3 +86,42 @@ async def test_one_sweep_at_a_time(app: Ingest, tmp_path: Path) -> None:
         async with advisory_lock(worker.queue, SWEEP_LOCK, wait=False) as again:
             assert again  # released with its transaction
         assert await sweep_stalled(worker.queue, 3) == 0
+
+
+async def test_housekeeping_removes_old_finished_jobs_only(app: Ingest) -> None:
+    queue = build_queue(app, "t")
+    async with queue.open_async():
+        manager = queue.job_manager
+        ids = [await queue.configure_task(f"t.job{n}", queue="other").defer_async()
+               for n in range(5)]  # fmt: skip
+        await manager.cancel_job_by_id_async(ids[2])  # cancelled while it waited
+        worker_id = await manager.register_worker()
+        started = []
+        for _ in range(3):
+            job = await manager.fetch_job(queues=["other"], worker_id=worker_id)
+            assert job is not None
+            started.append(job)
+        assert [job.id for job in started] == [ids[0], ids[1], ids[3]]
+        await manager.finish_job(started[0], status=Status.SUCCEEDED, delete_job=False)
+        await manager.finish_job(started[1], status=Status.FAILED, delete_job=False)
+        async with queue.connector.pool.connection() as conn:  # type: ignore[attr-defined]
+            await conn.execute("UPDATE procrastinate_events SET at = at - interval '8 days'")
+        recent = await queue.configure_task("t.recent", queue="recent").defer_async()
+        job = await manager.fetch_job(queues=["recent"], worker_id=worker_id)
+        assert job is not None and job.id == recent
+        await manager.finish_job(job, status=Status.SUCCEEDED, delete_job=False)
+
+        assert (
+            "ingest.housekeeping",
+            "ingest.housekeeping",
+        ) in queue.periodic_registry.periodic_tasks
+        await queue.tasks["ingest.housekeeping"].defer_async(timestamp=0)
+        await queue.run_worker_async(queues=[QUEUE], wait=False, install_signal_handlers=False)
+        left = {
+            j.id: j.status
+            for q in ("other", "recent")
+            for j in await manager.list_jobs_async(queue=q)
+        }
+    # 8 days old, past queue_retention_days (7): succeeded, failed, cancelled removed;
+    # running, waiting and recent jobs kept
+    assert left == {ids[3]: "doing", ids[4]: "todo", recent: "succeeded"}
