@@ -37,7 +37,7 @@ from .catalog.chunks import (
 )
 from .chunking import content_hash, plan_spans
 from .config import Settings
-from .manifest import Manifest, Span
+from .manifest import Manifest, ManifestError, Span
 from .report import RejectedFrame, Report, Summary
 
 #: how often a running chunk checks that it is still its worker's (cancel, takeover)
@@ -200,7 +200,11 @@ class ChunkedImports:
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            state = FAILED if chunk.attempts >= self.settings.chunk_attempts else PENDING
+            # a manifest that cannot be read (replaced in S3 since it was cut) stays so
+            last_try = (
+                isinstance(exc, ManifestError) or chunk.attempts >= self.settings.chunk_attempts
+            )
+            state = FAILED if last_try else PENDING
             ended = await table.end_chunk(ident, idx, worker, state, error=error)
             return (None, False) if ended is None else (state, ended)
         finally:

@@ -6,7 +6,8 @@ which reads the file once: the line numbers that name rejections need it), so th
 land at their own offsets in a sparse temp file, so the chunk is read by the same ``Manifest``
 code as a local file's chunk (same span, same ``file:line``). The GET is conditional on the
 ETag the manifest had when its job cut it (``If-Match``): a manifest replaced since fails the
-chunk instead of mixing two contents.
+chunk instead of mixing two contents: a ``ManifestError`` naming the manifest, which fails
+the chunk at once (no retry can read a content that is gone).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import os
 from typing import IO
 
 from .config import Settings
-from .manifest import Span
+from .manifest import ManifestError, Span
+from .storage.base import ObjectNotFoundError
 from .storage.factory import parse_storage_url
 from .storage.s3 import S3Storage
 from .storage.s3errors import translate_error
@@ -48,7 +50,17 @@ async def fetch_range(
                 fh.close()
                 resp["Body"].close()
         except Exception as exc:
-            raise translate_error(exc, "GetObject", f"{url} ({wanted})") from exc
+            error = translate_error(exc, "GetObject", f"{url} ({wanted})")
+            if etag and (
+                error.code == "PreconditionFailed" or isinstance(error, ObjectNotFoundError)
+            ):
+                raise ManifestError(
+                    f"manifest {url} was replaced or removed after its import was cut into chunks "
+                    f"(its ETag is no longer {etag}): this import of its earlier content "
+                    "stops (groups of chunks read before stay registered); a new content "
+                    "under that name is an import of its own"
+                ) from exc
+            raise error from exc
     finally:
         await store.close()
     if size != span.end:  # a range the object does not have (shorter than when it was cut)

@@ -86,3 +86,56 @@ def test_s3_inbox_chunks_read_their_byte_range_only(
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="inbox/")["Contents"]}
     assert any(k.startswith("inbox/done/drive@") for k in keys)
     assert "inbox/drive.jsonl" not in keys
+
+
+def test_a_manifest_replaced_while_its_chunks_run_fails_them_naming_it(
+    sqlite_url: str, s3_bucket: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The manifest is cut into chunks, then replaced in S3 before the first chunk's ranged
+    GET reaches the store: the GET's If-Match fails, every chunk fails at once with an error
+    naming the manifest, nothing of the earlier content is registered, and the new content is
+    a job of its own."""
+    from ..s3server import s3_client
+
+    endpoint, bucket = s3_bucket
+    client = s3_client(endpoint)  # straight to moto, not through the proxy
+    client.put_object(Bucket=bucket, Key="inbox/drive.jsonl", Body=_lines("d", 25, bad=14))
+    key = f"/{bucket}/inbox/drive.jsonl"
+    fault_proxy.script(key, ["delay:1.5"] * 20, method="GET")  # time to replace it
+    env = clean_env(
+        INGEST_DATABASE_URL=sqlite_url,
+        INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
+        INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
+        INGEST_INBOX_SETTLE_S="0.2",
+        INGEST_CHUNK_GROUPS="10",
+    )
+    proc = subprocess.Popen(
+        [INGEST, "daemon", "--inbox", f"s3://{bucket}/inbox/", "--dataset", "D", "--version",
+         "v", "--create", "--poll-s", "0.3", "--http-port", str(free_port()),
+         "--allowed-root", str(tmp_path)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.method == "GET" and r.path == key and r.range
+                      for r in fault_proxy.requests):  # fmt: skip
+            assert time.monotonic() < deadline, "no chunk read its range"
+            time.sleep(0.05)
+        client.put_object(Bucket=bucket, Key="inbox/drive.jsonl", Body=_lines("n", 5, bad=2))
+        reports = _reports(client, bucket, 2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert set(reports) == {"drive"}  # two reports of one name: the earlier and the new content
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="inbox/")["Contents"]
+    keys = {o["Key"] for o in listed}
+    heads = [json.loads(client.get_object(Bucket=bucket, Key=k)["Body"].read().splitlines()[0])
+             for k in keys if k.startswith("inbox/reports/")]  # fmt: skip
+    new, old = sorted(heads, key=lambda h: str(h["outcome"]))
+    assert old["outcome"] == "failed", err
+    assert f"manifest s3://{bucket}/inbox/drive.jsonl was replaced or removed" in old["error"]
+    assert old["error"].count("was replaced") == 3  # each chunk, at once (no retries)
+    assert old["summary"]["groups_committed"] == 0  # nothing of the earlier content
+    assert new["outcome"] == "done" and new["summary"]["groups_committed"] == 4
+    assert len([k for k in keys if k.startswith("inbox/done/drive@")]) == 1  # the new one
+    assert "inbox/drive.jsonl" not in keys
