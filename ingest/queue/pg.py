@@ -1,5 +1,5 @@
 """Chunked imports on procrastinate, on the catalog's PostgreSQL (its schema comes with the
-catalog's migrations). Three tasks and a sweeper, each a thin call into the application
+catalog's migrations). Four tasks and a sweeper, each a thin call into the application
 (``chunked.py``):
 
 - ``ingest.manifest`` (queueing lock: the import id, i.e. the manifest's content hash and the
