@@ -314,5 +314,3 @@ def split_http_url(url: str) -> tuple[str, int, str] | None:
     if parts.scheme != "http" or not parts.hostname:
         return None
     return parts.hostname, parts.port or 80, parts.path
-
-
