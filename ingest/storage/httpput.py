@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -65,8 +66,6 @@ class _Conn(asyncio.Protocol):
             self.close()
             return
         self.buf += data
-        if self.read_timeout:
-            self._arm()
         try:
             done = self._parse(eof=False)
         except MalformedResponse as exc:
@@ -74,6 +73,8 @@ class _Conn(asyncio.Protocol):
             return
         if done is not None:
             self._finish(done)
+        elif self.read_timeout:  # more to come: the silence allowed starts again
+            self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -153,26 +154,24 @@ class _Conn(asyncio.Protocol):
                 if len(buf) > MAX_HEAD:
                     raise MalformedResponse("response header block too large")
                 return None
-            lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
+            status_line, _, block = bytes(buf[:end]).decode("latin-1").partition("\r\n")
+            parts = status_line.split(" ", 2)
             if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-                raise MalformedResponse(f"bad status line {lines[0][:80]!r}")
+                raise MalformedResponse(f"bad status line {status_line[:80]!r}")
             status = int(parts[1])
             if 100 <= status < 200:  # 100 Continue and friends: the real answer follows
                 del buf[: end + 4]
                 continue
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep:
-                    raise MalformedResponse(f"bad header line {line[:80]!r}")
-                headers[name.strip().lower()] = value.strip()
-            keep = parts[0] == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+            if 200 <= status < 300:  # nothing of a success is used but its framing
+                headers = {m[0]: m[1] for m in _FRAMING.findall(block.lower())}
+            else:
+                headers = _headers(block)
+            keep = parts[0] == "HTTP/1.1" and headers.get("connection", "") != "close"
             self.head = (status, headers, end + 4, keep)
         status, headers, start, keep = self.head
         if status in (204, 304):
             return status, headers, b"", keep
-        if headers.get("transfer-encoding", "").lower() == "chunked":
+        if headers.get("transfer-encoding", "") == "chunked":
             body = _dechunk(buf, start)
             if body is None:
                 if eof:
@@ -196,6 +195,24 @@ class _Conn(asyncio.Protocol):
         if len(buf) - start >= self.body_max:
             return status, headers, bytes(buf[start : start + self.body_max]), False
         return None
+
+
+#: the headers that frame a response (matched in the lower-cased header block)
+_FRAMING = re.compile(r"^(content-length|transfer-encoding|connection)[ \t]*:[ \t]*(\S*)", re.M)
+
+
+def _headers(block: str) -> dict[str, str]:
+    """A header block's fields, names and the framing values lower-cased."""
+    headers: dict[str, str] = {}
+    for line in block.split("\r\n") if block else ():
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise MalformedResponse(f"bad header line {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    for name in ("connection", "transfer-encoding"):
+        if name in headers:
+            headers[name] = headers[name].lower()
+    return headers
 
 
 def _dechunk(buf: bytearray, pos: int) -> bytes | None:

@@ -94,6 +94,12 @@ def object_url(base_url: str, full_key: str) -> str:
     return base_url + quote(full_key, safe="/~")
 
 
+def origin_length(base_url: str) -> int:
+    """How long ``scheme://host[:port]`` is in ``base_url`` and every URL built on it: what
+    follows is the request target (the path: keys are percent-encoded, no query)."""
+    return len(base_url) - len(urlsplit(base_url).path)
+
+
 def host_header(url: str) -> str:
     """The Host header (and SigV4 ``host``) for ``url``: no default port, IPv6 bracketed."""
     parts = urlsplit(url)
@@ -136,8 +142,7 @@ class LeanPut:
     ) -> None:
         self.target = target
         self._pool = pool
-        #: the request target of a URL is what follows ``scheme://host[:port]``
-        self._origin_len = len(target.base_url) - len(urlsplit(target.base_url).path)
+        self._origin_len = origin_length(target.base_url)
         self.host = host_header(target.base_url)
         self._credentials = credentials
         self._static: Any = None  # static keys, frozen once
@@ -227,7 +232,11 @@ class LeanPut:
         url = self.url(full_key)
         credentials = await self.frozen_credentials()
         md5 = md5 or content_md5(data)
-        return url, self._signer.headers(credentials, url, self.host, data, md5, content_type)
+        path = url[self._origin_len :]
+        headers = self._signer.headers(
+            credentials, url, self.host, data, md5, content_type, path=path
+        )
+        return url, headers
 
     async def put(self, full_key: str, data: bytes, content_type: str | None) -> None:
         """One PutObject request. Raises botocore's exceptions, as ``put_object`` would."""
