@@ -9,7 +9,9 @@ its header block and its body handed to the transport in one ``writelines`` (one
 on uvloop), and the answer is parsed from the bytes the protocol receives.
 
 Scope, kept small on purpose: ``http://`` endpoints only (TLS stays on aiohttp, where the
-certificate settings are botocore's and the encryption dwarfs this saving); a response is a
+certificate settings are botocore's and the encryption dwarfs this saving) and bodies up to
+``WIRE_MAX`` (a body is handed to the transport whole; larger ones go through aiohttp, which
+streams them and counts the read timeout from the end of the upload); a response is a
 status line, headers and a body framed by ``Content-Length``, ``chunked`` or the close of the
 connection; 1xx answers are skipped. No redirects, no re-sends: one call, at most one request
 on the wire (the pipeline owns retries). A connection goes back to the pool only after a
@@ -33,6 +35,8 @@ from urllib.parse import urlsplit
 
 import botocore.exceptions as bexc
 
+#: the largest body sent on this wire (``LeanPut`` sends larger ones with aiohttp)
+WIRE_MAX = 1024 * 1024
 #: the largest header block accepted from a server
 MAX_HEAD = 64 * 1024
 
@@ -280,8 +284,14 @@ class PutPool:
             finally:
                 if conn.closed:
                     self._all.discard(conn)
-            if keep and not conn.closed:
+            # kept only when the server read the whole request: one that answered early (an
+            # error before the body's end) would take the rest of it for the next request
+            transport = conn.transport
+            if keep and not conn.closed and transport and not transport.get_write_buffer_size():
                 self._idle.append(conn)
+            else:
+                conn.close()
+                self._all.discard(conn)
             return status, resp_headers, data
 
     async def _connection(self, url: str) -> _Conn:

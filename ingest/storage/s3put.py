@@ -22,12 +22,12 @@ small part of it. ``LeanPut`` keeps what matters and drops the rest:
   A client config with ``s3={"payload_signing_enabled": True}`` gets a signed payload.
   MD5 is not the cheapest hash (64 KiB: ~0.25 ms, SHA-256 with SHA-NI ~0.04 ms, CRC32
   ~0.02 ms), but ``x-amz-checksum-*`` and the payload SHA-256 are not checked by rclone.
-- **Sent on a pool of keep-alive connections**: to an ``http://`` endpoint on ``httpput.PutPool``
-  (hand-written HTTP/1.1, a third of what aiohttp's request and response cost; why there), to
-  ``https://`` on the client's own aiohttp session (aiobotocore's ``ClientSession``, aiohttp's
-  silent re-send turned off by ``SingleAttemptHTTPSession``); both sized to
-  ``max_pool_connections``, with the client's connect/read timeouts, never following
-  redirects: exactly one HTTP request per call.
+- **Sent on a pool of keep-alive connections**: up to ``httpput.WIRE_MAX`` bytes to an
+  ``http://`` endpoint on ``httpput.PutPool`` (hand-written HTTP/1.1, a third of what
+  aiohttp's request and response cost; why there), else on the client's own aiohttp session
+  (aiobotocore's ``ClientSession``, aiohttp's silent re-send turned off by
+  ``SingleAttemptHTTPSession``); both sized to ``max_pool_connections``, with the client's
+  connect/read timeouts, never following redirects: exactly one HTTP request per call.
 - **Errors look like botocore's**: network failures become the same botocore exceptions
   aiobotocore raises, a non-2xx answer a ``ClientError`` (the modeled class when there is one)
   built from the S3 XML error body; ``s3errors.translate_error`` classifies both, once.
@@ -54,7 +54,7 @@ import botocore.exceptions as bexc
 from aiobotocore.httpsession import AIOHTTPSession
 from yarl import URL
 
-from .httpput import PutPool, split_http_url
+from .httpput import WIRE_MAX, PutPool, split_http_url
 from .s3errors import client_error_from_response
 from .sigv4 import PutSigner
 
@@ -267,7 +267,7 @@ class LeanPut:
         self, url: str, headers: dict[str, str], data: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """Send one request; lower-layer errors mapped as aiobotocore's ``send`` maps them."""
-        if self._pool is not None:
+        if self._pool is not None and len(data) <= WIRE_MAX:
             return await self._pool.put(url[self._origin_len :], headers, data, url)
         try:
             async with self._http.put(

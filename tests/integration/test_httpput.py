@@ -16,11 +16,11 @@ from typing import Any
 import botocore.exceptions as bexc
 import pytest
 
-from ingest.storage.httpput import PutPool
+from ingest.storage.httpput import WIRE_MAX, PutPool
 from ingest.storage.s3 import S3Storage
 from ingest.storage.s3errors import translate_error
 from tests.s3fixtures import BOTH_S3_SERVERS
-from tests.s3server import s3_client
+from tests.s3server import create_bucket, s3_client
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nETag: "x"\r\n\r\n'
 ERROR_XML = b"<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
@@ -240,3 +240,20 @@ async def test_lean_puts_go_over_the_pool_on_both_servers(
     for key, data in datas.items():
         got = client.get_object(Bucket=bucket, Key=f"wire/{key}")
         assert got["Body"].read() == data
+
+
+async def test_bodies_past_the_wire_limit_go_through_aiohttp(
+    rclone_server: str,
+) -> None:
+    """A body larger than ``WIRE_MAX`` is streamed by aiohttp (whose read timeout starts at the
+    end of the upload), not handed whole to the hand-written wire."""
+    bucket = create_bucket(rclone_server)
+    big = bytes(range(256)) * (WIRE_MAX // 256 + 1)
+    async with S3Storage(bucket, "big", endpoint_url=rclone_server) as store:
+        lean = store._lean
+        assert lean is not None and lean._pool is not None
+        await store.put_bytes("small.bin", b"s" * WIRE_MAX, None)
+        assert lean._pool.connections_opened == 1
+        await store.put_bytes("big.bin", big, None)
+        assert lean._pool.connections_opened == 1  # not through the pool
+        assert await store.read("big.bin") == big
