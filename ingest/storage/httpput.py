@@ -70,28 +70,25 @@ class _Conn(asyncio.Protocol):
             self.close()
             return
         self.buf += data
-        try:
-            done = self._parse(eof=False)
-        except MalformedResponse as exc:
-            self._fail(exc)
-            return
-        if done is not None:
-            self._finish(done)
-        elif self.read_timeout:  # more to come: the silence allowed starts again
-            self._arm()
+        if not self._complete(eof=False) and self.read_timeout:
+            self._arm()  # more to come: the silence allowed starts again
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.waiter is not None and not self.waiter.done():
-            try:
-                done = self._parse(eof=True)
-            except MalformedResponse as err:
-                self._fail(err)
-                return
-            if done is not None:
-                self._finish(done)
-            else:
-                self._fail(exc or ConnectionResetError("connection closed before the response"))
+        pending = self.waiter is not None and not self.waiter.done()
+        if pending and not self._complete(eof=True):
+            self._fail(exc or ConnectionResetError("connection closed before the response"))
+
+    def _complete(self, eof: bool) -> bool:
+        """End the exchange if the response is complete (or malformed); whether it ended."""
+        try:
+            done = self._parse(eof)
+        except MalformedResponse as exc:
+            self._fail(exc)
+            return True
+        if done is not None:
+            self._finish(done)
+        return done is not None
 
     # -- one exchange --------------------------------------------------------------------------
 
