@@ -6,7 +6,9 @@ ms of CPU per 64 KiB object: request and response objects, auto headers, a paylo
 streaming response reader, timer handles), for a request whose shape never changes and whose
 answer is a status line, a few headers and, on an error, a small XML body. Here a request is
 its header block and its body handed to the transport in one ``writelines`` (one ``writev``
-on uvloop), and the answer is parsed from the bytes the protocol receives.
+on uvloop), and the answer is parsed from the bytes the protocol receives: a whole lean PUT
+of 64 KiB (MD5 and signing included) costs 0.30-0.35 ms of client CPU this way against
+0.47-0.59 ms on aiohttp (``benchmarks/put_path.py``, ``rclone serve s3``).
 
 Scope, kept small on purpose: ``http://`` endpoints only (TLS stays on aiohttp, where the
 certificate settings are botocore's and the encryption dwarfs this saving) and bodies up to
