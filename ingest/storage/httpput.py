@@ -307,7 +307,7 @@ class PutPool:
                 )
         except TimeoutError as exc:
             raise bexc.ConnectTimeoutError(endpoint_url=url, error=exc) from exc
-        except (OSError, socket.gaierror) as exc:
+        except OSError as exc:  # refused, unreachable, name not resolved
             raise bexc.EndpointConnectionError(endpoint_url=url, error=exc) from exc
         sock = _transport.get_extra_info("socket")
         if sock is not None:
@@ -334,9 +334,9 @@ def _request_head(target: str, headers: dict[str, str], length: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
-def split_http_url(url: str) -> tuple[str, int, str] | None:
-    """(host, port, path prefix) of a plain ``http://`` base URL, None for anything else."""
+def split_http_url(url: str) -> tuple[str, int] | None:
+    """(host, port) of a plain ``http://`` URL, None for anything else."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         return None
-    return parts.hostname, parts.port or 80, parts.path
+    return parts.hostname, parts.port or 80
