@@ -133,7 +133,10 @@ class S3Storage:
         return self
 
     async def close(self) -> None:
-        stack, self._stack, self._client, self._lean = self._stack, None, None, None
+        stack, self._stack, self._client, lean = self._stack, None, None, self._lean
+        self._lean = None
+        if lean is not None:
+            lean.close()
         if stack is not None:
             await stack.aclose()
 
@@ -191,6 +194,7 @@ class S3Storage:
                         raise
                     log.warning("%s: %s; lean PUT path off, botocore redirects", uri, exc)
                     self._lean = None
+                    lean.close()
             extra = {"ContentType": content_type} if content_type else {}
             await self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
         return uri

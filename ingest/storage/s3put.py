@@ -22,10 +22,12 @@ small part of it. ``LeanPut`` keeps what matters and drops the rest:
   A client config with ``s3={"payload_signing_enabled": True}`` gets a signed payload.
   MD5 is not the cheapest hash (64 KiB: ~0.25 ms, SHA-256 with SHA-NI ~0.04 ms, CRC32
   ~0.02 ms), but ``x-amz-checksum-*`` and the payload SHA-256 are not checked by rclone.
-- **Sent on the client's own pooled aiohttp session** (aiobotocore's ``ClientSession``, sized
-  to ``max_pool_connections``, keep-alive, the same connect/read timeouts, aiohttp's silent
-  re-send turned off by ``SingleAttemptHTTPSession``), never following redirects: exactly one
-  HTTP request per call.
+- **Sent on a pool of keep-alive connections**: up to ``httpput.WIRE_MAX`` bytes to an
+  ``http://`` endpoint on ``httpput.PutPool`` (hand-written HTTP/1.1: ~0.2 ms less client
+  CPU per PUT than aiohttp; why there), else on the client's own aiohttp session
+  (aiobotocore's ``ClientSession``, aiohttp's silent re-send turned off by
+  ``SingleAttemptHTTPSession``); both sized to ``max_pool_connections``, with the client's
+  connect/read timeouts, never following redirects: exactly one HTTP request per call.
 - **Errors look like botocore's**: network failures become the same botocore exceptions
   aiobotocore raises, a non-2xx answer a ``ClientError`` (the modeled class when there is one)
   built from the S3 XML error body; ``s3errors.translate_error`` classifies both, once.
@@ -52,6 +54,7 @@ import botocore.exceptions as bexc
 from aiobotocore.httpsession import AIOHTTPSession
 from yarl import URL
 
+from .httpput import WIRE_MAX, PutPool, split_http_url
 from .s3errors import client_error_from_response
 from .sigv4 import PutSigner
 
@@ -89,6 +92,12 @@ def content_md5(data: bytes) -> str:
 def object_url(base_url: str, full_key: str) -> str:
     """``base_url`` (ends with '/') + the key, percent-encoded as botocore encodes keys."""
     return base_url + quote(full_key, safe="/~")
+
+
+def origin_length(base_url: str) -> int:
+    """How long ``scheme://host[:port]`` is in ``base_url`` and every URL built on it: what
+    follows is the request target (the path: keys are percent-encoded, no query)."""
+    return len(base_url) - len(urlsplit(base_url).path)
 
 
 def host_header(url: str) -> str:
@@ -129,8 +138,11 @@ class LeanPut:
         *,
         exceptions: Any = None,
         payload_signing: bool = False,
+        pool: PutPool | None = None,
     ) -> None:
         self.target = target
+        self._pool = pool
+        self._origin_len = origin_length(target.base_url)
         self.host = host_header(target.base_url)
         self._credentials = credentials
         self._static: Any = None  # static keys, frozen once
@@ -175,13 +187,30 @@ class LeanPut:
         if reason is not None:
             log.info("S3 bucket %s: lean PUT path off (%s); using put_object", bucket, reason)
             return None
+        plain = split_http_url(target.base_url)
+        pool = None
+        if plain is not None:
+            pool = PutPool(
+                plain[0],
+                plain[1],
+                limit=config.max_pool_connections,
+                connect_timeout=config.connect_timeout,
+                read_timeout=config.read_timeout,
+                body_max=ERROR_BODY_MAX,
+            )
         return cls(
             target,
             credentials,
             await http_session._get_session(None),
             exceptions=client.exceptions,
             payload_signing=bool((config.s3 or {}).get("payload_signing_enabled")),
+            pool=pool,
         )
+
+    def close(self) -> None:
+        """Close the plain-HTTP connections (the aiohttp session is the client's to close)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def url(self, full_key: str) -> str:
         return object_url(self.target.base_url, full_key)
@@ -203,7 +232,11 @@ class LeanPut:
         url = self.url(full_key)
         credentials = await self.frozen_credentials()
         md5 = md5 or content_md5(data)
-        return url, self._signer.headers(credentials, url, self.host, data, md5, content_type)
+        path = url[self._origin_len :]
+        headers = self._signer.headers(
+            credentials, url, self.host, data, md5, content_type, path=path
+        )
+        return url, headers
 
     async def put(self, full_key: str, data: bytes, content_type: str | None) -> None:
         """One PutObject request. Raises botocore's exceptions, as ``put_object`` would."""
@@ -234,6 +267,8 @@ class LeanPut:
         self, url: str, headers: dict[str, str], data: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """Send one request; lower-layer errors mapped as aiobotocore's ``send`` maps them."""
+        if self._pool is not None and len(data) <= WIRE_MAX:
+            return await self._pool.put(url[self._origin_len :], headers, data, url)
         try:
             async with self._http.put(
                 URL(url, encoded=True), data=data, headers=headers, allow_redirects=False

@@ -65,9 +65,11 @@ class PutSigner:
         content_type: str | None,
         *,
         stamp: str | None = None,
+        path: str | None = None,
     ) -> dict[str, str]:
         """The request's headers, ``Authorization`` included. ``credentials``: botocore's
-        frozen credentials (access_key, secret_key, token); ``stamp``: the X-Amz-Date (now)."""
+        frozen credentials (access_key, secret_key, token); ``stamp``: the X-Amz-Date (now);
+        ``path``: the URL's path when the caller has it (saves parsing ``url``)."""
         if stamp is None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         access_key: str = credentials.access_key  # type: ignore[attr-defined]
@@ -86,7 +88,7 @@ class PutSigner:
         canonical = "\n".join(
             (
                 "PUT",
-                urlsplit(url).path,
+                path if path is not None else urlsplit(url).path,
                 "",  # no query string
                 "".join(f"{name}:{value}\n" for name, value in signed),
                 names,

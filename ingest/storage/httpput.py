@@ -1,0 +1,342 @@
+"""One HTTP/1.1 PUT on a pooled keep-alive connection: the lean PUT path's wire, plain HTTP.
+
+Why hand-written: the lean PUT path (``s3put.LeanPut``) signs each PutObject itself, and
+aiohttp's ``ClientSession.request`` was then most of what a PUT still cost the client (~0.25
+ms of CPU per 64 KiB object: request and response objects, auto headers, a payload writer, a
+streaming response reader, timer handles), for a request whose shape never changes and whose
+answer is a status line, a few headers and, on an error, a small XML body. Here a request is
+its header block and its body handed to the transport in one ``writelines`` (one ``writev``
+on uvloop), and the answer is parsed from the bytes the protocol receives: a whole lean PUT
+of 64 KiB (MD5 and signing included) costs 0.30-0.35 ms of client CPU this way against
+0.47-0.59 ms on aiohttp (``benchmarks/put_path.py``, ``rclone serve s3``).
+
+Scope, kept small on purpose: ``http://`` endpoints only (TLS stays on aiohttp, where the
+certificate settings are botocore's and the encryption dwarfs this saving) and bodies up to
+``WIRE_MAX`` (a body is handed to the transport whole; larger ones go through aiohttp, which
+streams them and counts the read timeout from the end of the upload); a response is a
+status line, headers and a body framed by ``Content-Length``, ``chunked`` or the close of the
+connection; 1xx answers are skipped. No redirects, no re-sends: one call, at most one request
+on the wire (the pipeline owns retries). A connection goes back to the pool only after a
+complete response that did not ask to close it.
+
+Timeouts as aiobotocore sets them on aiohttp: ``connect_timeout`` for the TCP connect,
+``read_timeout`` for silence while a response is awaited (re-armed by every chunk received).
+Errors are botocore's, as aiobotocore's ``send`` maps aiohttp's: refused or unreachable ->
+``EndpointConnectionError``, connect timeout -> ``ConnectTimeoutError``, silence ->
+``ReadTimeoutError``, a connection closed or a malformed answer -> ``ConnectionClosedError``;
+``s3errors.translate_error`` classifies them once, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+import socket
+from urllib.parse import urlsplit
+
+import botocore.exceptions as bexc
+
+#: the largest body sent on this wire (``LeanPut`` sends larger ones with aiohttp)
+WIRE_MAX = 1024 * 1024
+#: the largest header block accepted from a server
+MAX_HEAD = 64 * 1024
+
+
+class MalformedResponse(Exception):
+    """The server's answer is not HTTP/1.x as this client reads it."""
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection; one exchange at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, body_max: int) -> None:
+        self.loop = loop
+        self.body_max = body_max
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, dict[str, str], bytes, bool]] | None = None
+        # status, headers, where the body starts, whether the connection may be kept
+        self.head: tuple[int, dict[str, str], int, bool] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.read_timeout = 0.0
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():  # nothing asked: not ours to keep
+            self.close()
+            return
+        self.buf += data
+        if not self._complete(eof=False) and self.read_timeout:
+            self._arm()  # more to come: the silence allowed starts again
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        pending = self.waiter is not None and not self.waiter.done()
+        if pending and not self._complete(eof=True):
+            self._fail(exc or ConnectionResetError("connection closed before the response"))
+
+    def _complete(self, eof: bool) -> bool:
+        """End the exchange if the response is complete (or malformed); whether it ended."""
+        try:
+            done = self._parse(eof)
+        except MalformedResponse as exc:
+            self._fail(exc)
+            return True
+        if done is not None:
+            self._finish(done)
+        return done is not None
+
+    # -- one exchange --------------------------------------------------------------------------
+
+    def send(
+        self, request: list[bytes], read_timeout: float
+    ) -> asyncio.Future[tuple[int, dict[str, str], bytes, bool]]:
+        assert self.transport is not None
+        self.buf.clear()
+        self.head = None
+        self.waiter = self.loop.create_future()
+        self.read_timeout = read_timeout
+        self.transport.writelines(request)
+        if read_timeout:
+            self._arm()
+        return self.waiter
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(self.read_timeout, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        self._fail(TimeoutError(f"no response data for {self.read_timeout} s"))
+
+    def _finish(self, result: tuple[int, dict[str, str], bytes, bool]) -> None:
+        self._stop_timer()
+        assert self.waiter is not None
+        self.waiter.set_result(result)
+        if not result[3]:
+            self.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._stop_timer()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+        self.close()
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def close(self) -> None:
+        self.closed = True
+        self._stop_timer()
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        self._stop_timer()
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- parsing -------------------------------------------------------------------------------
+
+    def _parse(self, eof: bool) -> tuple[int, dict[str, str], bytes, bool] | None:
+        """(status, headers, body, reusable) once the response is complete, else None."""
+        buf = self.buf
+        while self.head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    raise MalformedResponse("response header block too large")
+                return None
+            status_line, _, block = bytes(buf[:end]).decode("latin-1").partition("\r\n")
+            parts = status_line.split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+                raise MalformedResponse(f"bad status line {status_line[:80]!r}")
+            status = int(parts[1])
+            if 100 <= status < 200:  # 100 Continue and friends: the real answer follows
+                del buf[: end + 4]
+                continue
+            if 200 <= status < 300:  # nothing of a success is used but its framing
+                headers = {m[0]: m[1] for m in _FRAMING.findall(block.lower())}
+            else:
+                headers = _headers(block)
+            keep = parts[0] == "HTTP/1.1" and headers.get("connection", "") != "close"
+            self.head = (status, headers, end + 4, keep)
+        status, headers, start, keep = self.head
+        if status in (204, 304):
+            return status, headers, b"", keep
+        if headers.get("transfer-encoding", "") == "chunked":
+            body = _dechunk(buf, start)
+            if body is None:
+                if eof:
+                    raise MalformedResponse("connection closed inside a chunked body")
+                return None
+            return status, headers, body[: self.body_max], keep
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise MalformedResponse(f"bad Content-Length {length!r}")
+            want = int(length)
+            have = len(buf) - start
+            if have >= min(want, self.body_max):
+                body = bytes(buf[start : start + min(want, self.body_max)])
+                return status, headers, body, keep and have == want
+            if eof:
+                raise MalformedResponse(f"connection closed after {have} of {want} body bytes")
+            return None
+        if eof:  # no framing: the body ends with the connection
+            return status, headers, bytes(buf[start : start + self.body_max]), False
+        if len(buf) - start >= self.body_max:
+            return status, headers, bytes(buf[start : start + self.body_max]), False
+        return None
+
+
+#: the headers that frame a response (matched in the lower-cased header block)
+_FRAMING = re.compile(r"^(content-length|transfer-encoding|connection)[ \t]*:[ \t]*(\S*)", re.M)
+
+
+def _headers(block: str) -> dict[str, str]:
+    """A header block's fields, names and the framing values lower-cased."""
+    headers: dict[str, str] = {}
+    for line in block.split("\r\n") if block else ():
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise MalformedResponse(f"bad header line {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    for name in ("connection", "transfer-encoding"):
+        if name in headers:
+            headers[name] = headers[name].lower()
+    return headers
+
+
+def _dechunk(buf: bytearray, pos: int) -> bytes | None:
+    """The body of a complete chunked message starting at ``pos``, None when incomplete."""
+    out = bytearray()
+    while True:
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        size_text = bytes(buf[pos:end]).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise MalformedResponse(f"bad chunk size {size_text[:20]!r}") from None
+        pos = end + 2
+        if size == 0:  # trailers, then an empty line
+            trailer_end = buf.find(b"\r\n\r\n", pos - 2)
+            return bytes(out) if trailer_end >= 0 else None
+        if len(buf) < pos + size + 2:
+            return None
+        out += buf[pos : pos + size]
+        pos += size + 2
+
+
+class PutPool:
+    """Keep-alive HTTP/1.1 connections to one ``host:port``, at most ``limit`` at once."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        limit: int,
+        connect_timeout: float,
+        read_timeout: float,
+        body_max: int,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.body_max = body_max
+        self._idle: collections.deque[_Conn] = collections.deque()
+        self._slots = asyncio.Semaphore(limit)
+        self._all: set[_Conn] = set()
+        self.connections_opened = 0  # for tests and tools
+
+    async def put(
+        self, target: str, headers: dict[str, str], body: bytes, url: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send ``PUT target`` once; (status, lower-cased headers, body up to ``body_max``).
+        Raises botocore's exceptions for what went wrong on the way (``url`` names it)."""
+        head = _request_head(target, headers, len(body))
+        async with self._slots:
+            conn = await self._connection(url)
+            try:
+                status, resp_headers, data, keep = await conn.send([head, body], self.read_timeout)
+            except asyncio.CancelledError:
+                conn.abort()
+                raise
+            except TimeoutError as exc:
+                raise bexc.ReadTimeoutError(endpoint_url=url, error=exc) from exc
+            except (OSError, MalformedResponse) as exc:
+                raise bexc.ConnectionClosedError(endpoint_url=url, error=exc, request=None) from exc
+            finally:
+                if conn.closed:
+                    self._all.discard(conn)
+            # kept only when the server read the whole request: one that answered early (an
+            # error before the body's end) would take the rest of it for the next request
+            transport = conn.transport
+            if keep and not conn.closed and transport and not transport.get_write_buffer_size():
+                self._idle.append(conn)
+            else:
+                conn.close()
+                self._all.discard(conn)
+            return status, resp_headers, data
+
+    async def _connection(self, url: str) -> _Conn:
+        while self._idle:
+            conn = self._idle.pop()  # the most recently used: the least likely to be closed
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                return conn
+            self._all.discard(conn)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout or None):
+                _transport, conn = await loop.create_connection(
+                    lambda: _Conn(loop, self.body_max), self.host, self.port
+                )
+        except TimeoutError as exc:
+            raise bexc.ConnectTimeoutError(endpoint_url=url, error=exc) from exc
+        except OSError as exc:  # refused, unreachable, name not resolved
+            raise bexc.EndpointConnectionError(endpoint_url=url, error=exc) from exc
+        sock = _transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connections_opened += 1
+        self._all.add(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self._all:
+            conn.close()
+        self._all.clear()
+        self._idle.clear()
+
+
+def _request_head(target: str, headers: dict[str, str], length: int) -> bytes:
+    """The request line and header block; a header that would split the request is refused."""
+    lines = [f"PUT {target} HTTP/1.1"]
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            raise ValueError(f"invalid HTTP header {name!r}: {value!r}")
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def split_http_url(url: str) -> tuple[str, int] | None:
+    """(host, port) of a plain ``http://`` URL, None for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or 80
