@@ -23,6 +23,7 @@ class FakeCatalog:
         self.refuse = set(refuse)
         self.written: list[str] = []
         self.calls = 0
+        self.batches = 0  # successful writes
 
     async def write_frames(self, version_id: str, rows: Any, **_: Any) -> WriteResult:
         self.calls += 1
@@ -31,6 +32,7 @@ class FakeCatalog:
         if self.refuse & {r.id for r in rows}:
             raise CatalogError("value out of range", transient=False)
         self.written += [r.id for r in rows]
+        self.batches += 1
         return WriteResult(inserted=len(rows))
 
 
@@ -70,7 +72,7 @@ async def test_transient_errors_are_retried() -> None:
     catalog = FakeCatalog([CatalogError("locked", transient=True)] * 2)
     committed, refused = await _run(catalog, 5)
     assert committed == [f"id{i}" for i in range(5)] and refused == []
-    assert catalog.calls == 3
+    assert catalog.calls == catalog.batches + 2  # the first batch, tried three times
 
 
 async def test_a_refused_row_rejects_only_its_group() -> None:
@@ -179,3 +181,45 @@ def test_cadence_keeps_the_gaps_between_commit_ends_under_the_interval(seed: int
         ends.append(ended)
         spans.append(span)
         clock = ended
+
+
+@pytest.mark.looptime
+async def test_expensive_rows_shrink_the_batches_so_commits_stay_an_interval_apart() -> None:
+    """On the loop's own (fast-forwarded) clock: 3,000 groups of 3 frames are ready at once
+    and a commit costs 20 ms plus 0.5 ms per frame (by reference into SQLite: ~6,000 frames a
+    commit took 0.7-1.6 s), so ``commit_batch_groups`` (2,000) groups would take 3 s. Batches
+    shrink to what fits in the interval, measured from the commits before them."""
+    interval = 0.5
+    loop = asyncio.get_running_loop()
+    ends: list[float] = []
+    sizes: list[int] = []
+
+    class CostlyCatalog(FakeCatalog):
+        async def write_frames(self, version_id: str, rows: Any, **kw: Any) -> WriteResult:
+            await asyncio.sleep(0.02 + 0.0005 * 3 * len(rows))
+            ends.append(loop.time())
+            sizes.append(len(rows))
+            return await super().write_frames(version_id, rows, **kw)
+
+    catalog = CostlyCatalog([])
+    committer = Committer(
+        catalog,  # type: ignore[arg-type]
+        "v",
+        Settings(database_url="sqlite:///x", storage_url="file:///x", commit_interval_s=interval),
+        on_committed=lambda batch, result: None,
+        on_refused=lambda commit, error: asyncio.sleep(0),
+        starved=lambda: False,
+    )
+    start = loop.time()
+    for i in range(3000):
+        commit = _commit(i)
+        commit.frames = 3
+        committer.put(commit)
+    committer.close()
+    await committer.run()
+    assert sorted(catalog.written) == sorted(f"id{i}" for i in range(3000))
+    assert sizes[0] == 1 and ends[0] - start < 0.1  # the first group, at once
+    gaps = [b - a for a, b in itertools.pairwise(ends)]
+    assert max(gaps) <= interval, gaps
+    # yet batches are as big as the interval allows (the work is not cut into slivers)
+    assert max(sizes) >= 250 and len(sizes) <= 20, sizes
