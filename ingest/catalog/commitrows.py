@@ -120,7 +120,6 @@ _PG_CHECK = (
 
 @dataclass
 class Checked:
-    version: VersionRecord
     existing: dict[str, tuple[int, str]]  # members: {frame id: (row id, rev)}
     row_ids: Sequence[int]  # at least as many fresh row ids as were asked for
 
@@ -128,15 +127,15 @@ class Checked:
 async def check(conn: Conn, version_id: str, frame_ids: list[str], count: int) -> Checked:
     """The Draft version, which of ``frame_ids`` are its members, ``count`` fresh row ids."""
     if conn.dialect != "postgresql":
-        version = await draft(conn, version_id)
+        await draft(conn, version_id)
         existing = await members(conn, version_id, frame_ids)
-        return Checked(version, existing, await row_ids(conn, count))
+        return Checked(existing, await row_ids(conn, count))
     rows = await conn.fetchall(_PG_CHECK, (version_id, frame_ids, count))
     if not rows:
         raise _version_not_found(version_id)
-    version = version_record(rows[0]).require_draft()
+    version_record(rows[0]).require_draft()
     existing = {r[9]: (int(r[10]), r[11]) for r in rows if r[9] is not None}
-    return Checked(version, existing, [int(i) for i in rows[0][12] or ()])
+    return Checked(existing, [int(i) for i in rows[0][12] or ()])
 
 
 @dataclass
@@ -162,12 +161,17 @@ def _tables(rows: Rows) -> list[tuple[Insert, list[tuple[Any, ...]]]]:
     ]
 
 
+def _exprs(insert: Insert, dialect: str) -> dict[str, str]:
+    """SQL values of columns rows do not hold: the shard of a label count delta."""
+    return {"shard": shard(dialect)} if insert is UPSERT else {}
+
+
 def _pg_write() -> str:
     """Every table's rows in one statement: each insert a data-modifying CTE but the last
     (an empty array inserts nothing)."""
     parts, first = [], 1
     for insert, _ in _tables(Rows()):
-        exprs = {"shard": shard("postgresql")} if insert is UPSERT else {}
+        exprs = _exprs(insert, "postgresql")
         parts.append(insert.arrays(first, **exprs))
         first += len(insert.names) - len(exprs)
     ctes = ", ".join(f"t{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
@@ -179,14 +183,15 @@ _PG_WRITE = _pg_write()
 
 async def write(conn: Conn, rows: Rows) -> None:
     """Insert ``rows`` in the caller's transaction."""
+    if not any(values for _, values in _tables(rows)):
+        return  # every frame unchanged (a re-run)
     if conn.dialect == "postgresql":
         args: list[Any] = []
         for insert, values in _tables(rows):
-            width = len(insert.names) - (insert is UPSERT)
+            width = len(insert.names) - len(_exprs(insert, conn.dialect))
             args += [list(c) for c in zip(*values, strict=True)] if values else [[]] * width
         await conn.execute(_PG_WRITE, args)
         return
     for insert, values in _tables(rows):
         if values:
-            exprs = {"shard": shard(conn.dialect)} if insert is UPSERT else {}
-            await conn.executemany(insert.values(**exprs), values)
+            await conn.executemany(insert.values(**_exprs(insert, conn.dialect)), values)

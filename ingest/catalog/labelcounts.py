@@ -38,8 +38,8 @@ _COUNTED = (
     "JOIN version_frames vf ON vf.frame_row = l.frame_row"
 )
 _INSERT = "INSERT INTO version_labels (version_id, label, shard, frames) "
-#: a delta of a (version, label): rows hold the version, the label and the delta; on
-#: PostgreSQL each connection adds to its shard
+#: a delta of a (version, label): rows hold the version, the label and the delta (the shard
+#: is ``shard()``)
 UPSERT = Insert(
     "version_labels",
     "version_id text, label text, shard int, frames bigint",
