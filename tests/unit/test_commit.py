@@ -152,6 +152,21 @@ def test_cadence_closes_a_batch_so_the_commit_ends_within_the_interval() -> None
     assert cadence.deadline() == pytest.approx(11.45 + 0.45 - 0.05)
 
 
+def test_cadence_caps_a_batch_at_the_frames_the_slowest_recent_commit_writes_in_the_span() -> None:
+    cadence = Cadence(0.5)
+    assert cadence.frame_limit() == 1  # the first group alone
+    cadence.record(0.0, 0.01, frames=5)
+    assert cadence.frame_limit() == pytest.approx(5 * 0.45 / 0.01)
+    cadence = Cadence(0.5)
+    cadence.record(0.1, 1.0, frames=6000)  # 6,000 frames in 0.9 s: half of them fit
+    assert cadence.frame_limit() == pytest.approx(3000)
+    cadence.record(1.0, 1.1, frames=100)  # the slowest of the last four counts
+    assert cadence.frame_limit() == pytest.approx(3000)
+    for start in (1.5, 2.0, 2.5, 3.0):  # four commits at 10,000 frames/s since
+        cadence.record(start, start + 0.3, frames=3000)
+    assert cadence.frame_limit() == pytest.approx(4500)
+
+
 def test_cadence_after_a_commit_slower_than_the_interval_closes_at_once() -> None:
     cadence = Cadence(0.5)
     cadence.record(0.0, 0.8)
