@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -96,21 +97,24 @@ async def test_an_unreachable_catalog_ends_the_run_after_the_retries() -> None:
     assert catalog.calls == 4
 
 
-async def test_commits_end_at_most_an_interval_apart() -> None:
-    """Groups complete steadily and each commit takes a third of the interval: the commits'
-    ends (when groups become visible) are never more than commit_interval_s apart, and the
-    first group is committed at once."""
-    interval, duration = 0.6, 0.2  # margins of 0.2 s: the machine may be loaded
-    loop = asyncio.get_running_loop()
-    ends: list[float] = []
+class TimedCatalog(FakeCatalog):
+    """Each write takes ``cost(rows)`` seconds of the loop's clock; records when it ended."""
 
-    class SlowCatalog(FakeCatalog):
-        async def write_frames(self, version_id: str, rows: Any, **kw: Any) -> WriteResult:
-            await asyncio.sleep(duration)
-            ends.append(loop.time())
-            return await super().write_frames(version_id, rows, **kw)
+    def __init__(self, cost: Callable[[int], float]) -> None:
+        super().__init__([])
+        self.cost = cost
+        self.ends: list[float] = []
+        self.sizes: list[int] = []
 
-    catalog = SlowCatalog([])
+    async def write_frames(self, version_id: str, rows: Any, **kw: Any) -> WriteResult:
+        await asyncio.sleep(self.cost(len(rows)))
+        self.ends.append(asyncio.get_running_loop().time())
+        self.sizes.append(len(rows))
+        return await super().write_frames(version_id, rows, **kw)
+
+
+def _timed(interval: float, cost: Callable[[int], float]) -> tuple[TimedCatalog, Committer]:
+    catalog = TimedCatalog(cost)
     committer = Committer(
         catalog,  # type: ignore[arg-type]
         "v",
@@ -119,6 +123,17 @@ async def test_commits_end_at_most_an_interval_apart() -> None:
         on_refused=lambda commit, error: asyncio.sleep(0),
         starved=lambda: False,
     )
+    return catalog, committer
+
+
+async def test_commits_end_at_most_an_interval_apart() -> None:
+    """Groups complete steadily and each commit takes a third of the interval: the commits'
+    ends (when groups become visible) are never more than commit_interval_s apart, and the
+    first group is committed at once."""
+    interval, duration = 0.6, 0.2  # margins of 0.2 s: the machine may be loaded
+    loop = asyncio.get_running_loop()
+    catalog, committer = _timed(interval, lambda rows: duration)
+    ends = catalog.ends
     task = asyncio.ensure_future(committer.run())
     start = loop.time()
     for i in range(250):  # a group every 10 ms for 2.5 s
@@ -206,25 +221,8 @@ async def test_expensive_rows_shrink_the_batches_so_commits_stay_an_interval_apa
     shrink to what fits in the interval, measured from the commits before them."""
     interval = 0.5
     loop = asyncio.get_running_loop()
-    ends: list[float] = []
-    sizes: list[int] = []
-
-    class CostlyCatalog(FakeCatalog):
-        async def write_frames(self, version_id: str, rows: Any, **kw: Any) -> WriteResult:
-            await asyncio.sleep(0.02 + 0.0005 * 3 * len(rows))
-            ends.append(loop.time())
-            sizes.append(len(rows))
-            return await super().write_frames(version_id, rows, **kw)
-
-    catalog = CostlyCatalog([])
-    committer = Committer(
-        catalog,  # type: ignore[arg-type]
-        "v",
-        Settings(database_url="sqlite:///x", storage_url="file:///x", commit_interval_s=interval),
-        on_committed=lambda batch, result: None,
-        on_refused=lambda commit, error: asyncio.sleep(0),
-        starved=lambda: False,
-    )
+    catalog, committer = _timed(interval, lambda rows: 0.02 + 0.0005 * 3 * rows)
+    ends, sizes = catalog.ends, catalog.sizes
     start = loop.time()
     for i in range(3000):
         commit = _commit(i)
