@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from .bulk import Insert
 from .db import Conn
 
 MAX_INDEXED = 256
@@ -51,13 +52,18 @@ SCHEMA = [
     "CREATE INDEX version_frames_row ON version_frames (frame_row, version_id)",
 ]
 
-_INSERTS = {
-    "frame_units": "INSERT INTO frame_units (frame_row, unit, uri, width, height, content_type, "
-    "context_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "frame_labels": "INSERT INTO frame_labels (frame_row, unit, roi, label, confidence) "
-    "VALUES (?, ?, ?, ?, ?)",
-    "frame_meta": "INSERT INTO frame_meta (frame_row, unit, key, seq, text, num) "
-    "VALUES (?, ?, ?, ?, ?, ?)",
+INSERTS = {
+    "frame_units": Insert(
+        "frame_units",
+        "frame_row bigint, unit text, uri text, width float8, height float8, "
+        "content_type text, context_id text, timestamp float8",
+    ),
+    "frame_labels": Insert(
+        "frame_labels", "frame_row bigint, unit text, roi int, label text, confidence float8"
+    ),
+    "frame_meta": Insert(
+        "frame_meta", "frame_row bigint, unit text, key text, seq int, text text, num float8"
+    ),
 }
 
 
@@ -145,7 +151,7 @@ class IndexRows:
         tables = zip(TABLES, (self.units, self.labels, self.meta), strict=True)
         for table, rows in tables:
             if rows:  # row ids are new and increasing: these append at the end of the keys
-                await conn.executemany(_INSERTS[table], rows)
+                await conn.executemany(INSERTS[table].values(), rows)
 
 
 def _rois(part: dict[str, Any]) -> list[tuple[list[str], float | None]]:

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from ..query import FrameFilter, Match
+from .bulk import Insert
 from .db import Conn, Database
 from .frameindex import IndexRows, documents_of
 
@@ -37,6 +38,19 @@ _COUNTED = (
     "JOIN version_frames vf ON vf.frame_row = l.frame_row"
 )
 _INSERT = "INSERT INTO version_labels (version_id, label, shard, frames) "
+#: a delta of a (version, label): rows hold the version, the label and the delta (the shard
+#: is ``shard()``)
+UPSERT = Insert(
+    "version_labels",
+    "version_id text, label text, shard int, frames bigint",
+    " ON CONFLICT (version_id, label, shard) "
+    "DO UPDATE SET frames = version_labels.frames + excluded.frames",
+)
+
+
+def shard(dialect: str) -> str:
+    """The SQL of the shard a connection adds its deltas to."""
+    return f"pg_backend_pid() % {SHARDS}" if dialect == "postgresql" else "0"
 
 
 def plain_label(filters: Sequence[FrameFilter]) -> str | None:
@@ -64,24 +78,26 @@ def _deltas(rows: IndexRows, sign: int, into: Counter[str]) -> None:
         into.subtract(labels)
 
 
-async def change(
+async def deltas(
     conn: Conn, version_id: str, added: IndexRows | None, removed: Iterable[int] = ()
-) -> None:
-    """Count the frames rows of ``added`` (new in the version) and uncount the frames rows
-    ``removed`` (left it: call before they are deleted), in one upsert per label."""
+) -> list[tuple[str, str, int]]:
+    """(version, label, delta) counting the frames rows of ``added`` (new in the version) and
+    uncounting the frames rows ``removed`` (left it: call before they are deleted), one per
+    label, in label order."""
     summed: Counter[str] = Counter()
     if added is not None:
         _deltas(added, 1, summed)
     if removed := list(removed):
         _deltas(await documents_of(conn, removed), -1, summed)
-    rows = [(version_id, label, n) for label, n in sorted(summed.items()) if n]
-    shard = f"pg_backend_pid() % {SHARDS}" if conn.dialect == "postgresql" else "0"
-    if rows:
-        await conn.executemany(
-            f"{_INSERT}VALUES (?, ?, {shard}, ?) ON CONFLICT (version_id, label, shard) "
-            "DO UPDATE SET frames = version_labels.frames + excluded.frames",
-            rows,
-        )
+    return [(version_id, label, n) for label, n in sorted(summed.items()) if n]
+
+
+async def change(
+    conn: Conn, version_id: str, added: IndexRows | None, removed: Iterable[int] = ()
+) -> None:
+    """Apply ``deltas`` in one upsert per label."""
+    if rows := await deltas(conn, version_id, added, removed):
+        await conn.executemany(UPSERT.values(shard=shard(conn.dialect)), rows)
 
 
 async def inherit(conn: Conn, child_id: str, parent_ids: Sequence[str]) -> None:

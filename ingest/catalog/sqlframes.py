@@ -17,64 +17,18 @@ from collections.abc import AsyncIterator, Sequence
 from operator import itemgetter
 from typing import Any
 
-import orjson
-
-from ..errors import FrameNotFound, VersionNotFound
-from . import labelcounts
+from ..errors import FrameNotFound
+from . import commitrows, labelcounts
 from .base import NO_TIMESTAMP, FrameCursor, FrameRow, StoredFrame, VersionRecord, WriteResult
+from .commitrows import CHUNK as _CHUNK
+from .commitrows import INSERT_FRAME, MEMBERS, draft, frame_values, members
+from .commitrows import row_ids as _row_ids
 from .db import Conn, Database
 from .frameindex import IndexRows, drop_orphan_rows, index_documents
-
-_CHUNK = 500  # ids per IN (...) list; well under SQLite's and asyncpg's parameter limits
-
-VERSION_COLS = "id, dataset_id, name, state, metadata, parents, created_at, published_at, comment"
-#: one revision of a frame document, under a row id from ``_row_ids``
-_INSERT_FRAME = (
-    "INSERT INTO frames (row_id, rev, id, kind, context_id, timestamp, document, saved_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-#: (frame id, row id, rev) of a version's members
-_MEMBERS = (
-    "SELECT vf.frame_id, vf.frame_row, f.rev FROM version_frames vf "
-    "JOIN frames f ON f.row_id = vf.frame_row WHERE vf.version_id = ? AND vf.frame_id "
-)
 
 
 def revision(document: bytes) -> str:
     return hashlib.blake2b(document, digest_size=16).hexdigest()
-
-
-def version_record(row: Sequence[Any]) -> VersionRecord:
-    """A ``versions`` row (``VERSION_COLS``) as a record."""
-    return VersionRecord(
-        row[0], row[1], row[2], row[3], orjson.loads(row[4]), orjson.loads(row[5]), row[6], row[7],
-        row[8],
-    )  # fmt: skip
-
-
-def _frame_values(row_id: int, rev: str, row: FrameRow, now: float) -> tuple[Any, ...]:
-    """The parameters of ``_INSERT_FRAME`` for ``row``."""
-    doc = row.document.decode()
-    return (row_id, rev, row.id, row.kind, row.context_id, row.timestamp, doc, now)
-
-
-async def _row_ids(conn: Conn, count: int) -> range | list[int]:
-    """``count`` fresh ``frames.row_id`` values, taken inside the caller's write transaction.
-
-    PostgreSQL: from the column's sequence. SQLite: ``sqlite_sequence`` holds the largest row id
-    ever used (``AUTOINCREMENT``); inserting explicit ids above it advances it, and the caller's
-    ``BEGIN IMMEDIATE`` transaction is the only writer until it commits.
-    """
-    if conn.dialect == "postgresql":
-        rows = await conn.fetchall(
-            "SELECT nextval(pg_get_serial_sequence('frames', 'row_id')) "
-            "FROM generate_series(1, ?::int)",
-            (count,),
-        )
-        return [int(r[0]) for r in rows]
-    row = await conn.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'frames'")
-    start = int(row[0]) + 1 if row else 1
-    return range(start, start + count)
 
 
 def _sort_key(row: FrameRow) -> tuple[str, float]:
@@ -102,12 +56,7 @@ class SqlFrames:
     db: Database
 
     async def _draft(self, conn: Conn, version_id: str) -> VersionRecord:
-        row = await conn.fetchone(
-            f"SELECT {VERSION_COLS} FROM versions WHERE id = ?", (version_id,)
-        )
-        if row is None:
-            raise VersionNotFound(f"version id {version_id!r} does not exist")
-        return version_record(row).require_draft()
+        return await draft(conn, version_id)
 
     async def count_frames(self, version_id: str) -> int:
         row = await self.db.fetchone(
@@ -141,7 +90,9 @@ class SqlFrames:
                 if rev == expected_rev:  # the same document: nothing to write
                     return rev
                 (row_id,) = await _row_ids(conn, 1)
-                await conn.execute(_INSERT_FRAME, _frame_values(row_id, rev, row, time.time()))
+                await conn.execute(
+                    INSERT_FRAME.values(), frame_values(row_id, rev, row, time.time())
+                )
                 added = await index_documents(conn, [(row_id, row.document)])
                 changed = await conn.execute(
                     "UPDATE version_frames SET frame_row = ?, sort_ctx = ?, sort_ts = ? "
@@ -181,7 +132,7 @@ class SqlFrames:
         The caller's change is then conditional on that row id (never reused): a concurrent
         edit between the two statements makes it change nothing.
         """
-        found = await conn.fetchone(f"{_MEMBERS}= ?", (version_id, frame_id))
+        found = await conn.fetchone(f"{MEMBERS}= ?", (version_id, frame_id))
         if found is None:
             raise frame_not_found(version_id, frame_id)
         _, row_id, rev = found
@@ -211,15 +162,15 @@ class SqlFrames:
 
         async def write(conn: Conn) -> WriteResult:
             result = WriteResult()
-            await self._draft(conn, version_id)
-            existing = await self._members(conn, version_id, sorted(latest))
+            checked = await commitrows.check(conn, version_id, sorted(latest), len(latest))
+            existing = checked.existing
             if must_exist:
                 missing = [fid for fid in latest if fid not in existing]
                 if missing:
                     raise _missing(version_id, missing)
-            changed: list[tuple[str, FrameRow]] = []
+            rows = commitrows.Rows()
             replaced: list[int] = []
-            added = None
+            fresh = iter(checked.row_ids)
             for fid, row in latest.items():
                 rev = row.rev or revision(row.document)
                 old = existing.get(fid)
@@ -231,32 +182,17 @@ class SqlFrames:
                 else:
                     result.updated += 1
                     replaced.append(old[0])
-                changed.append((rev, row))
-            if changed:
-                new = list(zip(await _row_ids(conn, len(changed)), changed, strict=True))
-                member_rows = [(version_id, row.id, i, *_sort_key(row)) for i, (_, row) in new]
-                # new row ids append at the end of frames; the membership key is a hashed
-                # frame id: a batch in key order visits each of its pages once, in one sweep
-                member_rows.sort(key=itemgetter(1))
-                await conn.executemany(
-                    _INSERT_FRAME, [_frame_values(i, rev, row, now) for i, (rev, row) in new]
-                )
-                added = await index_documents(conn, [(i, row.document) for i, (_, row) in new])
-                await conn.executemany(
-                    "INSERT INTO version_frames "
-                    "(version_id, frame_id, frame_row, sort_ctx, sort_ts) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (version_id, frame_id) DO UPDATE SET "
-                    "frame_row = excluded.frame_row, sort_ctx = excluded.sort_ctx, "
-                    "sort_ts = excluded.sort_ts",
-                    member_rows,
-                )
-            await self._moved(conn, version_id, replaced, added)
-            if objects:
-                await conn.executemany(
-                    "INSERT INTO objects (uri, size, stored_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (uri) DO UPDATE SET size = excluded.size",
-                    [(uri, size, now) for uri, size in dict(objects).items()],
-                )
+                row_id = next(fresh)
+                rows.frames.append(frame_values(row_id, rev, row, now))
+                rows.index.add(row_id, row.document)
+                rows.members.append((version_id, row.id, row_id, *_sort_key(row)))
+            # new row ids append at the end of frames; the membership key is a hashed frame
+            # id: a batch in key order visits each of its pages once, in one sweep
+            rows.members.sort(key=itemgetter(1))
+            rows.counts = await labelcounts.deltas(conn, version_id, rows.index, replaced)
+            rows.objects = [(uri, size, now) for uri, size in dict(objects).items()]
+            await commitrows.write(conn, rows)
+            await self._orphans(conn, replaced)
             return result
 
         # one call into SQLite's thread for the whole transaction (a commit of the pipeline)
@@ -291,26 +227,16 @@ class SqlFrames:
     async def forget_objects(self, uris: Sequence[str]) -> None:
         await self.db.executemany("DELETE FROM objects WHERE uri = ?", [(u,) for u in uris])
 
-    async def _members(
-        self, conn: Conn, version_id: str, frame_ids: list[str]
-    ) -> dict[str, tuple[int, str]]:
-        """{frame id: (row id, rev)} of those of ``frame_ids`` in the version."""
-        found: dict[str, tuple[int, str]] = {}
-        for start in range(0, len(frame_ids), _CHUNK):
-            chunk = frame_ids[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for fid, row_id, rev in await conn.fetchall(
-                f"{_MEMBERS}IN ({marks})", (version_id, *chunk)
-            ):
-                found[fid] = (int(row_id), rev)
-        return found
-
     async def _moved(
         self, conn: Conn, version_id: str, row_ids: Sequence[int], added: IndexRows | None = None
     ) -> None:
         """After a membership change: the version's label counts (``added`` frames rows in,
         ``row_ids`` out), and the frames rows of ``row_ids`` no version points at deleted."""
         await labelcounts.change(conn, version_id, added, row_ids)
+        await self._orphans(conn, row_ids)
+
+    async def _orphans(self, conn: Conn, row_ids: Sequence[int]) -> None:
+        """Delete the frames rows of ``row_ids`` (and their index rows) no version points at."""
         if row_ids:
             await drop_orphan_rows(conn, row_ids)
             await conn.executemany(
@@ -334,7 +260,7 @@ class SqlFrames:
         ids = list(dict.fromkeys(frame_ids))
         async with self.db.transaction() as conn:
             await self._draft(conn, version_id)
-            existing = await self._members(conn, version_id, ids)
+            existing = await members(conn, version_id, ids)
             missing = [fid for fid in ids if fid not in existing]
             if missing:
                 raise _missing(version_id, missing)

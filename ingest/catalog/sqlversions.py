@@ -14,9 +14,9 @@ import orjson
 from ..errors import AlreadyExistsError, DatasetNotFound, ValidationError, VersionNotFound
 from . import frameindex, labelcounts
 from .base import DRAFT, PUBLISHED, VersionRecord
+from .commitrows import VERSION_COLS, version_record
 from .db import Conn
 from .search import SqlSearch
-from .sqlframes import VERSION_COLS, version_record
 
 
 async def delete_orphan_frames(conn: Conn) -> None:

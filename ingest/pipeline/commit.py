@@ -11,6 +11,13 @@ load). Two earlier rules let the gaps grow past the interval: counting it from a
 group (interval + commit time + the wait for that group), then from the previous commit's
 start less that commit's duration (0.51-0.65 s measured with a 0.5 s interval).
 
+A batch also closes by size, measured in time: when rows are expensive (by reference, ~6,000
+frames a commit, 0.7-1.6 s each on SQLite) a batch of ``commit_batch_groups`` groups takes
+longer than the interval by itself, and no deadline helps. ``Cadence.frame_limit`` caps the
+next batch at the frames the slowest of the last few commits would have written in 90% of
+an interval (frames per second measured from each, fixed costs included), so back-to-back
+commits each end within that span of the previous one.
+
 A batch the catalog refuses for a permanent reason is split, so one row it cannot store (a value
 the database refuses) rejects that group only; PublishedVersionError / NotFoundError (the
 version went away) end the run.
@@ -47,7 +54,8 @@ class Cadence:
     lateness in waking, then the commit's duration) among the last ``window`` commits and the
     prior (until ``window`` commits are known). Whenever a commit takes no longer than that
     estimate, it ends at most ``(1 - margin) * interval`` after the previous one; one that took
-    longer than the interval makes the next batch close at once."""
+    longer than the interval makes the next batch close at once. ``frame_limit()``: how many
+    frames the next batch may hold so that it, too, takes no longer than that span."""
 
     def __init__(
         self, interval: float, *, margin: float = CADENCE_MARGIN, window: int = CADENCE_WINDOW
@@ -55,17 +63,29 @@ class Cadence:
         self.span = max(0.0, interval) * (1.0 - margin)
         self.spans: deque[float] = deque([interval * CADENCE_PRIOR], maxlen=max(1, window))
         self.last_end: float | None = None
+        #: frames each of the last ``window`` commits would have written in ``span``
+        self.capacities: deque[float] = deque(maxlen=max(1, window))
 
     def deadline(self) -> float:
         if self.last_end is None:
             return float("-inf")
         return self.last_end + self.span - max(self.spans)
 
-    def record(self, started: float, ended: float, late: float = 0.0) -> None:
-        """A commit ran from ``started`` to ``ended``; ``late``: how long after its deadline
-        the committer woke to close the batch (0 when it closed for another reason)."""
-        self.spans.append(max(0.0, ended - started) + max(0.0, late))
+    def frame_limit(self) -> float:
+        """The most frames the next batch may hold: the first group alone until a commit is
+        measured (it shows progress at once and measures what a row costs)."""
+        return min(self.capacities, default=1.0)
+
+    def record(self, started: float, ended: float, late: float = 0.0, frames: int = 0) -> None:
+        """A commit of ``frames`` frames ran from ``started`` to ``ended``; ``late``: how
+        long after its deadline the committer woke to close the batch (0 when it closed for
+        another reason)."""
+        took = max(0.0, ended - started)
+        self.spans.append(took + max(0.0, late))
         self.last_end = ended
+        if frames and took > 0:
+            # at least one frame: a batch always holds its first group
+            self.capacities.append(max(1.0, frames * self.span / took))
 
 
 @dataclass
@@ -114,7 +134,8 @@ class Committer:
             if first is None:
                 return
             batch, stop, deadline, late = [first], False, cadence.deadline(), 0.0
-            while len(batch) < limit:
+            frames, frame_limit = first.frames, cadence.frame_limit()
+            while len(batch) < limit and frames < frame_limit:
                 try:
                     entry = self.queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -131,9 +152,10 @@ class Committer:
                     stop = True
                     break
                 batch.append(entry)
+                frames += entry.frames
             started = loop.time()
             await self._commit(batch)
-            cadence.record(started, loop.time(), late)
+            cadence.record(started, loop.time(), late, frames)
             if stop:
                 return
 

@@ -1,5 +1,6 @@
-"""A commit (``write_frames``) is one call into SQLite's database thread (``Database.atomic``):
-the same statements, the same atomicity, counted with a spy on the database's executor."""
+"""A commit (``write_frames``) is one call into SQLite's database thread (``Database.atomic``)
+and four round trips to PostgreSQL (BEGIN, one check, one write, COMMIT): the same rows, the
+same atomicity, counted with a spy on the database's executor / asyncpg's connection."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ingest.catalog import FrameRow, sqlframes
+from ingest.catalog import FrameRow, commitrows
 from ingest.catalog.db import Conn
 from ingest.catalog.sql import SqlCatalog
 from ingest.errors import CatalogError
@@ -44,12 +45,39 @@ async def _draft(catalog: SqlCatalog) -> str:
     return (await catalog.create_version(dataset.id, "v1", parent_ids=())).id
 
 
+async def _insert_then_replace(catalog: SqlCatalog, calls: list[Any]) -> list[list[Any]]:
+    """Six new frames, then three of them replaced and one added, then one again unchanged:
+    what ``calls`` (a spy's record) saw during each of the first two commits."""
+    version_id = await _draft(catalog)
+    seen = []
+    objects = [(f"s3://b/{i}.jpg", 10 + i) for i in range(6)]
+    calls.clear()
+    result = await catalog.write_frames(
+        version_id, [_row(i, "car") for i in range(6)], objects=objects
+    )
+    assert result.inserted == 6
+    seen.append(list(calls))
+    # replacing frames reads their old documents, uncounts labels, drops orphan rows
+    calls.clear()
+    result = await catalog.write_frames(
+        version_id, [_row(i, "bus") for i in range(3)] + [_row(9, "car")], objects=objects
+    )
+    assert (result.updated, result.inserted) == (3, 1)
+    seen.append(list(calls))
+    assert await _counts(catalog, version_id) == (
+        7, 7, 7, 7, 7, 6, [("bus", 3), ("car", 4)]
+    )  # fmt: skip
+    # the same rows again change nothing (idempotent)
+    result = await catalog.write_frames(version_id, [_row(9, "car")])
+    assert (result.unchanged, result.inserted) == (1, 0)
+    return seen
+
+
 async def test_a_sqlite_commit_is_one_call_into_the_database_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog = await SqlCatalog.open(f"sqlite:///{tmp_path}/c.db")
     try:
-        version_id = await _draft(catalog)
         executor = catalog.db._executor  # type: ignore[attr-defined]
         calls: list[Any] = []
         submit = executor.submit
@@ -59,24 +87,37 @@ async def test_a_sqlite_commit_is_one_call_into_the_database_thread(
             return submit(fn, *args)
 
         monkeypatch.setattr(executor, "submit", spy)
-        objects = [(f"s3://b/{i}.jpg", 10 + i) for i in range(6)]
-        result = await catalog.write_frames(
-            version_id, [_row(i, "car") for i in range(6)], objects=objects
-        )
-        assert (result.inserted, len(calls)) == (6, 1)
-        # replacing frames reads their old documents, uncounts labels, drops orphan rows:
-        # still one call
-        calls.clear()
-        result = await catalog.write_frames(
-            version_id, [_row(i, "bus") for i in range(3)] + [_row(9, "car")], objects=objects
-        )
-        assert (result.updated, result.inserted, len(calls)) == (3, 1, 1)
-        assert await _counts(catalog, version_id) == (
-            7, 7, 7, 7, 7, 6, [("bus", 3), ("car", 4)]
-        )  # fmt: skip
-        # the same rows again change nothing (idempotent)
-        result = await catalog.write_frames(version_id, [_row(9, "car")])
-        assert (result.unchanged, result.inserted) == (1, 0)
+        assert [len(c) for c in await _insert_then_replace(catalog, calls)] == [1, 1]
+    finally:
+        await catalog.close()
+
+
+async def test_a_postgresql_commit_is_four_round_trips(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted on asyncpg's connection (every query, BEGIN and COMMIT included): a commit of
+    new frames was 12 round trips (a statement per table), now BEGIN, one statement that
+    checks the version and its members and takes row ids, one that writes every table,
+    COMMIT. Replacing frames adds the reads of the old documents and the orphans' deletes."""
+    import asyncpg
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's round trips (SQLite's: the test above)")
+    catalog = await SqlCatalog.open(database_url)
+    try:
+        calls: list[Any] = []
+        for name in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+            real = getattr(asyncpg.Connection, name)
+
+            def spy(self: Any, query: str, *args: Any, _real: Any = real, **kw: Any) -> Any:
+                calls.append(query.split()[0])
+                return _real(self, query, *args, **kw)
+
+            monkeypatch.setattr(asyncpg.Connection, name, spy)
+        inserted, replaced = await _insert_then_replace(catalog, calls)
+        # after COMMIT the pool resets the connection it takes back (one more, for any use)
+        assert inserted == ["BEGIN;", "WITH", "WITH", "COMMIT;", "SELECT"]
+        assert len(replaced) <= 11, replaced  # was 19
     finally:
         await catalog.close()
 
@@ -90,10 +131,13 @@ async def test_a_commit_failing_midway_leaves_nothing(
         await catalog.write_frames(version_id, [_row(0, "car")])
         before = await _counts(catalog, version_id)
 
-        async def refuse(*_: Any) -> None:  # after the frames, index and members were written
+        write = commitrows.write
+
+        async def refuse(*args: Any) -> None:  # after every row of the commit was written
+            await write(*args)
             raise CatalogError("refused", transient=False)
 
-        monkeypatch.setattr(sqlframes.labelcounts, "change", refuse)
+        monkeypatch.setattr(commitrows, "write", refuse)
         with pytest.raises(CatalogError, match="refused"):
             await catalog.write_frames(
                 version_id, [_row(0, "bus"), _row(1, "car")], objects=[("s3://b/1.jpg", 1)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ class FakeCatalog:
         self.refuse = set(refuse)
         self.written: list[str] = []
         self.calls = 0
+        self.batches = 0  # successful writes
 
     async def write_frames(self, version_id: str, rows: Any, **_: Any) -> WriteResult:
         self.calls += 1
@@ -31,6 +33,7 @@ class FakeCatalog:
         if self.refuse & {r.id for r in rows}:
             raise CatalogError("value out of range", transient=False)
         self.written += [r.id for r in rows]
+        self.batches += 1
         return WriteResult(inserted=len(rows))
 
 
@@ -70,7 +73,7 @@ async def test_transient_errors_are_retried() -> None:
     catalog = FakeCatalog([CatalogError("locked", transient=True)] * 2)
     committed, refused = await _run(catalog, 5)
     assert committed == [f"id{i}" for i in range(5)] and refused == []
-    assert catalog.calls == 3
+    assert catalog.calls == catalog.batches + 2  # the first batch, tried three times
 
 
 async def test_a_refused_row_rejects_only_its_group() -> None:
@@ -94,21 +97,24 @@ async def test_an_unreachable_catalog_ends_the_run_after_the_retries() -> None:
     assert catalog.calls == 4
 
 
-async def test_commits_end_at_most_an_interval_apart() -> None:
-    """Groups complete steadily and each commit takes a third of the interval: the commits'
-    ends (when groups become visible) are never more than commit_interval_s apart, and the
-    first group is committed at once."""
-    interval, duration = 0.6, 0.2  # margins of 0.2 s: the machine may be loaded
-    loop = asyncio.get_running_loop()
-    ends: list[float] = []
+class TimedCatalog(FakeCatalog):
+    """Each write takes ``cost(rows)`` seconds of the loop's clock; records when it ended."""
 
-    class SlowCatalog(FakeCatalog):
-        async def write_frames(self, version_id: str, rows: Any, **kw: Any) -> WriteResult:
-            await asyncio.sleep(duration)
-            ends.append(loop.time())
-            return await super().write_frames(version_id, rows, **kw)
+    def __init__(self, cost: Callable[[int], float]) -> None:
+        super().__init__([])
+        self.cost = cost
+        self.ends: list[float] = []
+        self.sizes: list[int] = []
 
-    catalog = SlowCatalog([])
+    async def write_frames(self, version_id: str, rows: Any, **kw: Any) -> WriteResult:
+        await asyncio.sleep(self.cost(len(rows)))
+        self.ends.append(asyncio.get_running_loop().time())
+        self.sizes.append(len(rows))
+        return await super().write_frames(version_id, rows, **kw)
+
+
+def _timed(interval: float, cost: Callable[[int], float]) -> tuple[TimedCatalog, Committer]:
+    catalog = TimedCatalog(cost)
     committer = Committer(
         catalog,  # type: ignore[arg-type]
         "v",
@@ -117,6 +123,17 @@ async def test_commits_end_at_most_an_interval_apart() -> None:
         on_refused=lambda commit, error: asyncio.sleep(0),
         starved=lambda: False,
     )
+    return catalog, committer
+
+
+async def test_commits_end_at_most_an_interval_apart() -> None:
+    """Groups complete steadily and each commit takes a third of the interval: the commits'
+    ends (when groups become visible) are never more than commit_interval_s apart, and the
+    first group is committed at once."""
+    interval, duration = 0.6, 0.2  # margins of 0.2 s: the machine may be loaded
+    loop = asyncio.get_running_loop()
+    catalog, committer = _timed(interval, lambda rows: duration)
+    ends = catalog.ends
     task = asyncio.ensure_future(committer.run())
     start = loop.time()
     for i in range(250):  # a group every 10 ms for 2.5 s
@@ -150,6 +167,21 @@ def test_cadence_closes_a_batch_so_the_commit_ends_within_the_interval() -> None
     assert cadence.deadline() == pytest.approx(11.45 + 0.45 - 0.05)
 
 
+def test_cadence_caps_a_batch_at_the_frames_the_slowest_recent_commit_writes_in_the_span() -> None:
+    cadence = Cadence(0.5)
+    assert cadence.frame_limit() == 1  # the first group alone
+    cadence.record(0.0, 0.01, frames=5)
+    assert cadence.frame_limit() == pytest.approx(5 * 0.45 / 0.01)
+    cadence = Cadence(0.5)
+    cadence.record(0.1, 1.0, frames=6000)  # 6,000 frames in 0.9 s: half of them fit
+    assert cadence.frame_limit() == pytest.approx(3000)
+    cadence.record(1.0, 1.01, frames=100)  # a faster one: the slowest of the last four counts
+    assert cadence.frame_limit() == pytest.approx(3000)
+    for start in (1.5, 2.0, 2.5, 3.0):  # four commits at 10,000 frames/s since
+        cadence.record(start, start + 0.3, frames=3000)
+    assert cadence.frame_limit() == pytest.approx(4500)
+
+
 def test_cadence_after_a_commit_slower_than_the_interval_closes_at_once() -> None:
     cadence = Cadence(0.5)
     cadence.record(0.0, 0.8)
@@ -179,3 +211,28 @@ def test_cadence_keeps_the_gaps_between_commit_ends_under_the_interval(seed: int
         ends.append(ended)
         spans.append(span)
         clock = ended
+
+
+@pytest.mark.looptime
+async def test_expensive_rows_shrink_the_batches_so_commits_stay_an_interval_apart() -> None:
+    """On the loop's own (fast-forwarded) clock: 3,000 groups of 3 frames are ready at once
+    and a commit costs 20 ms plus 0.5 ms per frame (by reference into SQLite: ~6,000 frames a
+    commit took 0.7-1.6 s), so ``commit_batch_groups`` (2,000) groups would take 3 s. Batches
+    shrink to what fits in the interval, measured from the commits before them."""
+    interval = 0.5
+    loop = asyncio.get_running_loop()
+    catalog, committer = _timed(interval, lambda rows: 0.02 + 0.0005 * 3 * rows)
+    ends, sizes = catalog.ends, catalog.sizes
+    start = loop.time()
+    for i in range(3000):
+        commit = _commit(i)
+        commit.frames = 3
+        committer.put(commit)
+    committer.close()
+    await committer.run()
+    assert sorted(catalog.written) == sorted(f"id{i}" for i in range(3000))
+    assert sizes[0] == 1 and ends[0] - start < 0.1  # the first group, at once
+    gaps = [b - a for a, b in itertools.pairwise(ends)]
+    assert max(gaps) <= interval, gaps
+    # yet batches are as big as the interval allows (the work is not cut into slivers)
+    assert max(sizes) >= 250 and len(sizes) <= 20, sizes
