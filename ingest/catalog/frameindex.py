@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import orjson
 
 from .bulk import Insert
@@ -82,23 +83,64 @@ def _number(value: Any) -> float | None:
     return float(value) if kind is int or kind is float else None  # not bool
 
 
+def _text(scalar: Any) -> str:
+    """A number or boolean as JSON writes it (``str`` is the same for an int, and cheaper)."""
+    return str(scalar) if type(scalar) is int else orjson.dumps(scalar).decode()
+
+
 def _scalars(prefix: str, value: dict[str, Any], out: list[tuple[str, str | None, Any]]) -> None:
     """Append (key, text, number) of every scalar under ``value``; nested keys joined with
     dots, each scalar element of a list under its list's key."""
     for key, inner in value.items():
         name = f"{prefix}.{key}" if prefix else key
-        if type(inner) is dict:
+        kind = type(inner)
+        if kind is dict:
             _scalars(name, inner, out)
+        elif len(name) > MAX_INDEXED:
             continue
-        if len(name) > MAX_INDEXED:
-            continue
-        for scalar in inner if type(inner) is list else (inner,):
-            if type(scalar) is str:
-                if len(scalar) <= MAX_INDEXED:
-                    out.append((name, scalar, None))
-            elif scalar is not None and type(scalar) not in (dict, list):
-                # numbers and booleans as JSON writes them
-                out.append((name, orjson.dumps(scalar).decode(), _number(scalar)))
+        elif kind is str:  # the common cases first: one scalar
+            if len(inner) <= MAX_INDEXED:
+                out.append((name, inner, None))
+        elif kind is int or kind is float:
+            out.append((name, _text(inner), float(inner)))
+        else:
+            for scalar in inner if kind is list else (inner,):
+                if type(scalar) is str:
+                    if len(scalar) <= MAX_INDEXED:
+                        out.append((name, scalar, None))
+                elif scalar is not None and type(scalar) not in (dict, list):
+                    out.append((name, _text(scalar), _number(scalar)))
+
+
+# What the index reads of a document, and nothing more: msgspec decodes the document's bytes
+# straight into these, skipping every other field (an annotation's coordinates, its metadata,
+# ids, masks, previews) without building it. Documents are the catalog's own schema form
+# (validated on the way in), so the containers have these types; scalars are kept as they are
+# (``Any``) and checked as the index uses them, as before.
+class _Annotation(msgspec.Struct, gc=False):
+    labels: list[str] | None = None
+    confidence: Any = None
+
+
+class _Frame(msgspec.Struct, gc=False):
+    source: Any = None
+    width: Any = None
+    height: Any = None
+    content_type: Any = None
+    context_id: Any = None
+    timestamp: Any = None
+    metadata: dict[str, Any] | None = None
+    annotations: list[_Annotation] | None = None
+
+
+class _Document(_Frame, gc=False):
+    frames: dict[str, _Frame] | None = None  # a FrameGroup's; none for a lone SingleFrame
+
+
+_decode = msgspec.json.Decoder(_Document).decode
+
+_Rois = list[tuple[list[str], float | None]]
+_Meta = list[tuple[str, str | None, Any]]
 
 
 class IndexRows:
@@ -110,42 +152,31 @@ class IndexRows:
         self.meta: list[tuple[Any, ...]] = []
 
     def add(self, row: int, document: bytes | str) -> None:
-        doc = orjson.loads(document)
-        frames = doc.get("frames")
-        if type(frames) is not dict:
-            self._unit(row, "", doc, doc, [], [])
+        doc = _decode(document)
+        if doc.frames is None:
+            self._unit(row, "", doc, doc, _rois(doc), _meta(doc.metadata, []))
             return
         # what the group says counts for each of its frames: worked out once
         rois = _rois(doc)
-        meta: list[tuple[str, str | None, Any]] = []
-        _scalars("", doc.get("metadata") or {}, meta)
-        for name, frame in frames.items():
-            self._unit(row, name, frame, doc, rois, meta)
+        meta = _meta(doc.metadata, [])
+        for name, frame in doc.frames.items():
+            self._unit(row, name, frame, doc, rois + _rois(frame), _meta(frame.metadata, meta))
 
     def _unit(
-        self,
-        row: int,
-        unit: str,
-        frame: dict[str, Any],
-        group: dict[str, Any],
-        group_rois: list[tuple[list[str], float | None]],
-        group_meta: list[tuple[str, str | None, Any]],
+        self, row: int, unit: str, frame: _Frame, group: _Document, rois: _Rois, meta: _Meta
     ) -> None:
-        context = group.get("context_id") or frame.get("context_id")
-        stamp = group.get("timestamp")
-        stamp = frame.get("timestamp") if stamp is None else stamp
+        stamp = group.timestamp
         self.units.append(
-            (row, unit, frame.get("source"), _number(frame.get("width")),
-             _number(frame.get("height")), frame.get("content_type"), context, _number(stamp))
+            (row, unit, frame.source, _number(frame.width), _number(frame.height),
+             frame.content_type, group.context_id or frame.context_id,
+             _number(frame.timestamp if stamp is None else stamp))
         )  # fmt: skip
-        rois = group_rois + _rois(frame) if frame is not group else group_rois or _rois(frame)
-        for roi, (labels, confidence) in enumerate(rois):
-            for label in labels:
-                self.labels.append((row, unit, roi, label, confidence))
-        meta = list(group_meta)
-        _scalars("", frame.get("metadata") or {}, meta)
-        for seq, (key, text, num) in enumerate(meta):
-            self.meta.append((row, unit, key, seq, text, num))
+        self.labels += [
+            (row, unit, roi, label, confidence)
+            for roi, (labels, confidence) in enumerate(rois)
+            for label in labels
+        ]
+        self.meta += [(row, unit, key, seq, text, num) for seq, (key, text, num) in enumerate(meta)]
 
     async def write(self, conn: Conn) -> None:
         tables = zip(TABLES, (self.units, self.labels, self.meta), strict=True)
@@ -154,13 +185,21 @@ class IndexRows:
                 await conn.executemany(INSERTS[table].values(), rows)
 
 
-def _rois(part: dict[str, Any]) -> list[tuple[list[str], float | None]]:
+def _rois(part: _Frame) -> _Rois:
     """(labels, confidence) of each annotation of a group or frame; a label twice in one ROI
     counts once, an ROI without (indexable) labels has the label ``""``."""
     out = []
-    for annotation in part.get("annotations") or ():
-        labels = [x for x in annotation.get("labels") or () if len(x) <= MAX_INDEXED]
-        out.append((list(dict.fromkeys(labels)) or [""], _number(annotation.get("confidence"))))
+    for annotation in part.annotations or ():
+        labels = [x for x in annotation.labels or () if len(x) <= MAX_INDEXED]
+        out.append((list(dict.fromkeys(labels)) or [""], _number(annotation.confidence)))
+    return out
+
+
+def _meta(metadata: dict[str, Any] | None, first: _Meta) -> _Meta:
+    """``first`` (a copy), then the scalars of ``metadata``."""
+    out = list(first)
+    if metadata:
+        _scalars("", metadata, out)
     return out
 
 
