@@ -1,6 +1,6 @@
 """What the query index costs a by-reference import, table by table, on SQLite.
 
-    .venv/bin/python benchmarks/index_rows.py MANIFEST [--repeat 10] [--batch 2000]
+    .venv/bin/python benchmarks/index_rows.py MANIFEST [--repeat 10] [--batch 2000] [--build-only]
 
 Reads a JSONL manifest of FrameGroups (``benchmarks/workload.py DIR --by-reference``), builds
 the index rows of its documents once (``catalog/frameindex.py``: ``IndexRows``, the committer's
@@ -9,7 +9,9 @@ work), then inserts them into a fresh SQLite file with the catalog's pragmas, in
 the tables grow as in an import of ``repeat`` x the manifest). Prints, per table, rows and
 seconds of process time (the inserting thread only: no other work runs), side by side with
 the frames rows alone (``frames``-shaped: append-only, keyed by a sequence) as the baseline.
-Nothing else of the pipeline runs: this isolates the B-trees the index writes.
+Nothing else of the pipeline runs: this isolates the B-trees the index writes. ``--build-only``
+times the Python work alone (the rows built ``repeat`` times over); ``PYTHONPATH`` picks the
+code measured (another checkout's ``ingest``, for a side by side run).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 
 from ingest.catalog import frameindex
 from ingest.catalog.schema import _DIALECT
@@ -35,16 +37,19 @@ def main() -> int:
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--batch", type=int, default=2000, help="groups per transaction")
+    parser.add_argument("--build-only", action="store_true", help="time building the rows")
     args = parser.parse_args()
     lines = args.manifest.read_bytes().splitlines()
-    t0 = time.process_time()
-    batches: list[frameindex.IndexRows] = []
-    for start in range(0, len(lines), args.batch):
-        rows = frameindex.IndexRows()
-        for i, line in enumerate(lines[start : start + args.batch]):
-            rows.add(start + i + 1, line)
-        batches.append(rows)
-    build = time.process_time() - t0
+    build, batches = 0.0, []
+    for _ in range(args.repeat if args.build_only else 1):
+        t0 = time.process_time()
+        batches = _build(lines, args.batch)
+        build += time.process_time() - t0
+    if args.build_only:
+        frames = sum(len(b.units) for b in batches) * args.repeat
+        print(f"{frames:,} frames: building the index rows {build:.2f} s CPU "
+              f"({build / frames * 1e6:.2f} us per frame; {frameindex.__file__})")  # fmt: skip
+        return 0
     frames = sum(len(b.units) for b in batches)
     with tempfile.TemporaryDirectory() as tmp:
         con = sqlite3.connect(Path(tmp) / "index.sqlite3", isolation_level=None)
@@ -62,7 +67,7 @@ def main() -> int:
                 tables: list[tuple[str, str, list[Any]]] = [
                     (BASELINE, f"INSERT INTO {BASELINE} VALUES (?, ?)",
                      [(first + i + 1, "x" * 2000) for i in range(len({r[0] for r in rows.units}))]),
-                    *[(t, frameindex._INSERTS[t], [(r[0] + offset, *r[1:]) for r in table])
+                    *[(t, frameindex.INSERTS[t].values(), [(r[0] + offset, *r[1:]) for r in table])
                       for t, table in zip(frameindex.TABLES, (rows.units, rows.labels, rows.meta),
                                           strict=True)],
                 ]  # fmt: skip
@@ -84,6 +89,16 @@ def main() -> int:
         print(f"| {table} | {rows_n:,} | {rows_n / total:.2f} | {seconds:.1f} | "
               f"{seconds / rows_n * 1e6:.2f} | {seconds / total * 1e6:.1f} |")  # fmt: skip
     return 0
+
+
+def _build(lines: list[bytes], batch: int) -> list[frameindex.IndexRows]:
+    batches = []
+    for start in range(0, len(lines), batch):
+        rows = frameindex.IndexRows()
+        for i, line in enumerate(lines[start : start + batch]):
+            rows.add(start + i + 1, line)
+        batches.append(rows)
+    return batches
 
 
 if __name__ == "__main__":

@@ -190,8 +190,12 @@ def _rois(part: _Frame) -> _Rois:
     counts once, an ROI without (indexable) labels has the label ``""``."""
     out = []
     for annotation in part.annotations or ():
-        labels = [x for x in annotation.labels or () if len(x) <= MAX_INDEXED]
-        out.append((list(dict.fromkeys(labels)) or [""], _number(annotation.confidence)))
+        labels = annotation.labels
+        if not labels or len(labels) > 1 or len(labels[0]) > MAX_INDEXED:  # else: as it is
+            labels = list(dict.fromkeys(x for x in labels or () if len(x) <= MAX_INDEXED)) or [""]
+        confidence = annotation.confidence
+        kind = type(confidence)
+        out.append((labels, float(confidence) if kind is float or kind is int else None))
     return out
 
 
