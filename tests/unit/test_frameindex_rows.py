@@ -85,7 +85,8 @@ def _scalar(rng: random.Random) -> Any:
         lambda: rng.randint(-(2**62), 2**62), lambda: rng.randint(-5, 5),
         lambda: rng.uniform(-1e6, 1e6), lambda: rng.choice([1e16, 1e-5, 0.1, -0.0, 2.5e-300]),
         lambda: rng.random() < 0.5, lambda: None, lambda: "",
-        lambda: "é✓" * rng.randint(0, 4), lambda: "s" * rng.choice([1, MAX_INDEXED, MAX_INDEXED + 1]),
+        lambda: "é✓" * rng.randint(0, 4),
+        lambda: "s" * rng.choice([1, MAX_INDEXED, MAX_INDEXED + 1]),
     ])()  # fmt: skip
 
 
@@ -127,7 +128,9 @@ def _frame(rng: random.Random) -> dict[str, Any]:
         "context_id": lambda: rng.choice(["drive-1", "", None]),
         "timestamp": lambda: rng.choice([0, 0.0, 12.25, 7, None]),
         "metadata": lambda: rng.choice([_metadata(rng), {}, None]),
-        "annotations": lambda: rng.choice([[_annotation(rng) for _ in range(rng.randint(0, 4))], None]),
+        "annotations": lambda: rng.choice(
+            [[_annotation(rng) for _ in range(rng.randint(0, 4))], None]
+        ),
         "preview": lambda: {"uri": "s3://b/p.jpg", "width": 10},
         "masks": lambda: {"seg": {"uri": "s3://b/m.png"}},
         "id": lambda: "f" * 32,
