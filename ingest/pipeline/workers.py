@@ -6,7 +6,7 @@ slots and byte budget, and stores the whole groups it is dealt (``worker_main.py
 groups cross the boundary as their frame documents; back come the filled documents, the
 group's counts and keys, or its failures. Workers start after a run has
 ``WORKERS_AFTER_GROUPS`` groups with storage work (small runs never pay for them) and serve
-every later run of the application. Until they are ready (0.3 s idle, over a second at load 4),
+every later run of the application. Until they are ready (0.3 s idle, 0.5-0.8 s at load 4),
 groups go on being stored in the parent: waiting for the start stopped every group from
 completing, and so every commit, for that long (the longest gaps between commits of a local
 import). Protocol: length-prefixed pickles over the worker's stdin

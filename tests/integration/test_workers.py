@@ -90,7 +90,7 @@ async def test_a_big_run_deals_its_groups_to_worker_processes(
 async def test_groups_are_stored_in_process_while_the_workers_start(
     alib: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The workers' start (0.3 s idle, over a second under load) used to hold every group
+    """The workers' start (0.3 s idle, 0.5-0.8 s at load 4) used to hold every group
     after the 64th, and so every commit; the groups are stored here meanwhile."""
     from ingest.pipeline.workers import WorkerPool
 
