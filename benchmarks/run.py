@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             servers = stack.enter_context(_S3Servers(args.endpoint, results))
             target = servers.default() if needs_s3 else None
             byref_one = _one_group_manifest(wls["byref"], scratch)
-            results["ingest_startup_s"] = round(sc.ingest_startup(scratch, byref_one), 3)
+            results["ingest_startup_s"] = round(fixed_cost(scratch, byref_one), 3)
             log(f"ingest import fixed cost (1 group): {results['ingest_startup_s']}s")
             if "local" in only:
                 log("local: ingest -> file:// + SQLite vs cp -r")
@@ -408,6 +408,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def fixed_cost(scratch: Path, manifest: Path) -> float:
+    """The fixed cost of one ``ingest import``, measured after an unmeasured run: the first
+    run of a harness compiles the bytecode cache (``scenarios.base_env``) and read 1.0 s
+    instead of 0.2 s."""
+    sc.ingest_startup(scratch, manifest)
+    return sc.ingest_startup(scratch, manifest)
 
 
 def _one_group_manifest(wl: Workload, tmp: Path) -> Path:

@@ -4,12 +4,18 @@ A batch holds up to ``commit_batch_groups`` groups or what completed by its dead
 written at once when every group slot waits on it. The deadline (``Cadence``) keeps commits'
 ends (when groups become visible) at most ``commit_interval_s`` apart: a batch closes early
 enough that, taking as long from its deadline to its end as the slowest of the last few
-commits did, it ends 90% of an interval after the previous one ended. "From its deadline":
+commits did (scaled up to the batch's size), it ends 90% of an interval after the previous
+one ended. "From its deadline":
 the committer wakes late when the event loop is busy with uploads (measured up to 0.1 s), and
 that counts as much as the commit's own duration (0.03-0.3 s for the same batch size under
 load). Two earlier rules let the gaps grow past the interval: counting it from a batch's first
 group (interval + commit time + the wait for that group), then from the previous commit's
-start less that commit's duration (0.51-0.65 s measured with a 0.5 s interval).
+start less that commit's duration (0.51-0.65 s measured with a 0.5 s interval). A third
+let them grow when groups began to arrive faster (the storage workers started, the input
+ended): the estimate was the last commits' durations whatever the size of the batch, so a
+batch filled by its deadline with 5x the groups of the commits before it took 5x as long
+(local import: 75-group commits of 0.03-0.04 s, then 407 groups by the deadline, 0.19 s, and
+a 0.59 s gap). The deadline now moves earlier as the batch grows.
 
 A batch also closes by size, measured in time: when rows are expensive (by reference, ~6,000
 frames a commit, 0.7-1.6 s each on SQLite) a batch of ``commit_batch_groups`` groups takes
@@ -48,28 +54,41 @@ CADENCE_PRIOR = 0.2
 
 
 class Cadence:
-    """When the next batch must close. ``deadline()``: at once before the first commit (a run
-    shows progress early), then ``last end + (1 - margin) * interval - estimate``, where the
-    estimate is the longest time from a deadline to that commit's end (the committer's
-    lateness in waking, then the commit's duration) among the last ``window`` commits and the
-    prior (until ``window`` commits are known). Whenever a commit takes no longer than that
-    estimate, it ends at most ``(1 - margin) * interval`` after the previous one; one that took
-    longer than the interval makes the next batch close at once. ``frame_limit()``: how many
-    frames the next batch may hold so that it, too, takes no longer than that span."""
+    """When the next batch must close. ``deadline(frames)``: at once before the first commit
+    (a run shows progress early), then ``last end + (1 - margin) * interval - estimate``,
+    where the estimate is the longest time from a deadline to that commit's end (the
+    committer's lateness in waking, then the commit's duration, scaled up by ``frames`` over
+    the frames it wrote; never down: a commit has fixed costs) among the last ``window``
+    commits and the prior (until ``window`` commits are known). Whenever a commit takes no
+    longer than that estimate, it ends at most ``(1 - margin) * interval`` after the previous
+    one; one that took longer than the interval makes the next batch close at once.
+    ``frame_limit()``: how many frames the next batch may hold so that it, too, takes no
+    longer than that span."""
 
     def __init__(
         self, interval: float, *, margin: float = CADENCE_MARGIN, window: int = CADENCE_WINDOW
     ) -> None:
         self.span = max(0.0, interval) * (1.0 - margin)
-        self.spans: deque[float] = deque([interval * CADENCE_PRIOR], maxlen=max(1, window))
+        #: (lateness, duration, frames) of the last ``window`` commits (frames 0: not scaled)
+        self.recent: deque[tuple[float, float, int]] = deque(
+            [(interval * CADENCE_PRIOR, 0.0, 0)], maxlen=max(1, window)
+        )
         self.last_end: float | None = None
         #: frames each of the last ``window`` commits would have written in ``span``
         self.capacities: deque[float] = deque(maxlen=max(1, window))
 
-    def deadline(self) -> float:
+    def estimate(self, frames: int = 0) -> float:
+        """The time from a deadline to the end of a commit of ``frames`` frames."""
+        return max(
+            late + took * max(1.0, frames / done if done else 1.0)
+            for late, took, done in self.recent
+        )
+
+    def deadline(self, frames: int = 0) -> float:
+        """When a batch of ``frames`` frames must close (earlier as it grows)."""
         if self.last_end is None:
             return float("-inf")
-        return self.last_end + self.span - max(self.spans)
+        return self.last_end + self.span - self.estimate(frames)
 
     def frame_limit(self) -> float:
         """The most frames the next batch may hold: the first group alone until a commit is
@@ -81,7 +100,7 @@ class Cadence:
         long after its deadline the committer woke to close the batch (0 when it closed for
         another reason)."""
         took = max(0.0, ended - started)
-        self.spans.append(took + max(0.0, late))
+        self.recent.append((max(0.0, late), took, frames))
         self.last_end = ended
         if frames and took > 0:
             # at least one frame: a batch always holds its first group
@@ -133,9 +152,10 @@ class Committer:
             first = await self.queue.get()
             if first is None:
                 return
-            batch, stop, deadline, late = [first], False, cadence.deadline(), 0.0
+            batch, stop, late = [first], False, 0.0
             frames, frame_limit = first.frames, cadence.frame_limit()
             while len(batch) < limit and frames < frame_limit:
+                deadline = cadence.deadline(frames)  # a bigger batch takes longer to commit
                 try:
                     entry = self.queue.get_nowait()
                 except asyncio.QueueEmpty:

@@ -216,11 +216,12 @@ class PipelineRun:
         await asyncio.sleep(0)
 
     async def _store(self, planned: Planned) -> GroupState:
-        """Store the group here, or in a storage worker once the run is big enough."""
+        """Store the group here, or in a storage worker once the run is big enough and the
+        workers are ready (here meanwhile: groups go on completing while they start)."""
         work = planned.work or []
         self._storage_groups += 1
         big = self._storage_groups >= WORKERS_AFTER_GROUPS
-        if self.pool is None or not big or not await self.pool.started():
+        if self.pool is None or not big or not self.pool.start():
             state = GroupState()
             try:
                 return await self.storer.store(work, state)

@@ -5,9 +5,11 @@ loop, store client, catalog connection (for the stored-object lookup) and a shar
 slots and byte budget, and stores the whole groups it is dealt (``worker_main.py``). Whole
 groups cross the boundary as their frame documents; back come the filled documents, the
 group's counts and keys, or its failures. Workers start after a run has
-``WORKERS_AFTER_GROUPS`` groups with storage work (small runs never pay for them; the groups
-before are stored in the parent, later ones wait for the start, well under a second) and serve
-every later run of the application. Protocol: length-prefixed pickles over the worker's stdin
+``WORKERS_AFTER_GROUPS`` groups with storage work (small runs never pay for them) and serve
+every later run of the application. Until they are ready (0.3 s idle, 0.5-0.8 s at load 4),
+groups go on being stored in the parent: waiting for the start stopped every group from
+completing, and so every commit, for that long (the longest gaps between commits of a local
+import). Protocol: length-prefixed pickles over the worker's stdin
 and a private reply pipe; a worker exits when its stdin closes (the parent went away).
 """
 
@@ -73,6 +75,7 @@ class WorkerPool:
         self._ids = itertools.count()
         self._starting: asyncio.Task[None] | None = None
         self.failed: str | None = None
+        self.groups_dealt = 0
 
     @property
     def ready(self) -> bool:
@@ -82,11 +85,17 @@ class WorkerPool:
     def uploads_in_flight(self) -> int:
         return sum(w.frames for w in self._workers)
 
-    async def started(self) -> bool:
-        """Start the workers (once; concurrent callers wait for the same start); whether they
-        are ready to take groups (False: they failed to start or one has died)."""
+    def start(self) -> bool:
+        """Start the workers in the background (once); whether they are ready to take groups
+        now (False: starting, failed to start, or one has died)."""
         if self._starting is None and self.failed is None:
             self._starting = asyncio.create_task(self._start(), name="ingest-workers-start")
+        return self.ready
+
+    async def started(self) -> bool:
+        """Start the workers and wait for them (concurrent callers wait for the same start);
+        whether they are ready to take groups."""
+        self.start()
         if self._starting is not None:
             await asyncio.shield(self._starting)
         return self.ready
@@ -161,6 +170,7 @@ class WorkerPool:
     ) -> tuple[list[Work], GroupState, list[tuple[float, bool]]]:
         """Store one group in the least busy worker: (filled work, state, upload timings)."""
         worker = min(self._workers, key=lambda w: w.frames)
+        self.groups_dealt += 1
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         worker.pending[request_id] = future

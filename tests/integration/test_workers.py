@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,24 @@ async def test_a_big_run_deals_its_groups_to_worker_processes(
     settings = ingest.get_settings().replace(workers=2)
     timings: list[tuple[float, bool]] = []
     async with Ingest(settings) as app:
-        report = await app.import_items(
-            version.version_id, items, on_upload=lambda s, ok: timings.append((s, ok))
-        )
         pool = app.workers()
-        assert pool is not None and pool.ready  # started once the run had 8 groups
+        assert pool is not None
+
+        async def read() -> AsyncIterator[FrameGroup]:
+            for item in items[:10]:
+                yield item
+            for _ in range(500):  # the run starts the workers once it has 8 groups
+                if pool._starting is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert await pool.started(), pool.failed
+            for item in items[10:]:
+                yield item
+
+        report = await app.import_items(
+            version.version_id, read(), on_upload=lambda s, ok: timings.append((s, ok))
+        )
+        assert pool.groups_dealt >= 50  # every group read once they were ready
         pids = [w.process.pid for w in pool._workers]
         assert len(set(pids)) == 2 and os.getpid() not in pids
     s = report.summary
@@ -71,6 +85,33 @@ async def test_a_big_run_deals_its_groups_to_worker_processes(
             original = Path(item[name].source)
             assert path.read_bytes() == original.read_bytes()  # noqa: ASYNC240 - small files
             assert stored[name].width and stored[name].height  # read from the header
+
+
+async def test_groups_are_stored_in_process_while_the_workers_start(
+    alib: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers' start (0.3 s idle, 0.5-0.8 s at load 4) used to hold every group
+    after the 64th, and so every commit; the groups are stored here meanwhile."""
+    from ingest.pipeline.workers import WorkerPool
+
+    monkeypatch.setattr(pipeline_run, "WORKERS_AFTER_GROUPS", 8)
+    release = asyncio.Event()
+    real_spawn = WorkerPool._spawn
+
+    async def spawn(self: WorkerPool, number: int) -> Any:
+        await release.wait()  # a start that takes as long as the run
+        return await real_spawn(self, number)
+
+    monkeypatch.setattr(WorkerPool, "_spawn", spawn)
+    version = await DatasetVersion.create_new_dataset_async("Starting")
+    items = groups(tmp_path / "in", 30)
+    async with Ingest(ingest.get_settings().replace(workers=2)) as app:
+        report = await asyncio.wait_for(app.import_items(version.version_id, items), 30)
+        pool = app.workers()
+        assert pool is not None and not pool.ready and pool.groups_dealt == 0
+        release.set()
+        assert await pool.started(), pool.failed
+    assert (report.summary.groups_committed, report.summary.frames_registered) == (30, 90)
 
 
 @pytest.mark.parametrize("fault", ["503", "reset"])

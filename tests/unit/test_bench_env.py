@@ -35,3 +35,25 @@ def test_measured_runs_use_cached_bytecode(monkeypatch: pytest.MonkeyPatch) -> N
     assert Path(env["PYTHONPYCACHEPREFIX"]) == BENCH / "out" / "pycache"  # gitignored
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", "/elsewhere")
     assert base_env()["PYTHONPYCACHEPREFIX"] == "/elsewhere"
+
+
+def test_the_fixed_cost_is_measured_after_a_run_that_warms_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The first ``ingest import`` of a harness run compiles the bytecode cache: 1.0 s in
+    RESULTS.md where a warm one takes 0.2 s. The fixed cost is the second run's."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # run.py puts benchmarks/ first
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+    assert spec and spec.loader
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    timings = iter([1.0, 0.2])  # cold, then warm
+    calls: list[tuple[Path, Path]] = []
+
+    def startup(scratch: Path, manifest: Path) -> float:
+        calls.append((scratch, manifest))
+        return next(timings)
+
+    monkeypatch.setattr(run.sc, "ingest_startup", startup)
+    assert run.fixed_cost(tmp_path, tmp_path / "one.jsonl") == 0.2
+    assert calls == [(tmp_path, tmp_path / "one.jsonl")] * 2

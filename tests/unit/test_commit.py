@@ -236,3 +236,35 @@ async def test_expensive_rows_shrink_the_batches_so_commits_stay_an_interval_apa
     assert max(gaps) <= interval, gaps
     # yet batches are as big as the interval allows (the work is not cut into slivers)
     assert max(sizes) >= 250 and len(sizes) <= 20, sizes
+
+
+@pytest.mark.looptime
+async def test_groups_arriving_faster_do_not_stretch_the_gap_past_the_interval() -> None:
+    """On the loop's own clock: groups come every 10 ms for 2 s (batches of ~40, commits of
+    ~45 ms), then every 1 ms (the storage workers started, or the input ended and every slot
+    is free), and a commit costs 5 ms plus 1 ms a group. Estimating the next commit by the
+    last ones' durations alone (~45 ms) let the batch that filled by its deadline hold ~400
+    groups, commit for ~0.4 s and end ~0.8 s after the previous one; the estimate now scales
+    with the batch, so the deadline comes earlier as the batch grows."""
+    interval = 0.5
+    catalog, committer = _timed(interval, lambda rows: 0.005 + 0.001 * rows)
+    task = asyncio.ensure_future(committer.run())
+    for i in range(1200):
+        committer.put(_commit(i))
+        await asyncio.sleep(0.01 if i < 200 else 0.001)
+    committer.close()
+    await task
+    assert sorted(catalog.written) == sorted(f"id{i}" for i in range(1200))
+    gaps = [b - a for a, b in itertools.pairwise(catalog.ends)]
+    assert max(gaps) <= interval * 0.9 + 1e-6, gaps
+
+
+def test_cadence_scales_the_estimate_with_the_batch_but_never_down() -> None:
+    cadence = Cadence(0.5)
+    cadence.record(0.0, 0.002, frames=6)  # the first group alone
+    for start in (0.4, 0.8, 1.2, 1.6):  # 100 frames in 40 ms, woken 10 ms late
+        cadence.record(start, start + 0.04, late=0.01, frames=100)
+    assert cadence.estimate(50) == pytest.approx(0.05)  # a smaller batch: no faster
+    assert cadence.estimate(400) == pytest.approx(0.01 + 0.16)
+    assert cadence.deadline(400) == pytest.approx(1.64 + 0.45 - 0.17)
+    assert cadence.deadline(400) < cadence.deadline(100) == cadence.deadline()
