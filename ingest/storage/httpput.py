@@ -1,15 +1,16 @@
 """One HTTP/1.1 PUT on a pooled keep-alive connection: the lean PUT path's wire, plain HTTP.
 
-Why hand-written (the connection handling; the parsing is httptools'): the lean PUT path (``s3put.LeanPut``) signs each PutObject itself, and
-aiohttp's ``ClientSession.request`` was then most of what a PUT still cost the client (~0.25
-ms of CPU per 64 KiB object: request and response objects, auto headers, a payload writer, a
-streaming response reader, timer handles), for a request whose shape never changes and whose
-answer is a status line, a few headers and, on an error, a small XML body. Here a request is
-its header block and its body handed to the transport in one ``writelines`` (one ``writev``
-on uvloop), and the answer is parsed by ``httptools`` (llhttp, as in uvicorn) from the bytes
-the protocol receives, straight into status, headers and body: a whole lean PUT
-of 64 KiB (MD5 and signing included) costs 0.30-0.35 ms of client CPU this way against
-0.47-0.59 ms on aiohttp (``benchmarks/put_path.py``, ``rclone serve s3``).
+Why the connections are hand-written (the parsing is httptools'): the lean PUT path
+(``s3put.LeanPut``) signs each PutObject itself, and aiohttp's ``ClientSession.request`` was
+then most of what a PUT still cost the client (~0.25 ms of CPU per 64 KiB object: request and
+response objects, auto headers, a payload writer, a streaming response reader, timer handles),
+for a request whose shape never changes and whose answer is a status line, a few headers and, on
+an error, a small XML body. Here a request is its header block and its body handed to the
+transport in one ``writelines`` (one ``writev`` on uvloop), and the answer is parsed by
+``httptools`` (llhttp, as in uvicorn) from the bytes the protocol receives, straight into
+status, headers and body: a whole lean PUT of 64 KiB (MD5 and signing included) costs 0.30-0.35
+ms of client CPU this way against 0.47-0.59 ms on aiohttp (``benchmarks/put_path.py``, ``rclone
+serve s3``).
 
 Scope, kept small on purpose: ``http://`` endpoints only (TLS stays on aiohttp, where the
 certificate settings are botocore's and the encryption dwarfs this saving) and bodies up to
