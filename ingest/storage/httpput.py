@@ -115,6 +115,8 @@ class _Conn(asyncio.Protocol):
         self.head_done = True
 
     def on_body(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():  # cut at body_max already
+            return
         self.body += data
         if len(self.body) >= self.body_max:  # enough of it: the rest is not read
             self._finish(self._result(False))
