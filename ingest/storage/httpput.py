@@ -1,14 +1,16 @@
 """One HTTP/1.1 PUT on a pooled keep-alive connection: the lean PUT path's wire, plain HTTP.
 
-Why hand-written: the lean PUT path (``s3put.LeanPut``) signs each PutObject itself, and
-aiohttp's ``ClientSession.request`` was then most of what a PUT still cost the client (~0.25
-ms of CPU per 64 KiB object: request and response objects, auto headers, a payload writer, a
-streaming response reader, timer handles), for a request whose shape never changes and whose
-answer is a status line, a few headers and, on an error, a small XML body. Here a request is
-its header block and its body handed to the transport in one ``writelines`` (one ``writev``
-on uvloop), and the answer is parsed from the bytes the protocol receives: a whole lean PUT
-of 64 KiB (MD5 and signing included) costs 0.30-0.35 ms of client CPU this way against
-0.47-0.59 ms on aiohttp (``benchmarks/put_path.py``, ``rclone serve s3``).
+Why the connections are hand-written (the parsing is httptools'): the lean PUT path
+(``s3put.LeanPut``) signs each PutObject itself, and aiohttp's ``ClientSession.request`` was
+then most of what a PUT still cost the client (~0.25 ms of CPU per 64 KiB object: request and
+response objects, auto headers, a payload writer, a streaming response reader, timer handles),
+for a request whose shape never changes and whose answer is a status line, a few headers and, on
+an error, a small XML body. Here a request is its header block and its body handed to the
+transport in one ``writelines`` (one ``writev`` on uvloop), and the answer is parsed by
+``httptools`` (llhttp, as in uvicorn) from the bytes the protocol receives, straight into
+status, headers and body: a whole lean PUT of 64 KiB (MD5 and signing included) costs 0.30-0.35
+ms of client CPU this way against 0.47-0.59 ms on aiohttp (``benchmarks/put_path.py``, ``rclone
+serve s3``).
 
 Scope, kept small on purpose: ``http://`` endpoints only (TLS stays on aiohttp, where the
 certificate settings are botocore's and the encryption dwarfs this saving) and bodies up to
@@ -31,11 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import re
 import socket
 from urllib.parse import urlsplit
 
 import botocore.exceptions as bexc
+import httptools
 
 #: the largest body sent on this wire (``LeanPut`` sends larger ones with aiohttp)
 WIRE_MAX = 1024 * 1024
@@ -47,18 +49,26 @@ class MalformedResponse(Exception):
     """The server's answer is not HTTP/1.x as this client reads it."""
 
 
+Result = tuple[int, dict[str, str], bytes, bool]  # status, headers, body, reusable
+
+
 class _Conn(asyncio.Protocol):
-    """One keep-alive connection; one exchange at a time."""
+    """One keep-alive connection; one exchange at a time. The response is parsed by
+    ``httptools`` (llhttp, the parser uvicorn uses): its callbacks below collect the status,
+    the headers and the body up to ``body_max``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, body_max: int) -> None:
         self.loop = loop
         self.body_max = body_max
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, dict[str, str], bytes, bool]] | None = None
-        # status, headers, where the body starts, whether the connection may be kept
-        self.head: tuple[int, dict[str, str], int, bool] | None = None
+        self.waiter: asyncio.Future[Result] | None = None
+        self.parser: httptools.HttpResponseParser | None = None
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+        self.framed = False  # Content-Length or chunked: the body does not end with the close
+        self.head_done = False
+        self.head_bytes = 0  # bytes received before the end of the header block
         self.timer: asyncio.TimerHandle | None = None
         self.read_timeout = 0.0
 
@@ -68,38 +78,69 @@ class _Conn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None or self.waiter.done():  # nothing asked: not ours to keep
-            self.close()
+        if self.waiter is None or self.waiter.done() or self.parser is None:
+            self.close()  # nothing asked: not ours to keep
             return
-        self.buf += data
-        if not self._complete(eof=False) and self.read_timeout:
+        if not self.head_done:
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD + self.body_max:
+                self._fail(MalformedResponse("response header block too large"))
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(MalformedResponse(f"malformed response: {exc}"))
+            return
+        if not self.waiter.done() and self.read_timeout:
             self._arm()  # more to come: the silence allowed starts again
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        pending = self.waiter is not None and not self.waiter.done()
-        if pending and not self._complete(eof=True):
-            self._fail(exc or ConnectionResetError("connection closed before the response"))
+        if self.waiter is None or self.waiter.done():
+            return
+        if self.head_done and not self.framed:  # no framing: the body ends with the connection
+            self._finish(self._result(False))
+        else:
+            self._fail(exc or ConnectionResetError("connection closed before the response's end"))
 
-    def _complete(self, eof: bool) -> bool:
-        """End the exchange if the response is complete (or malformed); whether it ended."""
-        try:
-            done = self._parse(eof)
-        except MalformedResponse as exc:
-            self._fail(exc)
-            return True
-        if done is not None:
-            self._finish(done)
-        return done is not None
+    # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        self.headers[key] = value.decode("latin-1").strip()
+        if key in ("content-length", "transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():  # cut at body_max already
+            return
+        self.body += data
+        if len(self.body) >= self.body_max:  # enough of it: the rest is not read
+            self._finish(self._result(False))
+
+    def on_message_complete(self) -> None:
+        assert self.parser is not None
+        if 100 <= self.parser.get_status_code() < 200:  # 100 Continue: the real answer follows
+            self.headers, self.framed, self.head_done = {}, False, False
+            return
+        if self.waiter is not None and not self.waiter.done():
+            self._finish(self._result(self.parser.should_keep_alive()))
+
+    def _result(self, keep: bool) -> Result:
+        assert self.parser is not None
+        status = self.parser.get_status_code()
+        return status, self.headers, bytes(self.body[: self.body_max]), keep
 
     # -- one exchange --------------------------------------------------------------------------
 
-    def send(
-        self, request: list[bytes], read_timeout: float
-    ) -> asyncio.Future[tuple[int, dict[str, str], bytes, bool]]:
+    def send(self, request: list[bytes], read_timeout: float) -> asyncio.Future[Result]:
         assert self.transport is not None
-        self.buf.clear()
-        self.head = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.headers, self.body, self.framed, self.head_done = {}, bytearray(), False, False
+        self.head_bytes = 0
         self.waiter = self.loop.create_future()
         self.read_timeout = read_timeout
         self.transport.writelines(request)
@@ -116,7 +157,7 @@ class _Conn(asyncio.Protocol):
         self.timer = None
         self._fail(TimeoutError(f"no response data for {self.read_timeout} s"))
 
-    def _finish(self, result: tuple[int, dict[str, str], bytes, bool]) -> None:
+    def _finish(self, result: Result) -> None:
         self._stop_timer()
         assert self.waiter is not None
         self.waiter.set_result(result)
@@ -145,99 +186,6 @@ class _Conn(asyncio.Protocol):
         self._stop_timer()
         if self.transport is not None:
             self.transport.abort()
-
-    # -- parsing -------------------------------------------------------------------------------
-
-    def _parse(self, eof: bool) -> tuple[int, dict[str, str], bytes, bool] | None:
-        """(status, headers, body, reusable) once the response is complete, else None."""
-        buf = self.buf
-        while self.head is None:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_HEAD:
-                    raise MalformedResponse("response header block too large")
-                return None
-            status_line, _, block = bytes(buf[:end]).decode("latin-1").partition("\r\n")
-            parts = status_line.split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-                raise MalformedResponse(f"bad status line {status_line[:80]!r}")
-            status = int(parts[1])
-            if 100 <= status < 200:  # 100 Continue and friends: the real answer follows
-                del buf[: end + 4]
-                continue
-            if 200 <= status < 300:  # nothing of a success is used but its framing
-                headers = {m[0]: m[1] for m in _FRAMING.findall(block.lower())}
-            else:
-                headers = _headers(block)
-            keep = parts[0] == "HTTP/1.1" and headers.get("connection", "") != "close"
-            self.head = (status, headers, end + 4, keep)
-        status, headers, start, keep = self.head
-        if status in (204, 304):
-            return status, headers, b"", keep
-        if headers.get("transfer-encoding", "") == "chunked":
-            body = _dechunk(buf, start)
-            if body is None:
-                if eof:
-                    raise MalformedResponse("connection closed inside a chunked body")
-                return None
-            return status, headers, body[: self.body_max], keep
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                raise MalformedResponse(f"bad Content-Length {length!r}")
-            want = int(length)
-            have = len(buf) - start
-            if have >= min(want, self.body_max):
-                body = bytes(buf[start : start + min(want, self.body_max)])
-                return status, headers, body, keep and have == want
-            if eof:
-                raise MalformedResponse(f"connection closed after {have} of {want} body bytes")
-            return None
-        if eof:  # no framing: the body ends with the connection
-            return status, headers, bytes(buf[start : start + self.body_max]), False
-        if len(buf) - start >= self.body_max:
-            return status, headers, bytes(buf[start : start + self.body_max]), False
-        return None
-
-
-#: the headers that frame a response (matched in the lower-cased header block)
-_FRAMING = re.compile(r"^(content-length|transfer-encoding|connection)[ \t]*:[ \t]*(\S*)", re.M)
-
-
-def _headers(block: str) -> dict[str, str]:
-    """A header block's fields, names and the framing values lower-cased."""
-    headers: dict[str, str] = {}
-    for line in block.split("\r\n") if block else ():
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise MalformedResponse(f"bad header line {line[:80]!r}")
-        headers[name.strip().lower()] = value.strip()
-    for name in ("connection", "transfer-encoding"):
-        if name in headers:
-            headers[name] = headers[name].lower()
-    return headers
-
-
-def _dechunk(buf: bytearray, pos: int) -> bytes | None:
-    """The body of a complete chunked message starting at ``pos``, None when incomplete."""
-    out = bytearray()
-    while True:
-        end = buf.find(b"\r\n", pos)
-        if end < 0:
-            return None
-        size_text = bytes(buf[pos:end]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise MalformedResponse(f"bad chunk size {size_text[:20]!r}") from None
-        pos = end + 2
-        if size == 0:  # trailers, then an empty line
-            trailer_end = buf.find(b"\r\n\r\n", pos - 2)
-            return bytes(out) if trailer_end >= 0 else None
-        if len(buf) < pos + size + 2:
-            return None
-        out += buf[pos : pos + size]
-        pos += size + 2
 
 
 class PutPool:

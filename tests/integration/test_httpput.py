@@ -155,6 +155,21 @@ async def test_reads_each_response_framing(reply: bytes, body: bytes, reopens: b
         pool.close()
 
 
+async def test_a_body_past_the_limit_is_cut_and_its_connection_dropped() -> None:
+    """Of an answer longer than ``body_max`` only ``body_max`` bytes are kept, and the connection
+    (with the rest of that answer unread) is not reused; the response headers are all kept."""
+    long = b"HTTP/1.1 503 Slow\r\nX-Amz-Request-Id: R1\r\nContent-Length: 100\r\n\r\n" + b"e" * 100
+    async with Scripted([long, OK]) as server:
+        pool = PutPool(
+            "127.0.0.1", server.port, limit=1, connect_timeout=2, read_timeout=2, body_max=10
+        )
+        status, headers, body = await pool.put("/b/k", {"Host": "h"}, b"1", "u")
+        assert (status, body, headers["x-amz-request-id"]) == (503, b"e" * 10, "R1")
+        assert (await pool.put("/b/k", {"Host": "h"}, b"2", "u"))[0] == 200
+        assert pool.connections_opened == 2
+        pool.close()
+
+
 @pytest.mark.parametrize(
     ("reply", "mapped"),
     [
