@@ -40,6 +40,23 @@ def _reports(client: Any, bucket: str, total: int) -> dict[str, list[dict[str, A
             for k, b in bodies.items()}  # fmt: skip
 
 
+def _daemon(sqlite_url: str, proxy: FaultProxy, bucket: str, tmp_path: Path) -> Any:
+    """A daemon on the S3 inbox through the fault proxy, cutting manifests into 10-group chunks."""
+    env = clean_env(
+        INGEST_DATABASE_URL=sqlite_url,
+        INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
+        INGEST_S3_ENDPOINT_URL=proxy.endpoint,
+        INGEST_INBOX_SETTLE_S="0.2",
+        INGEST_CHUNK_GROUPS="10",
+    )
+    return subprocess.Popen(
+        [INGEST, "daemon", "--inbox", f"s3://{bucket}/inbox/", "--dataset", "D", "--version",
+         "v", "--create", "--poll-s", "0.3", "--http-port", str(free_port()),
+         "--allowed-root", str(tmp_path)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
 def test_s3_inbox_chunks_read_their_byte_range_only(
     sqlite_url: str, s3_bucket: tuple[str, str], fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -50,19 +67,7 @@ def test_s3_inbox_chunks_read_their_byte_range_only(
     big = _lines("d", 25, bad=14)
     client.put_object(Bucket=bucket, Key="inbox/drive.jsonl", Body=big)
     client.put_object(Bucket=bucket, Key="inbox/small.jsonl", Body=_lines("s", 5, bad=3))
-    env = clean_env(
-        INGEST_DATABASE_URL=sqlite_url,
-        INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
-        INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
-        INGEST_INBOX_SETTLE_S="0.2",
-        INGEST_CHUNK_GROUPS="10",
-    )
-    proc = subprocess.Popen(
-        [INGEST, "daemon", "--inbox", f"s3://{bucket}/inbox/", "--dataset", "D", "--version",
-         "v", "--create", "--poll-s", "0.3", "--http-port", str(free_port()),
-         "--allowed-root", str(tmp_path)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    proc = _daemon(sqlite_url, fault_proxy, bucket, tmp_path)
     try:
         reports = _reports(client, bucket, 2)
     finally:
@@ -102,19 +107,7 @@ def test_a_manifest_replaced_while_its_chunks_run_fails_them_naming_it(
     client.put_object(Bucket=bucket, Key="inbox/drive.jsonl", Body=_lines("d", 25, bad=14))
     key = f"/{bucket}/inbox/drive.jsonl"
     fault_proxy.script(key, ["delay:1.5"] * 20, method="GET")  # time to replace it
-    env = clean_env(
-        INGEST_DATABASE_URL=sqlite_url,
-        INGEST_STORAGE_URL=f"file://{tmp_path / 'objects'}",
-        INGEST_S3_ENDPOINT_URL=fault_proxy.endpoint,
-        INGEST_INBOX_SETTLE_S="0.2",
-        INGEST_CHUNK_GROUPS="10",
-    )
-    proc = subprocess.Popen(
-        [INGEST, "daemon", "--inbox", f"s3://{bucket}/inbox/", "--dataset", "D", "--version",
-         "v", "--create", "--poll-s", "0.3", "--http-port", str(free_port()),
-         "--allowed-root", str(tmp_path)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    proc = _daemon(sqlite_url, fault_proxy, bucket, tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not any(r.method == "GET" and r.path == key and r.range
