@@ -276,6 +276,22 @@ class _PgConn:
         return tuple(row) if row is not None else None
 
 
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset of a connection it takes back: nothing to send.
+
+    asyncpg's default sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL`` after every use, one more round trip per statement and per commit (a commit is four
+    without it). None of that state is ever left on a catalog connection: the catalog sets no
+    session settings (``plan_cache_mode`` is a start-up parameter), takes only
+    transaction-scoped advisory locks (``pg_advisory_xact_lock``), never LISTENs, declares no
+    cursors and creates no temporary tables (``tests/integration/test_pg_session.py`` checks
+    its SQL, and the session on every release while the library, web app and queries run);
+    the job queue's locks and LISTEN are on procrastinate's own pool. The pool still rolls
+    back a transaction left open (``Connection._reset`` runs before this) and drops a
+    connection whose query was cancelled midway."""
+    del conn
+
+
 class PostgresDatabase:
     """An asyncpg pool; each statement or transaction takes a pooled connection."""
 
@@ -299,6 +315,7 @@ class PostgresDatabase:
                 max_size=max_size,
                 timeout=30,
                 server_settings={"plan_cache_mode": "force_custom_plan"},
+                reset=_keep_session,
             )
         except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
             raise CatalogError(f"cannot connect to PostgreSQL catalog: {exc}") from exc
