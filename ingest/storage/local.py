@@ -201,8 +201,7 @@ class LocalStorage:
         final = self._path(key)
         gate = _Gate()
         if size <= self.inline_max:
-            await self.turns.turn()
-            self._put_file_sync(source, size, final, gate)
+            await self.turns.run(lambda: self._put_file_sync(source, size, final, gate))
             return final.as_uri()
         # the thread reads its own duplicate of a caller's descriptor: after a cancel it may run
         # on while the caller closes its own
