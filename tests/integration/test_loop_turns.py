@@ -22,7 +22,7 @@ from ingest.storage import local
 from .test_pipeline import camera_groups
 
 INTERVAL = 0.3
-COPY_S = 0.004  # each copy of a small file, as slow as on a loaded machine, but always
+COPY_S = 0.006  # each copy of a small file, as slow as on a loaded machine, but always
 
 
 async def test_in_process_copies_leave_the_loop_and_the_committer_on_time(
@@ -61,7 +61,8 @@ async def test_in_process_copies_leave_the_loop_and_the_committer_on_time(
         report = await app.import_items(version.version_id, groups, progress=progress)
         tick.cancel()
     assert report.summary.groups_committed == 40 and report.summary.objects_uploaded == 240
-    # before: ~190 copies in one turn, a stall of 0.77 s or more
-    assert max(lags) < 0.15, max(lags)
+    # before: 100 copies or more in one turn, a stall of 0.6 s or more; now 20 ms of copies a
+    # turn (0.03-0.13 s measured at load 7: the process descheduled, the GIL shared)
+    assert max(lags) < 0.3, max(lags)
     gaps = [b - a for a, b in itertools.pairwise(commits)]
-    assert len(gaps) >= 2 and max(gaps) <= INTERVAL * 1.5, gaps
+    assert len(gaps) >= 2 and max(gaps) <= INTERVAL + 0.2, gaps
