@@ -100,7 +100,6 @@ class LocalStorage:
         fsync: bool = False,
         chunk_size: int = CHUNK_SIZE,
         inline_max: int = INLINE_MAX,
-        turns: TurnBudget | None = None,
     ) -> None:
         path = Path(root).expanduser()
         if not path.is_absolute():
@@ -110,7 +109,7 @@ class LocalStorage:
         self.fsync = fsync
         self.chunk_size = chunk_size
         self.inline_max = inline_max
-        self.turns = turns or TurnBudget()
+        self.turns = TurnBudget()
         self._dirs: set[str] = set()  # folders known to exist (skips a mkdir per object)
 
     def __repr__(self) -> str:
@@ -195,8 +194,8 @@ class LocalStorage:
 
         The copy is ``sendfile`` from the source descriptor with explicit offsets: no reopen,
         no Python-level buffers; small files are copied inline (cheaper than a thread hop; a
-        few ms of them per turn of the loop), larger ones in one worker-thread call. Cancelling stops the rename: no object appears
-        after a cancel.
+        few ms of them per turn of the loop), larger ones in one worker-thread call.
+        Cancelling stops the rename: no object appears after a cancel.
         """
         final = self._path(key)
         gate = _Gate()

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import ingest
-from ingest import DataView, DatasetVersion, IterationOrder, runtime
+from ingest import DatasetVersion, DataView, IterationOrder, runtime
 from ingest.catalog import db
 from ingest.web import make_app
 
@@ -62,7 +62,9 @@ async def test_no_session_state_is_left_on_a_released_connection(
         for url in ("/api/datasets", f"{base}?q=label:car", f"{base}/solo-0", "/", *pages):
             assert (await client.get(url)).status == 200, url
         resp = await client.patch(
-            f"{base}/solo-0", json={"metadata": {"x": 1}}, headers={"Authorization": f"Bearer {TOKEN}"}
+            f"{base}/solo-0",
+            json={"metadata": {"x": 1}},
+            headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert resp.status == 200, await resp.text()
         await version.publish_version_async()

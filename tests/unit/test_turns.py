@@ -60,7 +60,8 @@ async def test_small_copies_ready_together_take_a_few_turns_of_the_loop_not_one(
     keys = [f"k{i:03d}" for i in range(120)]
     with Turns() as turns:
         uris = await asyncio.gather(*(store.put_file(k, str(source), 4096, None) for k in keys))
-    assert [Path(u[len("file://") :]).read_bytes() for u in uris] == [source.read_bytes()] * 120
+    stored = [Path(u[len("file://") :]).read_bytes() for u in uris]  # noqa: ASYNC240 - small
+    assert stored == [source.read_bytes()] * 120
     per_turn = Counter(turn for turn, _ in copied)
     assert max(per_turn.values()) <= math.ceil(TURN_BUDGET_S / COPY_S), per_turn
     assert [key for _, key in copied] == keys
@@ -76,8 +77,9 @@ def test_a_turn_cut_short_by_a_stopped_loop_does_not_hold_the_next_loop() -> Non
         await budget.run(lambda: time.sleep(0.002))
         loop.stop()
 
-    loop.create_task(spend())
+    task = loop.create_task(spend())
     loop.run_forever()
+    assert task.done()
     loop.close()
     assert asyncio.run(asyncio.wait_for(budget.run(lambda: 7), 1)) == 7
 
