@@ -1,5 +1,5 @@
 """Inline copies of the local store bounded per turn of the event loop (``storage/turns.py``):
-a turn holds a few milliseconds of them, the rest wait for the next turns in their order."""
+a turn holds 20 ms of them, the rest wait for the next turns in their order."""
 
 from __future__ import annotations
 
