@@ -95,7 +95,7 @@ async def fill(url: str, n: int) -> tuple[str, float]:
 
 
 COPIED = ("datasets", "versions", "frames", "version_frames", "frame_units", "frame_labels",
-          "frame_meta", "version_labels")  # fmt: skip
+          "frame_meta", "frame_nums", "version_labels")  # fmt: skip
 
 
 async def copy_into(sqlite_path: Path, url: str) -> float:

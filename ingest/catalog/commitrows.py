@@ -152,9 +152,7 @@ class Rows:
 def _tables(rows: Rows) -> list[tuple[Insert, list[tuple[Any, ...]]]]:
     return [
         (INSERT_FRAME, rows.frames),
-        (INSERTS["frame_units"], rows.index.units),
-        (INSERTS["frame_labels"], rows.index.labels),
-        (INSERTS["frame_meta"], rows.index.meta),
+        *((INSERTS[table], values) for table, values in rows.index.tables()),
         (_UPSERT_MEMBER, rows.members),
         (UPSERT, rows.counts),
         (_UPSERT_OBJECT, rows.objects),
