@@ -197,7 +197,8 @@ class IndexRows:
             self._meta(row, 0, doc.metadata)
             return
         rois = _rois(doc)  # what the group says counts for each of its frames
-        self._meta(row, GROUP, doc.metadata)
+        if doc.frames:  # (a group without frames has no unit to match)
+            self._meta(row, GROUP, doc.metadata)
         for unit, (name, frame) in enumerate(doc.frames.items()):
             self._unit(row, unit, name, frame, doc, rois + _rois(frame))
             self._meta(row, unit, frame.metadata)
