@@ -149,7 +149,7 @@ class Rows:
     objects: list[tuple[Any, ...]] = field(default_factory=list)  # (uri, size, stored_at)
 
 
-def _tables(rows: Rows) -> list[tuple[Insert, list[tuple[Any, ...]]]]:
+def _tables(rows: Rows) -> list[tuple[Insert, Sequence[Sequence[Any]]]]:
     return [
         (INSERT_FRAME, rows.frames),
         *((INSERTS[table], values) for table, values in rows.index.tables()),

@@ -178,56 +178,72 @@ _Rois = list[tuple[list[str], float | None]]
 
 
 class IndexRows:
-    """The rows of the four tables for a batch of (row id, document) pairs."""
+    """The rows of the four tables for a batch of (row id, document) pairs. Rows are lists:
+    ``build`` makes a document's rows without their frames row (the work, done before the
+    write transaction: off the database thread), ``take`` gives them theirs."""
 
     def __init__(self) -> None:
-        self.units: list[tuple[Any, ...]] = []
-        self.labels: list[tuple[Any, ...]] = []
-        self.meta: list[tuple[Any, ...]] = []
-        self.nums: list[tuple[Any, ...]] = []
+        self.units: list[list[Any]] = []
+        self.labels: list[list[Any]] = []
+        self.meta: list[list[Any]] = []
+        self.nums: list[list[Any]] = []
 
-    def tables(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    def tables(self) -> list[tuple[str, list[list[Any]]]]:
         """(table, rows) of each table, in ``TABLES`` order."""
         return list(zip(TABLES, (self.units, self.labels, self.meta, self.nums), strict=True))
 
     def add(self, row: int, document: bytes | str) -> None:
-        doc = _decode(document)
+        self.take(row, IndexRows.build(document))
+
+    def take(self, row: int, built: IndexRows) -> None:
+        """Add the rows of ``build`` (once) as frames row ``row``'s."""
+        for _, rows in built.tables():
+            for values in rows:
+                values[0] = row
+        self.units += built.units
+        self.labels += built.labels
+        self.meta += built.meta
+        self.nums += built.nums
+
+    @staticmethod
+    def build(document: bytes | str) -> IndexRows:
+        """A document's rows, their frames row left to ``take``."""
+        self, doc = IndexRows(), _decode(document)
         if doc.frames is None:
-            self._unit(row, 0, "", doc, doc, _rois(doc))
-            self._meta(row, 0, doc.metadata)
-            return
+            self._unit(0, "", doc, doc, _rois(doc))
+            self._meta(0, doc.metadata)
+            return self
         rois = _rois(doc)  # what the group says counts for each of its frames
         if doc.frames:  # (a group without frames has no unit to match)
-            self._meta(row, GROUP, doc.metadata)
+            self._meta(GROUP, doc.metadata)
         for unit, (name, frame) in enumerate(doc.frames.items()):
-            self._unit(row, unit, name, frame, doc, rois + _rois(frame))
-            self._meta(row, unit, frame.metadata)
+            self._unit(unit, name, frame, doc, rois + _rois(frame))
+            self._meta(unit, frame.metadata)
+        return self
 
-    def _unit(
-        self, row: int, unit: int, name: str, frame: _Frame, group: _Document, rois: _Rois
-    ) -> None:
+    def _unit(self, unit: int, name: str, frame: _Frame, group: _Document, rois: _Rois) -> None:
         stamp = group.timestamp
         self.units.append(
-            (row, unit, name, frame.source, _number(frame.width), _number(frame.height),
+            [None, unit, name, frame.source, _number(frame.width), _number(frame.height),
              frame.content_type, group.context_id or frame.context_id,
-             _number(frame.timestamp if stamp is None else stamp))
+             _number(frame.timestamp if stamp is None else stamp)]
         )  # fmt: skip
         self.labels += [
-            (row, unit, roi, label, confidence)
+            [None, unit, roi, label, confidence]
             for roi, (labels, confidence) in enumerate(rois)
             for label in labels
         ]
 
-    def _meta(self, row: int, unit: int, metadata: dict[str, Any] | None) -> None:
+    def _meta(self, unit: int, metadata: dict[str, Any] | None) -> None:
         if not metadata:
             return
         scalars: list[tuple[str, str, float | None]] = []
         _scalars("", metadata, scalars)
         for seq, (key, text, num) in enumerate(scalars):
             if num is None:
-                self.meta.append((row, unit, key, seq, text))
+                self.meta.append([None, unit, key, seq, text])
             else:
-                self.nums.append((row, unit, key, seq, num, text))
+                self.nums.append([None, unit, key, seq, num, text])
 
     async def write(self, conn: Conn) -> None:
         for table, rows in self.tables():

@@ -91,7 +91,7 @@ def _rows(docs: list[bytes]) -> tuple[list[Any], ...]:
     rows = IndexRows()
     for row, doc in enumerate(docs, 1):
         rows.add(row, doc)
-    return rows.units, rows.labels, rows.meta, rows.nums
+    return tuple([tuple(r) for r in rows] for _, rows in rows.tables())
 
 
 @pytest.mark.parametrize("seed", range(8))
