@@ -45,6 +45,8 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("roi_query='rare' (0.1%)", {"roi_query": "rare"}),
     ("frame_query='meta.city:bremen' (12.5%)", {"frame_query": "meta.city:bremen"}),
     ("frame_query='car AND NOT pedestrian'", {"frame_query": "car AND NOT pedestrian"}),
+    ("frame_query='meta.n:[100000 TO 199999]' (10%)", {"frame_query": "meta.n:[100000 TO 199999]"}),
+    ("frame_query='meta.n:500000' (1 frame)", {"frame_query": "meta.n:500000"}),
 ]
 
 

@@ -138,17 +138,18 @@ class _Compiler:
             parts += [(table, *self.text_test("m.text", node)) for table in tables]
         sets = []
         for table, test, args in parts:
-            # CROSS JOIN: SQLite reads the term's rows first, then their units by key
-            sql = (
+            # a unit's own rows, then its group's (CROSS JOIN: SQLite reads the term's rows
+            # first, then the units of each group's frames row by key)
+            own = f"SELECT m.frame_row, m.unit FROM {table} m WHERE m.key = ? AND m.unit >= 0"
+            group = (
                 f"SELECT u.frame_row, u.unit FROM {table} m CROSS JOIN frame_units u "
-                "WHERE m.key = ? AND u.frame_row = m.frame_row "
-                f"AND (u.unit = m.unit OR m.unit = {GROUP}) AND {test}"
+                f"WHERE m.key = ? AND m.unit = {GROUP} AND u.frame_row = m.frame_row"
             )
-            sets.append((sql, [key, *args]))
-        if len(sets) == 1:
-            return self.one(*sets[0], "m.frame_row")
-        sets = [self.bounded(sql, args, "m.frame_row") for sql, args in sets]
-        out = self.combine("UNION", sets[0], sets[1], _UNIT)
+            sets += [self.bounded(f"{sql} AND {test}", [key, *args], "m.frame_row")
+                     for sql in (own, group)]  # fmt: skip
+        out = sets[0]
+        for part in sets[1:]:
+            out = self.combine("UNION", out, part, _UNIT)
         self.single[out[0]] = self.exists(sets, "m.frame_row")
         return out
 
