@@ -208,18 +208,18 @@ class IndexRows:
     @staticmethod
     def build(document: bytes | str) -> IndexRows:
         """A document's rows, their frames row left to ``take``."""
-        self, doc = IndexRows(), _decode(document)
+        out, doc = IndexRows(), _decode(document)
         if doc.frames is None:
-            self._unit(0, "", doc, doc, _rois(doc))
-            self._meta(0, doc.metadata)
-            return self
+            out._unit(0, "", doc, doc, _rois(doc))
+            out._meta(0, doc.metadata)
+            return out
         rois = _rois(doc)  # what the group says counts for each of its frames
         if doc.frames:  # (a group without frames has no unit to match)
-            self._meta(GROUP, doc.metadata)
+            out._meta(GROUP, doc.metadata)
         for unit, (name, frame) in enumerate(doc.frames.items()):
-            self._unit(unit, name, frame, doc, rois + _rois(frame))
-            self._meta(unit, frame.metadata)
-        return self
+            out._unit(unit, name, frame, doc, rois + _rois(frame))
+            out._meta(unit, frame.metadata)
+        return out
 
     def _unit(self, unit: int, name: str, frame: _Frame, group: _Document, rois: _Rois) -> None:
         stamp = group.timestamp
