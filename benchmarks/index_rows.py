@@ -55,7 +55,7 @@ def main() -> int:
         con = sqlite3.connect(Path(tmp) / "index.sqlite3", isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536"):
             con.execute(f"PRAGMA {pragma}")
-        for statement in frameindex.SCHEMA[:3]:
+        for statement in frameindex.CREATE:
             con.execute(statement.format(**_DIALECT["sqlite"]))
         con.execute(f"CREATE TABLE {BASELINE} (row_id INTEGER PRIMARY KEY, document TEXT)")
         spent = dict.fromkeys([BASELINE, *frameindex.TABLES], 0.0)
@@ -68,8 +68,7 @@ def main() -> int:
                     (BASELINE, f"INSERT INTO {BASELINE} VALUES (?, ?)",
                      [(first + i + 1, "x" * 2000) for i in range(len({r[0] for r in rows.units}))]),
                     *[(t, frameindex.INSERTS[t].values(), [(r[0] + offset, *r[1:]) for r in table])
-                      for t, table in zip(frameindex.TABLES, (rows.units, rows.labels, rows.meta),
-                                          strict=True)],
+                      for t, table in rows.tables()],
                 ]  # fmt: skip
                 for table, sql, values in tables:
                     t0 = time.process_time()

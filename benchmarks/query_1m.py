@@ -45,6 +45,8 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("roi_query='rare' (0.1%)", {"roi_query": "rare"}),
     ("frame_query='meta.city:bremen' (12.5%)", {"frame_query": "meta.city:bremen"}),
     ("frame_query='car AND NOT pedestrian'", {"frame_query": "car AND NOT pedestrian"}),
+    ("frame_query='meta.n:[100000 TO 199999]' (10%)", {"frame_query": "meta.n:[100000 TO 199999]"}),
+    ("frame_query='meta.n:500000' (1 frame)", {"frame_query": "meta.n:500000"}),
 ]
 
 
@@ -95,7 +97,7 @@ async def fill(url: str, n: int) -> tuple[str, float]:
 
 
 COPIED = ("datasets", "versions", "frames", "version_frames", "frame_units", "frame_labels",
-          "frame_meta", "version_labels")  # fmt: skip
+          "frame_meta", "frame_nums", "version_labels")  # fmt: skip
 
 
 async def copy_into(sqlite_path: Path, url: str) -> float:

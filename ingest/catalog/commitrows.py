@@ -149,12 +149,10 @@ class Rows:
     objects: list[tuple[Any, ...]] = field(default_factory=list)  # (uri, size, stored_at)
 
 
-def _tables(rows: Rows) -> list[tuple[Insert, list[tuple[Any, ...]]]]:
+def _tables(rows: Rows) -> list[tuple[Insert, Sequence[Sequence[Any]]]]:
     return [
         (INSERT_FRAME, rows.frames),
-        (INSERTS["frame_units"], rows.index.units),
-        (INSERTS["frame_labels"], rows.index.labels),
-        (INSERTS["frame_meta"], rows.index.meta),
+        *((INSERTS[table], values) for table, values in rows.index.tables()),
         (_UPSERT_MEMBER, rows.members),
         (UPSERT, rows.counts),
         (_UPSERT_OBJECT, rows.objects),

@@ -1,20 +1,31 @@
 """Index rows of a frame document, for queries (``querysql.py``): written with the frame.
 
-Three tables, keyed by the frame's row (``frames.row_id``: one immutable revision, so its
+Four tables, keyed by the frame's row (``frames.row_id``: one immutable revision, so its
 rows are written once, in the same transaction, and every version holding it shares them). A
-*unit* is one SingleFrame: a FrameGroup's frame under its name, or a lone SingleFrame under
-``""``. A group's own metadata and annotations belong to each of its units (a group matches
-when one of its SingleFrames does, with what the group says about all of them).
+*unit* is one SingleFrame, numbered: a FrameGroup's frames 0, 1, ... in the document's order,
+a lone SingleFrame 0. A group's own annotations belong to each of its units; a group's own
+metadata is written once, under the unit ``GROUP`` (-1), and a query matches it for each of
+the group's units (a group matches when one of its SingleFrames does, with what the group
+says about all of them).
 
-- ``frame_units (frame_row, unit, uri, width, height, content_type, context_id, timestamp)``:
-  one row per SingleFrame (its source fields; the group's context and timestamp, else its own);
+- ``frame_units (frame_row, unit, name, uri, width, height, content_type, context_id,
+  timestamp)``: one row per SingleFrame (its name, ``""`` for a lone one; its source fields;
+  the group's context and timestamp, else its own);
 - ``frame_labels (frame_row, unit, roi, label, confidence)``: one row per label of each
-  annotation (``roi`` numbers the annotations of the unit; one without labels has label ``""``);
-- ``frame_meta (frame_row, unit, key, seq, text, num)``: one row per scalar metadata value; nested
-  objects give dotted keys (``meta.a.b``), a list gives one row per scalar element. ``text`` is
-  the value's text (strings as is, numbers as JSON writes them, ``true`` / ``false``), ``num``
-  the number. Keys and strings over ``MAX_INDEXED`` characters are not indexed (a B-tree entry
-  has a size limit on PostgreSQL), so such values never match a query.
+  annotation (``roi`` numbers the annotations of the unit, the group's first; one without
+  labels has label ``""``);
+- ``frame_meta (frame_row, unit, key, seq, text)``: one row per non-numeric scalar metadata
+  value (strings as is, ``true`` / ``false``), keyed by (key, text, ...): equality and text
+  ranges read one index range;
+- ``frame_nums (frame_row, unit, key, seq, num, text)``: one row per numeric scalar (``text``
+  as JSON writes it, for wildcards), keyed by (key, frame_row, ...): a query scans its key's
+  rows. Keyed by value, as before migration 11, every number landed at a random place of its
+  key's range: at 1M frames those inserts alone cost ~27 s of SQLite CPU (RESULTS.md); keyed
+  by row they append at the end of each key's range.
+
+Nested objects give dotted keys (``meta.a.b``), a list gives one row per scalar element
+(``seq`` numbers a unit's scalars). Keys and strings over ``MAX_INDEXED`` characters are not
+indexed (a B-tree entry has a size limit on PostgreSQL), so such values never match a query.
 """
 
 from __future__ import annotations
@@ -29,52 +40,76 @@ from .bulk import Insert
 from .db import Conn
 
 MAX_INDEXED = 256
+GROUP = -1  # the unit of a FrameGroup's own metadata rows
 
-TABLES = ("frame_units", "frame_labels", "frame_meta")
+TABLES = ("frame_units", "frame_labels", "frame_meta", "frame_nums")
 
-SCHEMA = [
+# each table is keyed by what queries look up, so it is its own index (one B-tree on SQLite);
+# rows of a frames row are deleted by their whole key, worked out again from its document
+CREATE = [
     """CREATE TABLE frame_units (
-        frame_row BIGINT NOT NULL, unit {text} NOT NULL, uri {text}, width {real}, height {real},
-        content_type {text}, context_id {text}, timestamp {real},
+        frame_row BIGINT NOT NULL, unit INTEGER NOT NULL, name {text} NOT NULL, uri {text},
+        width {real}, height {real}, content_type {text}, context_id {text}, timestamp {real},
         PRIMARY KEY (frame_row, unit)){without_rowid}""",
-    # keyed by what queries look up, so the table is its own index (one B-tree on SQLite);
-    # rows of a frames row are deleted by their whole key, worked out again from its document
     """CREATE TABLE frame_labels (
-        frame_row BIGINT NOT NULL, unit {text} NOT NULL, roi INTEGER NOT NULL,
+        frame_row BIGINT NOT NULL, unit INTEGER NOT NULL, roi INTEGER NOT NULL,
         label {text} NOT NULL, confidence {real},
         PRIMARY KEY (label, frame_row, unit, roi)){without_rowid}""",
     """CREATE TABLE frame_meta (
-        frame_row BIGINT NOT NULL, unit {text} NOT NULL, key {text} NOT NULL, seq INTEGER NOT NULL,
-        text {text} NOT NULL, num {real},
+        frame_row BIGINT NOT NULL, unit INTEGER NOT NULL, key {text} NOT NULL,
+        seq INTEGER NOT NULL, text {text} NOT NULL,
         PRIMARY KEY (key, text, frame_row, unit, seq)){without_rowid}""",
-    # a query's matches are checked against the version through this index: with the version
-    # in it, the check needs no table read (it still serves the orphan checks)
-    "DROP INDEX version_frames_row",
-    "CREATE INDEX version_frames_row ON version_frames (frame_row, version_id)",
+    """CREATE TABLE frame_nums (
+        frame_row BIGINT NOT NULL, unit INTEGER NOT NULL, key {text} NOT NULL,
+        seq INTEGER NOT NULL, num {real} NOT NULL, text {text} NOT NULL,
+        PRIMARY KEY (key, frame_row, unit, seq)){without_rowid}""",
 ]
+#: migration 11: the tables of migration 7 (units named in every row, numbers keyed by value,
+#: group metadata once per SingleFrame) rebuilt in this shape from the stored documents
+REBUILD = [*(f"DROP TABLE IF EXISTS {table}" for table in TABLES), *CREATE]
 
 INSERTS = {
     "frame_units": Insert(
         "frame_units",
-        "frame_row bigint, unit text, uri text, width float8, height float8, "
+        "frame_row bigint, unit int, name text, uri text, width float8, height float8, "
         "content_type text, context_id text, timestamp float8",
     ),
     "frame_labels": Insert(
-        "frame_labels", "frame_row bigint, unit text, roi int, label text, confidence float8"
+        "frame_labels", "frame_row bigint, unit int, roi int, label text, confidence float8"
     ),
-    "frame_meta": Insert(
-        "frame_meta", "frame_row bigint, unit text, key text, seq int, text text, num float8"
+    "frame_meta": Insert("frame_meta", "frame_row bigint, unit int, key text, seq int, text text"),
+    "frame_nums": Insert(
+        "frame_nums", "frame_row bigint, unit int, key text, seq int, num float8, text text"
     ),
 }
 
-
-_DELETES = {
-    "frame_units": "DELETE FROM frame_units WHERE frame_row = ? AND unit = ?",
-    "frame_labels": "DELETE FROM frame_labels "
-    "WHERE label = ? AND frame_row = ? AND unit = ? AND roi = ?",
-    "frame_meta": "DELETE FROM frame_meta "
-    "WHERE key = ? AND text = ? AND frame_row = ? AND unit = ? AND seq = ?",
+#: each table's key: its columns, and where they are in a row
+_KEYS = {
+    "frame_units": (("frame_row", "unit"), (0, 1)),
+    "frame_labels": (("label", "frame_row", "unit", "roi"), (3, 0, 1, 2)),
+    "frame_meta": (("key", "text", "frame_row", "unit", "seq"), (2, 4, 0, 1, 3)),
+    "frame_nums": (("key", "frame_row", "unit", "seq"), (2, 0, 1, 3)),
 }
+
+
+def _pg_delete() -> str:
+    """The rows of every table by their keys in one statement (one round trip on PostgreSQL):
+    each delete a data-modifying CTE but the last, the keys from one array per column."""
+    parts, first = [], 1
+    for table in TABLES:
+        columns = _KEYS[table][0]
+        types = dict(zip(INSERTS[table].names, INSERTS[table].types, strict=True))
+        arrays = ", ".join(f"${first + i}::{types[c]}[]" for i, c in enumerate(columns))
+        match = " AND ".join(f"{table}.{c} = k.{c}" for c in columns)
+        parts.append(
+            f"DELETE FROM {table} USING unnest({arrays}) AS k ({', '.join(columns)}) WHERE {match}"
+        )
+        first += len(columns)
+    ctes = ", ".join(f"d{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
+    return f"WITH {ctes} {parts[-1]}"
+
+
+_PG_DELETE = _pg_delete()
 _CHUNK = 500  # row ids per IN (...) list
 
 
@@ -88,9 +123,9 @@ def _text(scalar: Any) -> str:
     return str(scalar) if type(scalar) is int else orjson.dumps(scalar).decode()
 
 
-def _scalars(prefix: str, value: dict[str, Any], out: list[tuple[str, str | None, Any]]) -> None:
-    """Append (key, text, number) of every scalar under ``value``; nested keys joined with
-    dots, each scalar element of a list under its list's key."""
+def _scalars(prefix: str, value: dict[str, Any], out: list[tuple[str, str, float | None]]) -> None:
+    """Append (key, text, number or None) of every scalar under ``value``; nested keys joined
+    with dots, each scalar element of a list under its list's key."""
     for key, inner in value.items():
         name = f"{prefix}.{key}" if prefix else key
         kind = type(inner)
@@ -140,47 +175,78 @@ class _Document(_Frame, gc=False):
 _decode = msgspec.json.Decoder(_Document).decode
 
 _Rois = list[tuple[list[str], float | None]]
-_Meta = list[tuple[str, str | None, Any]]
 
 
 class IndexRows:
-    """The rows of the three tables for a batch of (row id, document) pairs."""
+    """The rows of the four tables for a batch of (row id, document) pairs. Rows are lists:
+    ``build`` makes a document's rows without their frames row (the work, done before the
+    write transaction: off the database thread), ``take`` gives them theirs."""
 
     def __init__(self) -> None:
-        self.units: list[tuple[Any, ...]] = []
-        self.labels: list[tuple[Any, ...]] = []
-        self.meta: list[tuple[Any, ...]] = []
+        self.units: list[list[Any]] = []
+        self.labels: list[list[Any]] = []
+        self.meta: list[list[Any]] = []
+        self.nums: list[list[Any]] = []
+
+    def tables(self) -> list[tuple[str, list[list[Any]]]]:
+        """(table, rows) of each table, in ``TABLES`` order."""
+        return list(zip(TABLES, (self.units, self.labels, self.meta, self.nums), strict=True))
 
     def add(self, row: int, document: bytes | str) -> None:
-        doc = _decode(document)
-        if doc.frames is None:
-            self._unit(row, "", doc, doc, _rois(doc), _meta(doc.metadata, []))
-            return
-        # what the group says counts for each of its frames: worked out once
-        rois = _rois(doc)
-        meta = _meta(doc.metadata, [])
-        for name, frame in doc.frames.items():
-            self._unit(row, name, frame, doc, rois + _rois(frame), _meta(frame.metadata, meta))
+        self.take(row, IndexRows.build(document))
 
-    def _unit(
-        self, row: int, unit: str, frame: _Frame, group: _Document, rois: _Rois, meta: _Meta
-    ) -> None:
+    def take(self, row: int, built: IndexRows) -> None:
+        """Add the rows of ``build`` (once) as frames row ``row``'s."""
+        for _, rows in built.tables():
+            for values in rows:
+                values[0] = row
+        self.units += built.units
+        self.labels += built.labels
+        self.meta += built.meta
+        self.nums += built.nums
+
+    @staticmethod
+    def build(document: bytes | str) -> IndexRows:
+        """A document's rows, their frames row left to ``take``."""
+        out, doc = IndexRows(), _decode(document)
+        if doc.frames is None:
+            out._unit(0, "", doc, doc, _rois(doc))
+            out._meta(0, doc.metadata)
+            return out
+        rois = _rois(doc)  # what the group says counts for each of its frames
+        if doc.frames:  # (a group without frames has no unit to match)
+            out._meta(GROUP, doc.metadata)
+        for unit, (name, frame) in enumerate(doc.frames.items()):
+            out._unit(unit, name, frame, doc, rois + _rois(frame))
+            out._meta(unit, frame.metadata)
+        return out
+
+    def _unit(self, unit: int, name: str, frame: _Frame, group: _Document, rois: _Rois) -> None:
         stamp = group.timestamp
         self.units.append(
-            (row, unit, frame.source, _number(frame.width), _number(frame.height),
+            [None, unit, name, frame.source, _number(frame.width), _number(frame.height),
              frame.content_type, group.context_id or frame.context_id,
-             _number(frame.timestamp if stamp is None else stamp))
+             _number(frame.timestamp if stamp is None else stamp)]
         )  # fmt: skip
         self.labels += [
-            (row, unit, roi, label, confidence)
+            [None, unit, roi, label, confidence]
             for roi, (labels, confidence) in enumerate(rois)
             for label in labels
         ]
-        self.meta += [(row, unit, key, seq, text, num) for seq, (key, text, num) in enumerate(meta)]
+
+    def _meta(self, unit: int, metadata: dict[str, Any] | None) -> None:
+        if not metadata:
+            return
+        scalars: list[tuple[str, str, float | None]] = []
+        _scalars("", metadata, scalars)
+        for seq, (key, text, num) in enumerate(scalars):
+            if num is None:
+                self.meta.append([None, unit, key, seq, text])
+            else:
+                self.nums.append([None, unit, key, seq, num, text])
 
     async def write(self, conn: Conn) -> None:
-        tables = zip(TABLES, (self.units, self.labels, self.meta), strict=True)
-        for table, rows in tables:
+        for table, rows in self.tables():
             if rows:  # row ids are new and increasing: these append at the end of the keys
                 await conn.executemany(INSERTS[table].values(), rows)
 
@@ -196,14 +262,6 @@ def _rois(part: _Frame) -> _Rois:
         confidence = annotation.confidence
         kind = type(confidence)
         out.append((labels, float(confidence) if kind is float or kind is int else None))
-    return out
-
-
-def _meta(metadata: dict[str, Any] | None, first: _Meta) -> _Meta:
-    """``first`` (a copy), then the scalars of ``metadata``."""
-    out = list(first)
-    if metadata:
-        _scalars("", metadata, out)
     return out
 
 
@@ -239,14 +297,22 @@ async def drop_orphan_rows(conn: Conn, row_ids: Sequence[int]) -> None:
         row_ids,
         " AND NOT EXISTS (SELECT 1 FROM version_frames WHERE frame_row = frames.row_id)",
     )
-    keys: tuple[list[tuple[Any, ...]], ...] = (
-        [(r[0], r[1]) for r in rows.units],
-        [(r[3], r[0], r[1], r[2]) for r in rows.labels],
-        [(r[2], r[4], r[0], r[1], r[3]) for r in rows.meta],
-    )
-    for table, by_key in zip(TABLES, keys, strict=True):
-        if by_key:
-            await conn.executemany(_DELETES[table], by_key)
+    keys = {table: [tuple(r[i] for i in _KEYS[table][1]) for r in values]
+            for table, values in rows.tables()}  # fmt: skip
+    if conn.dialect == "postgresql":
+        if any(keys.values()):
+            args = [list(c) for t in TABLES for c in _columns(keys[t], len(_KEYS[t][0]))]
+            await conn.execute(_PG_DELETE, args)
+        return
+    for table in TABLES:
+        if keys[table]:
+            match = " AND ".join(f"{c} = ?" for c in _KEYS[table][0])
+            await conn.executemany(f"DELETE FROM {table} WHERE {match}", keys[table])
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """``rows`` as columns (``width`` empty ones for no rows)."""
+    return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
 async def prune(conn: Conn) -> None:
@@ -259,7 +325,8 @@ async def prune(conn: Conn) -> None:
 
 
 async def backfill(conn: Conn, page_size: int = 2000) -> None:
-    """Index every stored frame (the migration that adds the tables, on an existing catalog)."""
+    """Index every stored frame (the migrations that create the tables, on an existing
+    catalog)."""
     last = 0
     while True:
         rows = await conn.fetchall(

@@ -16,6 +16,7 @@ from itertools import count
 from typing import Any
 
 from ..query import And, FrameFilter, Match, Node, Not, Or, Range
+from .frameindex import GROUP
 
 Sql = tuple[str, list[Any]]
 
@@ -23,7 +24,7 @@ _UNIT = "frame_row, unit"
 _ROI = "frame_row, unit, roi"
 #: the column of ``frame_units`` (aliased ``u``) of each unit field
 _UNIT_COLUMNS = {
-    "source.id": "u.unit",
+    "source.id": "u.name",
     "source.uri": "u.uri",
     "source.content_type": "u.content_type",
     "source.width": "u.width",
@@ -72,8 +73,8 @@ class _Compiler:
         #: a condition every term's frames rows meet (``{col}``: the row column), if any
         self.bound = bound
         self.aliases = count()
-        #: the SQL of single-term sets -> their frame_row column, for a correlated EXISTS
-        self.single: dict[str, str] = {}
+        #: the SQL of single-term sets -> their correlated EXISTS on ``vf`` (``exists``)
+        self.single: dict[str, Sql] = {}
 
     def text_test(self, column: str, term: Match) -> Sql:
         if not term.wildcard:
@@ -119,22 +120,50 @@ class _Compiler:
         return self.one(sql, args, "u.frame_row")
 
     def meta(self, key: str, node: Match | Range) -> Sql:
+        """A metadata term: ``frame_meta`` for text, ``frame_nums`` for numbers (``text`` there
+        is read by wildcards only: a number's JSON text always parses as a number, so a text
+        that does not is never one). A row under ``GROUP`` counts for each unit of its group."""
+        parts: list[tuple[str, str, list[Any]]] = []
         if isinstance(node, Range):
             numeric = isinstance(node.low, float | int) or isinstance(node.high, float | int)
-            test, args = self.range_test("num" if numeric else "text", node)
-            if not numeric:
-                test += " AND num IS NULL"
+            table = "frame_nums" if numeric else "frame_meta"
+            parts.append((table, *self.range_test(f"m.{'num' if numeric else 'text'}", node)))
         elif node.number is not None:
-            test, args = "(text = ? OR num = ?)", [node.value, node.number]
+            parts += [
+                ("frame_meta", "m.text = ?", [node.value]),
+                ("frame_nums", "m.num = ?", [node.number]),
+            ]
         else:
-            test, args = self.text_test("text", node)
-        sql = f"SELECT {_UNIT} FROM frame_meta WHERE key = ? AND {test}"
-        return self.one(sql, [key, *args], "frame_row")
+            tables = ("frame_meta", "frame_nums") if node.wildcard else ("frame_meta",)
+            parts += [(table, *self.text_test("m.text", node)) for table in tables]
+        sets = []
+        for table, test, args in parts:
+            # a unit's own rows, then its group's (CROSS JOIN: SQLite reads the term's rows
+            # first, then the units of each group's frames row by key)
+            own = f"SELECT m.frame_row, m.unit FROM {table} m WHERE m.key = ? AND m.unit >= 0"
+            group = (
+                f"SELECT u.frame_row, u.unit FROM {table} m CROSS JOIN frame_units u "
+                f"WHERE m.key = ? AND m.unit = {GROUP} AND u.frame_row = m.frame_row"
+            )
+            sets += [self.bounded(f"{sql} AND {test}", [key, *args], "m.frame_row")
+                     for sql in (own, group)]  # fmt: skip
+        out = sets[0]
+        for part in sets[1:]:
+            out = self.combine("UNION", out, part, _UNIT)
+        self.single[out[0]] = self.exists(sets, "m.frame_row")
+        return out
 
     def one(self, sql: str, args: list[Any], row_column: str) -> Sql:
         sql, args = self.bounded(sql, args, row_column)
-        self.single[sql] = row_column
+        self.single[sql] = self.exists([(sql, args)], row_column)
         return sql, args
+
+    @staticmethod
+    def exists(sets: list[Sql], row_column: str) -> Sql:
+        """The condition on ``vf`` that one of ``sets`` (a term's) holds for its frames row:
+        an index probe each."""
+        tests = [f"EXISTS ({sql} AND {row_column} = vf.frame_row)" for sql, _ in sets]
+        return f"({' OR '.join(tests)})", [arg for _, args in sets for arg in args]
 
     def bounded(self, sql: str, args: list[Any], row_column: str = "frame_row") -> Sql:
         """``sql`` (ending in its WHERE) limited to the compiler's frames rows, if any: a
@@ -218,9 +247,9 @@ class _Compiler:
         out = self.units(rule)
         if out is None:
             return None
-        row_column = self.single.get(out[0])
-        if ordered and row_column is not None:
-            return f"EXISTS ({out[0]} AND {row_column} = vf.frame_row)", out[1]
+        correlated = self.single.get(out[0])
+        if ordered and correlated is not None:
+            return correlated
         a = next(self.aliases)
         walk = "+" if ordered and self.dialect == "sqlite" else ""
         return f"{walk}vf.frame_row IN (SELECT frame_row FROM ({out[0]}) AS q{a})", out[1]

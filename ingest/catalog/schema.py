@@ -18,7 +18,8 @@ Tables:
 - version_frames: membership (version, frame id) -> frame_row (frames.row_id), plus the sort
   keys; a child version gets a copy of its parents' membership rows, so edits in the child never
   show in the parent. An edit inserts a new frames row and points the membership at it.
-- frame_units, frame_labels, frame_meta: what queries search, per frames row (``frameindex``).
+- frame_units, frame_labels, frame_meta, frame_nums: what queries search, per frames row
+  (``frameindex``; reshaped by migration 11).
 - version_labels: frames per (version, ROI label), for counts of label queries
   (``labelcounts``).
 
@@ -148,8 +149,16 @@ MIGRATIONS: list[list[Step]] = [
         "ALTER TABLE datasets ADD COLUMN project {text}",
         "ALTER TABLE versions ADD COLUMN comment {text}",
     ],
-    # query index tables (catalog/frameindex.py), filled from the frames already stored
-    [*frameindex.SCHEMA, frameindex.backfill],
+    # query index tables (catalog/frameindex.py), filled from the frames already stored (in
+    # their present shape: migration 11 rebuilds those an older migration 7 made)
+    [
+        *frameindex.CREATE,
+        frameindex.backfill,
+        # a query's matches are checked against the version through this index: with the
+        # version in it, the check needs no table read (it still serves the orphan checks)
+        "DROP INDEX version_frames_row",
+        "CREATE INDEX version_frames_row ON version_frames (frame_row, version_id)",
+    ],
     [
         # chunked imports (catalog/chunks.py): one row per (manifest content, version), one
         # per chunk with its outcome; progress, resumption and the merged report come from here
@@ -187,6 +196,9 @@ MIGRATIONS: list[list[Step]] = [
         "ALTER TABLE imports ADD COLUMN origin {text}",
         "DROP TABLE IF EXISTS jobs",
     ],
+    # the query index reshaped for by-reference import speed (frameindex.py says how): rebuilt
+    # from the stored documents; the label counts (migration 9) stay as they are
+    [*frameindex.REBUILD, frameindex.backfill],
 ]
 
 _DIALECT = {

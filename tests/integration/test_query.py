@@ -40,6 +40,8 @@ FRAME_QUERIES = [
     'meta.city:"bremen" OR meta.city:hamburg',
     "meta.city:b*",
     "meta.n:12",
+    "meta.n:1*",  # a wildcard over numbers' text
+    "meta.exposure:9?? OR meta.city:*erlin",
     "meta.n:[10 TO 20]",
     "meta.n:{10 TO 20}",
     "meta.n:>=40",

@@ -84,7 +84,7 @@ def test_cli_query_counts_lists_and_writes_jsonl(env: dict[str, str], tmp_path: 
 
 async def test_migration_indexes_frames_written_before_it(alib: str) -> None:
     version = await DatasetVersion.create_new_dataset_async("Old", version_name="v1")
-    group = FrameGroup(id="g", context_id="c", timestamp=1.0, metadata={"city": "bremen"})
+    group = FrameGroup(id="g", context_id="c", timestamp=1.0, metadata={"city": "bremen", "n": 1})
     group["front"] = SingleFrame(source="https://host/f.jpg")
     group["front"].add_annotation(box2d_xywh=(1, 1, 2, 2), labels=["car"], confidence=0.9)
     solo = SingleFrame(id="s", source="https://host/s.jpg", metadata={"city": "berlin"})

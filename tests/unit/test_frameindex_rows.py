@@ -1,5 +1,5 @@
 """The query index rows decoded with msgspec (``catalog/frameindex.py``) are exactly the rows
-the former walker built from the whole parsed document (kept here as the oracle), for
+a walker over the whole parsed document builds (``tests/oldindex.py``, the oracle), for
 generated documents of every shape and for the edge cases one by one."""
 
 from __future__ import annotations
@@ -12,68 +12,7 @@ import pytest
 
 from ingest.catalog.frameindex import MAX_INDEXED, IndexRows
 
-# --- the oracle: the walker IndexRows.add was before msgspec decoding (orjson, dicts) ---------
-
-
-def _number(value: Any) -> float | None:
-    kind = type(value)
-    return float(value) if kind is int or kind is float else None
-
-
-def _scalars(prefix: str, value: dict[str, Any], out: list[tuple[str, str | None, Any]]) -> None:
-    for key, inner in value.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if type(inner) is dict:
-            _scalars(name, inner, out)
-            continue
-        if len(name) > MAX_INDEXED:
-            continue
-        for scalar in inner if type(inner) is list else (inner,):
-            if type(scalar) is str:
-                if len(scalar) <= MAX_INDEXED:
-                    out.append((name, scalar, None))
-            elif scalar is not None and type(scalar) not in (dict, list):
-                out.append((name, orjson.dumps(scalar).decode(), _number(scalar)))
-
-
-def _rois(part: dict[str, Any]) -> list[tuple[list[str], float | None]]:
-    out = []
-    for annotation in part.get("annotations") or ():
-        labels = [x for x in annotation.get("labels") or () if len(x) <= MAX_INDEXED]
-        out.append((list(dict.fromkeys(labels)) or [""], _number(annotation.get("confidence"))))
-    return out
-
-
-class OracleRows(IndexRows):
-    def add(self, row: int, document: bytes | str) -> None:
-        doc = orjson.loads(document)
-        frames = doc.get("frames")
-        if type(frames) is not dict:
-            self._oracle_unit(row, "", doc, doc, [], [])
-            return
-        rois = _rois(doc)
-        meta: list[tuple[str, str | None, Any]] = []
-        _scalars("", doc.get("metadata") or {}, meta)
-        for name, frame in frames.items():
-            self._oracle_unit(row, name, frame, doc, rois, meta)
-
-    def _oracle_unit(self, row, unit, frame, group, group_rois, group_meta) -> None:  # type: ignore[no-untyped-def]
-        context = group.get("context_id") or frame.get("context_id")
-        stamp = group.get("timestamp")
-        stamp = frame.get("timestamp") if stamp is None else stamp
-        self.units.append(
-            (row, unit, frame.get("source"), _number(frame.get("width")),
-             _number(frame.get("height")), frame.get("content_type"), context, _number(stamp))
-        )  # fmt: skip
-        rois = group_rois + _rois(frame) if frame is not group else group_rois or _rois(frame)
-        for roi, (labels, confidence) in enumerate(rois):
-            for label in labels:
-                self.labels.append((row, unit, roi, label, confidence))
-        meta = list(group_meta)
-        _scalars("", frame.get("metadata") or {}, meta)
-        for seq, (key, text, num) in enumerate(meta):
-            self.meta.append((row, unit, key, seq, text, num))
-
+from ..oldindex import rows as oracle_rows
 
 # --- generated documents -----------------------------------------------------------------------
 
@@ -148,18 +87,18 @@ def document(rng: random.Random) -> dict[str, Any]:
     return doc
 
 
-def _rows(cls: type[IndexRows], docs: list[bytes]) -> tuple[list[Any], ...]:
-    rows = cls()
+def _rows(docs: list[bytes]) -> tuple[list[Any], ...]:
+    rows = IndexRows()
     for row, doc in enumerate(docs, 1):
         rows.add(row, doc)
-    return rows.units, rows.labels, rows.meta
+    return tuple([tuple(r) for r in rows] for _, rows in rows.tables())
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_generated_documents_give_the_oracles_rows(seed: int) -> None:
     rng = random.Random(seed)
     docs = [orjson.dumps(document(rng)) for _ in range(400)]
-    new, old = _rows(IndexRows, docs), _rows(OracleRows, docs)
+    new, old = _rows(docs), oracle_rows(docs)
     assert sum(map(len, old)) > 1000  # the documents do give rows of every table
     assert all(old)
     assert new == old
@@ -191,7 +130,7 @@ EDGE_CASES: list[dict[str, Any]] = [
 @pytest.mark.parametrize("doc", EDGE_CASES, ids=range(len(EDGE_CASES)))
 def test_edge_cases_give_the_oracles_rows(doc: dict[str, Any]) -> None:
     for encoded in (orjson.dumps(doc), orjson.dumps(doc).decode()):  # bytes and text columns
-        assert _rows(IndexRows, [encoded]) == _rows(OracleRows, [encoded])
+        assert _rows([encoded]) == oracle_rows([encoded])  # type: ignore[list-item]
 
 
 def test_skipped_fields_are_never_built() -> None:
@@ -200,4 +139,4 @@ def test_skipped_fields_are_never_built() -> None:
     heavy = {"frames": {"a": {"annotations": [{"labels": ["x"], "poly2d_xy": list(range(10**5)),
                                                 "metadata": {"m": 1}}]}}}  # fmt: skip
     light = {"frames": {"a": {"annotations": [{"labels": ["x"]}]}}}
-    assert _rows(IndexRows, [orjson.dumps(heavy)]) == _rows(IndexRows, [orjson.dumps(light)])
+    assert _rows([orjson.dumps(heavy)]) == _rows([orjson.dumps(light)])
