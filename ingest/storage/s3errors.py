@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import sys
 from typing import Any, TypeGuard
 from xml.etree import ElementTree
 
-import aiohttp
 import botocore.exceptions as bexc
 
 from ..errors import StorageError
@@ -52,10 +52,18 @@ _TRANSIENT_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     bexc.IncompleteReadError,
     bexc.ResponseStreamingError,
     bexc.HTTPClientError,  # aiobotocore wraps any other HTTP-layer exception in this
-    aiohttp.ClientError,
     asyncio.TimeoutError,
     ConnectionError,
 )
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """The network failures above, and aiohttp's once it is imported (a store on the lean
+    wire may never import it: then no aiohttp error can be raised either)."""
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None:
+        return _TRANSIENT_NETWORK_ERRORS
+    return (*_TRANSIENT_NETWORK_ERRORS, aiohttp.ClientError)
 
 
 def _client_error_parts(exc: bexc.ClientError) -> tuple[str, int | None, str]:
@@ -69,7 +77,7 @@ def _client_error_parts(exc: bexc.ClientError) -> tuple[str, int | None, str]:
 def _is_local_os_error(exc: BaseException) -> TypeGuard[OSError]:
     # botocore's timeout classes also derive from OSError (through requests/urllib3)
     return isinstance(exc, OSError) and not isinstance(
-        exc, (*_TRANSIENT_NETWORK_ERRORS, bexc.BotoCoreError)
+        exc, (*_network_errors(), bexc.BotoCoreError)
     )
 
 
@@ -82,7 +90,7 @@ def botocore_is_transient(exc: BaseException) -> bool:
         return code in TRANSIENT_CODES or (status in TRANSIENT_STATUSES)
     if isinstance(exc, bexc.SSLError):  # certificate problems do not fix themselves
         return False
-    if isinstance(exc, _TRANSIENT_NETWORK_ERRORS):
+    if isinstance(exc, _network_errors()):
         return True
     if _is_local_os_error(exc):
         return os_error_is_transient(exc)
