@@ -138,21 +138,22 @@ class LeanPut:
         self,
         target: Target,
         credentials: Any,
-        open_http: Callable[[], Awaitable[Any]],
+        http: Any = None,
         *,
+        open_http: Callable[[], Awaitable[Any]] | None = None,
         exceptions: Any = None,
         payload_signing: bool = False,
         pool: PutPool | None = None,
     ) -> None:
-        """``open_http``: gives the aiohttp session of the client (for https and big bodies),
-        asked on the first such PUT only."""
+        """``http``: the aiohttp session for https and big bodies, or ``open_http``, which
+        gives it on the first such PUT (the client's session: built on demand)."""
         self.target = target
         self._pool = pool
         self._origin_len = origin_length(target.base_url)
         self.host = host_header(target.base_url)
         self._credentials = credentials
         self._static: Any = None  # static keys, frozen once
-        self._http: Any = None  # the aiohttp session, once asked for
+        self._http: Any = http
         self._open_http = open_http
         self._exceptions = exceptions
         self._signer = PutSigner(target.region, target.service, payload_signing=payload_signing)
@@ -197,7 +198,7 @@ class LeanPut:
         return cls(
             target,
             credentials,
-            lambda: http_session._get_session(None),
+            open_http=lambda: http_session._get_session(None),
             exceptions=client.exceptions,
             payload_signing=bool((config.s3 or {}).get("payload_signing_enabled")),
             pool=_pool(target, config.max_pool_connections, config.connect_timeout,
@@ -228,7 +229,7 @@ class LeanPut:
             return None
         target = Target(base, region, "s3")
         pool = _pool(target, limit, timeout_s, timeout_s)
-        return cls(target, credentials, open_http, pool=pool)
+        return cls(target, credentials, open_http=open_http, pool=pool)
 
     @property
     def wired(self) -> bool:
@@ -324,6 +325,7 @@ class LeanPut:
         from yarl import URL
 
         if self._http is None:
+            assert self._open_http is not None
             self._http = await self._open_http()
         try:
             async with self._http.put(
