@@ -102,7 +102,7 @@ def base_url(endpoint_url: str, bucket: str, addressing_style: str) -> str | Non
     parts = urlsplit(endpoint_url)
     if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment:
         return None
-    if "@" in parts.netloc or parts.hostname != parts.hostname.lower():
+    if "@" in parts.netloc or parts.netloc != parts.netloc.lower():
         return None
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     if addressing_style == "path":
