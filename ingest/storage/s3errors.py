@@ -4,8 +4,8 @@ into StorageError, whose ``transient`` flag ``errors.is_transient`` reads."""
 from __future__ import annotations
 
 import asyncio
-import http.client
 import sys
+from http import HTTPStatus
 from typing import Any, TypeGuard
 from xml.etree import ElementTree
 
@@ -143,6 +143,14 @@ def _error_body_parts(body: bytes) -> tuple[str, str]:
     return (error.findtext("Code") or "").strip(), (error.findtext("Message") or "").strip()
 
 
+def _reason(status: int) -> str:
+    """The status's reason phrase (``http.client.responses``, without importing it: 15 ms)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def client_error_from_response(
     op: str, status: int, headers: dict[str, str], body: bytes, exceptions: Any = None
 ) -> bexc.ClientError:
@@ -152,7 +160,7 @@ def client_error_from_response(
     ``NoSuchBucket``) when ``exceptions`` (a client's ``.exceptions``) knows the code."""
     code, message = _error_body_parts(body)
     if not code:
-        code, message = str(status), message or http.client.responses.get(status, "")
+        code, message = str(status), message or _reason(status)
     response: dict[str, Any] = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {
