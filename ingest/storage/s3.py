@@ -146,7 +146,6 @@ class S3Storage:
             if self.lean_put and not self._early:  # resolved once: URL, scope, credentials
                 self._lean = await LeanPut.resolve(client, self.bucket)
         except BaseException:
-            self._lean = None if not self._early else self._lean
             await stack.aclose()
             raise
         self._client, self._stack = client, stack
