@@ -51,6 +51,11 @@ async def non_lean():
     from ingest.storage import open_storage
     store = await open_storage(url, endpoint_url=endpoint, multipart_threshold_mb=5)
     try:
+        # HEAD on the lean wire, twice on a kept connection, then a PUT on it again
+        one = (await store.stat("small.bin"), await store.stat("small.bin"))
+        await store.put_bytes("small.bin", b"v" * 10, "text/plain")
+        two = await store.stat("small.bin")
+        seen["stats"] = [one[0] is None, one[1] is None, two.size, await store.content_type("small.bin")]
         seen["client_before"] = store._client is not None
         seen["listed"] = sorted([o.key async for o in store.list()])
         with open(big, "rb") as f:
@@ -102,7 +107,8 @@ def test_first_puts_go_out_before_aioboto3_is_imported(
     # the whole import (probe HEAD, six PUTs, commit) never needed the client
     assert seen["after_import"] == []
     assert not seen["client_before"]
-    assert len(seen["listed"]) == 6  # ListObjectsV2: the client, built on demand
+    assert seen["stats"] == [True, True, 10, "text/plain"]  # HeadObject on the lean wire
+    assert len(seen["listed"]) == 7  # ListObjectsV2: the client, built on demand
     assert seen["multipart"] == f"s3://{bucket}/p/big.bin"
     assert seen["client_after"]
-    assert len(list_keys(endpoint, bucket, "p/")) == 7
+    assert len(list_keys(endpoint, bucket, "p/")) == 8
