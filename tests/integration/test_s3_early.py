@@ -55,7 +55,8 @@ async def non_lean():
         one = (await store.stat("small.bin"), await store.stat("small.bin"))
         await store.put_bytes("small.bin", b"v" * 10, "text/plain")
         two = await store.stat("small.bin")
-        seen["stats"] = [one[0] is None, one[1] is None, two.size, await store.content_type("small.bin")]
+        kind = await store.content_type("small.bin")
+        seen["stats"] = [one[0] is None, one[1] is None, two.size, kind]
         seen["client_before"] = store._client is not None
         seen["listed"] = sorted([o.key async for o in store.list()])
         with open(big, "rb") as f:
