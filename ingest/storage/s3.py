@@ -313,7 +313,8 @@ class S3Storage:
     async def list(self, prefix: str = "") -> AsyncIterator[StoredObject]:
         target = f"{self.url}/{prefix}" if prefix else self.url
         strip = len(self._key_base)
-        client = await self.get_client()
+        with self._translated("ListObjectsV2", target):
+            client = await self.get_client()
         pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket,
             Prefix=self._key_base + prefix,
