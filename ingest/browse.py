@@ -210,7 +210,7 @@ async def presigned_url(storage: Storage, uri: str, expires_s: int = PRESIGN_EXP
     _check_plain(uri, key)
     full_key = uri[len(f"s3://{storage.bucket}/") :]
     try:
-        url: str = await storage.client.generate_presigned_url(
+        url: str = await (await storage.get_client()).generate_presigned_url(
             "get_object",
             Params={"Bucket": storage.bucket, "Key": full_key},
             ExpiresIn=expires_s,

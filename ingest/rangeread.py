@@ -39,7 +39,9 @@ async def fetch_range(
         condition = {"IfMatch": f'"{etag}"'} if etag else {}
         wanted = f"bytes={span.start}-{span.end - 1}"
         try:
-            resp = await store.client.get_object(Bucket=bucket, Key=key, Range=wanted, **condition)
+            resp = await (await store.get_client()).get_object(
+                Bucket=bucket, Key=key, Range=wanted, **condition
+            )
             fh: IO[bytes] = await asyncio.to_thread(open, path, "wb")
             try:
                 await asyncio.to_thread(fh.seek, span.start)

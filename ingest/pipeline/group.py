@@ -11,8 +11,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-import imagesize
-
 from ..errors import IngestError
 from ..sources import LOCAL, classify, guess_content_type, object_key, object_slots, remote_key
 from .localfile import OpenedFile, open_source
@@ -146,6 +144,8 @@ class GroupStorer:
 def fill_from_header(frame_doc: dict[str, Any], fd: int, path: str) -> None:
     """Width, height (image header) and content type of a local source, where not given."""
     if frame_doc["width"] is None or frame_doc["height"] is None:
+        import imagesize  # on first use: 11 ms of imports (urllib, http) a run may not need
+
         try:
             with open(fd, "rb", closefd=False) as fh:  # the checked file, not the path
                 fh.seek(0)

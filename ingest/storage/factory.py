@@ -93,6 +93,7 @@ async def open_storage(
         multipart_threshold=threshold,
         timeout_s=timeout_s,
         lean_put=lean_put,
+        defer_client=True,  # uploads start at once; the client only if a non-lean op needs it
     )
     try:
         return await store.open()

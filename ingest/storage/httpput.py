@@ -1,4 +1,4 @@
-"""One HTTP/1.1 PUT on a pooled keep-alive connection: the lean PUT path's wire, plain HTTP.
+"""One HTTP/1.1 PUT (or HEAD) on a pooled keep-alive connection: the lean path's wire, plain HTTP.
 
 Why the connections are hand-written (the parsing is httptools'): the lean PUT path
 (``s3put.LeanPut``) signs each PutObject itself, and aiohttp's ``ClientSession.request`` was
@@ -71,6 +71,7 @@ class _Conn(asyncio.Protocol):
         self.head_bytes = 0  # bytes received before the end of the header block
         self.timer: asyncio.TimerHandle | None = None
         self.read_timeout = 0.0
+        self.bodiless = False  # the answer to a HEAD: its headers are the whole of it
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -113,6 +114,11 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.head_done = True
+        if self.bodiless and self.waiter is not None and not self.waiter.done():
+            # a HEAD's Content-Length is the object's, no body follows: the parser (which
+            # does not know the method) is dropped with this exchange, the connection kept
+            assert self.parser is not None
+            self._finish(self._result(self.parser.should_keep_alive()))
 
     def on_body(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():  # cut at body_max already
@@ -136,8 +142,11 @@ class _Conn(asyncio.Protocol):
 
     # -- one exchange --------------------------------------------------------------------------
 
-    def send(self, request: list[bytes], read_timeout: float) -> asyncio.Future[Result]:
+    def send(
+        self, request: list[bytes], read_timeout: float, bodiless: bool = False
+    ) -> asyncio.Future[Result]:
         assert self.transport is not None
+        self.bodiless = bodiless
         self.parser = httptools.HttpResponseParser(self)
         self.headers, self.body, self.framed, self.head_done = {}, bytearray(), False, False
         self.head_bytes = 0
@@ -212,15 +221,19 @@ class PutPool:
         self.connections_opened = 0  # for tests and tools
 
     async def put(
-        self, target: str, headers: dict[str, str], body: bytes, url: str
+        self, target: str, headers: dict[str, str], body: bytes, url: str, method: str = "PUT"
     ) -> tuple[int, dict[str, str], bytes]:
-        """Send ``PUT target`` once; (status, lower-cased headers, body up to ``body_max``).
-        Raises botocore's exceptions for what went wrong on the way (``url`` names it)."""
-        head = _request_head(target, headers, len(body))
+        """Send ``PUT target`` (or ``method``: HEAD) once; (status, lower-cased headers, body
+        up to ``body_max``). Raises botocore's exceptions for what went wrong on the way
+        (``url`` names it)."""
+        bodiless = method == "HEAD"
+        head = _request_head(target, headers, None if bodiless else len(body), method)
         async with self._slots:
             conn = await self._connection(url)
             try:
-                status, resp_headers, data, keep = await conn.send([head, body], self.read_timeout)
+                status, resp_headers, data, keep = await conn.send(
+                    [head, body], self.read_timeout, bodiless
+                )
             except asyncio.CancelledError:
                 conn.abort()
                 raise
@@ -271,14 +284,17 @@ class PutPool:
         self._idle.clear()
 
 
-def _request_head(target: str, headers: dict[str, str], length: int) -> bytes:
+def _request_head(
+    target: str, headers: dict[str, str], length: int | None, method: str = "PUT"
+) -> bytes:
     """The request line and header block; a header that would split the request is refused."""
-    lines = [f"PUT {target} HTTP/1.1"]
+    lines = [f"{method} {target} HTTP/1.1"]
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
             raise ValueError(f"invalid HTTP header {name!r}: {value!r}")
         lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {length}")
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 

@@ -67,7 +67,7 @@ async def _open_s3(store: Any, key: str) -> tuple[int | None, Chunks]:
     uri = store.uri(key)
     full_key = uri[len(f"s3://{store.bucket}/") :]
     try:
-        response = await store.client.get_object(Bucket=store.bucket, Key=full_key)
+        response = await (await store.get_client()).get_object(Bucket=store.bucket, Key=full_key)
     except Exception as exc:
         raise translate_error(exc, "GetObject", uri) from exc
     stream = response["Body"]

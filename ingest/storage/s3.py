@@ -1,11 +1,15 @@
 """A blob store on S3 or any S3-compatible service (MinIO, Ceph, moto...), with aioboto3.
 
 One client (one connection pool) per store, opened by ``open()`` / ``async with`` and closed
-by ``close()``. botocore's own retries are turned off (exactly one HTTP request per call): the
-pipeline owns the retry policy, so a frame gets exactly ``upload_retries + 1`` attempts.
-Every lower-layer error is translated here, once, by ``translate_error``, which classifies
-botocore's errors (``botocore_is_transient``) into the ``transient`` flag of ``StorageError``
-that ``errors.is_transient`` (the pipeline's one retry predicate) reads.
+by ``close()``; with ``defer_client=True`` (the application's stores) and the settings
+``s3early`` reads without botocore, ``open()`` sets up only the lean path (PUT and HEAD on
+the plain-HTTP wire) and the client is built on the first operation that needs it
+(``get_client()``: multipart, delete, list, get, presign...), if any. botocore's own retries
+are turned off (exactly one HTTP request per call): the pipeline owns the retry policy, so a
+frame gets exactly ``upload_retries + 1`` attempts. Every lower-layer error is translated
+here, once, by ``translate_error``, which classifies botocore's errors
+(``botocore_is_transient``) into the ``transient`` flag of ``StorageError`` that
+``errors.is_transient`` (the pipeline's one retry predicate) reads.
 """
 
 from __future__ import annotations
@@ -17,19 +21,18 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aioboto3
-import aiofiles
-import aiofiles.os
 import botocore.exceptions as bexc
-from aiobotocore.config import AioConfig
 
 from .base import MiB, StoredObject, read_whole, source_path, storage_error, translate_os_error
 from .s3errors import _is_not_found, translate_error
-from .s3put import LeanPut, SingleAttemptHTTPSession
+from .s3put import LeanPut
 
-__all__ = ["S3Storage", "SingleAttemptHTTPSession", "StorageNotOpenError", "translate_error"]
+if TYPE_CHECKING:
+    from aiobotocore.config import AioConfig
+
+__all__ = ["S3Storage", "StorageNotOpenError", "translate_error"]
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +68,14 @@ class S3Storage:
         multipart_chunksize: int = 8 * MiB,
         multipart_concurrency: int = 4,
         list_page_size: int = 1000,
-        session: aioboto3.Session | None = None,
+        session: Any = None,
         lean_put: bool = True,
         addressing_style: str | None = None,
+        defer_client: bool = False,
     ) -> None:
+        """``session``: an aioboto3 session (default: a new one, on the default chain);
+        ``defer_client``: build the client on first need when the lean path can start
+        without it (``s3early``); ``client`` then raises until ``await get_client()``."""
         if not bucket or "/" in bucket:
             raise ValueError(f"invalid S3 bucket name {bucket!r}")
         self.bucket = bucket
@@ -87,10 +94,13 @@ class S3Storage:
         self.addressing_style = addressing_style or ("path" if self.endpoint_url else None)
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._key_base = f"{self.prefix}/" if self.prefix else ""
-        self._session = session or aioboto3.Session()
+        self._session = session
+        self.defer_client = defer_client
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
         self._lean: LeanPut | None = None
+        self._early = False  # opened on the early lean path: stat on the wire too
+        self._client_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r}, endpoint_url={self.endpoint_url!r})"
@@ -98,43 +108,71 @@ class S3Storage:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def client_config(self) -> AioConfig:
-        return AioConfig(
-            region_name=self.region,
-            max_pool_connections=self.max_pool_connections,
-            connect_timeout=self.timeout_s,
-            read_timeout=self.timeout_s,
-            # one HTTP request per call: the pipeline owns retries (see DESIGN "Retries")
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            s3={"addressing_style": self.addressing_style} if self.addressing_style else None,
-            # the flexible-checksum defaults of botocore >= 1.36 break many S3-compatible
-            # stores; only send checksums where the API requires them
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            http_session_cls=SingleAttemptHTTPSession,
+        from .s3client import client_config
+
+        return client_config(
+            self.region, self.max_pool_connections, self.timeout_s, self.addressing_style
         )
 
     async def open(self) -> S3Storage:
-        if self._client is not None:
+        if self._client is not None or self._early:
             return self
+        if self.defer_client and self.lean_put and self._session is None:
+            self._lean = LeanPut.early(
+                self.endpoint_url,
+                self.bucket,
+                self.region,
+                self.addressing_style,
+                limit=self.max_pool_connections,
+                timeout_s=self.timeout_s,
+                open_http=self._client_http,
+            )
+            if self._lean is not None:
+                self._early = True
+                return self
+        await self._open_client()
+        return self
+
+    async def _open_client(self) -> Any:
+        from . import s3client
+
         stack = contextlib.AsyncExitStack()
         try:
-            self._client = await stack.enter_async_context(
-                self._session.client(
-                    "s3", endpoint_url=self.endpoint_url, config=self.client_config()
-                )
+            if self._session is None:
+                self._session = s3client.new_session()
+            client = await s3client.open_client(
+                stack, self._session, self.endpoint_url, self.client_config()
             )
-            if self.lean_put:  # resolved once: base URL, signing scope, credentials object
-                self._lean = await LeanPut.resolve(self._client, self.bucket)
+            if self.lean_put and not self._early:  # resolved once: URL, scope, credentials
+                self._lean = await LeanPut.resolve(client, self.bucket)
         except BaseException:
-            self._client = self._lean = None
             await stack.aclose()
             raise
-        self._stack = stack
-        return self
+        self._client, self._stack = client, stack
+        return client
+
+    async def get_client(self) -> Any:
+        """The aiobotocore client, built now if the store was opened without one."""
+        if self._client is not None:
+            return self._client
+        if not self._early:
+            raise StorageNotOpenError(
+                f"{self!r} is not open: use `await store.open()` or `async with`"
+            )
+        async with self._client_lock:
+            if self._client is None:
+                log.debug("%r: building the S3 client for a non-lean operation", self)
+                await self._open_client()
+        return self._client
+
+    async def _client_http(self) -> Any:
+        """The client's aiohttp session (the lean path's for https and big bodies)."""
+        client = await self.get_client()
+        return await client._endpoint.http_session._get_session(None)
 
     async def close(self) -> None:
         stack, self._stack, self._client, lean = self._stack, None, None, self._lean
-        self._lean = None
+        self._lean, self._early = None, False
         if lean is not None:
             lean.close()
         if stack is not None:
@@ -148,11 +186,11 @@ class S3Storage:
 
     @property
     def client(self) -> Any:
-        """The open aiobotocore S3 client (for tests and tools)."""
+        """The open aiobotocore S3 client (for tests and tools; ``get_client()`` builds a
+        deferred one)."""
         if self._client is None:
-            raise StorageNotOpenError(
-                f"{self!r} is not open: use `await store.open()` or `async with`"
-            )
+            how = "`await store.get_client()`" if self._early else "`await store.open()`"
+            raise StorageNotOpenError(f"{self!r} has no S3 client: use {how}")
         return self._client
 
     # -- addressing ----------------------------------------------------------------------------
@@ -193,10 +231,12 @@ class S3Storage:
                     if not lean.wrong_region(exc):
                         raise
                     log.warning("%s: %s; lean PUT path off, botocore redirects", uri, exc)
-                    self._lean = None
+                    await self.get_client()
+                    self._lean, self._early = None, False
                     lean.close()
             extra = {"ContentType": content_type} if content_type else {}
-            await self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
+            client = await self.get_client()
+            await client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
         return uri
 
     async def put_file(
@@ -218,106 +258,22 @@ class S3Storage:
         return max(self.multipart_chunksize, math.ceil(size / MAX_PARTS))
 
     async def _put_multipart(self, key: str, path: str, content_type: str | None) -> str:
-        full, uri = self._full_key(key), self.uri(key)
-        try:
-            size = (await aiofiles.os.stat(path)).st_size
-        except OSError as exc:
-            raise translate_os_error(exc, f"stat source {path}") from exc
-        part_size = self.part_size(size)
-        count = max(1, math.ceil(size / part_size))
-        extra = {"ContentType": content_type} if content_type else {}
-        with self._translated("CreateMultipartUpload", uri):
-            created = await self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=full, **extra
-            )
-        upload_id: str = created["UploadId"]
-        try:
-            etags = await self._upload_parts(full, uri, upload_id, path, size, part_size, count)
-            parts = [{"ETag": etags[n], "PartNumber": n} for n in range(1, count + 1)]
-            with self._translated("CompleteMultipartUpload", uri):
-                await self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=full,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
-        except BaseException:
-            # registered as soon as there is something to clean; survives cancellation
-            await self._abort_quietly(full, uri, upload_id)
-            raise
-        return uri
+        from .s3multipart import put_multipart
 
-    async def _upload_parts(
-        self,
-        full: str,
-        uri: str,
-        upload_id: str,
-        path: str,
-        size: int,
-        part_size: int,
-        count: int,
-    ) -> dict[int, str]:
-        etags: dict[int, str] = {}
-        numbers = iter(range(1, count + 1))
-
-        async def worker() -> None:
-            async with aiofiles.open(path, "rb") as f:
-                for number in numbers:  # shared iterator: each part is taken once
-                    offset = (number - 1) * part_size
-                    await f.seek(offset)
-                    data = await f.read(min(part_size, size - offset))
-                    with self._translated(f"UploadPart {number}/{count}", uri):
-                        resp = await self.client.upload_part(
-                            Bucket=self.bucket,
-                            Key=full,
-                            UploadId=upload_id,
-                            PartNumber=number,
-                            Body=data,
-                        )
-                    etags[number] = resp["ETag"]
-
-        async def guarded() -> None:
-            try:
-                await worker()
-            except OSError as exc:
-                raise translate_os_error(exc, f"read source {path}") from exc
-
-        workers = min(self.multipart_concurrency, count)
-        tasks = [asyncio.create_task(guarded()) for _ in range(workers)]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for t in tasks:  # the first error wins
-            error = t.exception() if t in done and not t.cancelled() else None
-            if error is not None:
-                raise error
-        if len(etags) != count:
-            raise storage_error(True, f"S3 multipart upload of {uri} lost parts")
-        return etags
-
-    async def _abort_quietly(self, full: str, uri: str, upload_id: str) -> None:
-        async def abort() -> None:
-            try:
-                await self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=full, UploadId=upload_id
-                )
-            except Exception as exc:
-                log.warning("could not abort multipart upload %s of %s: %r", upload_id, uri, exc)
-
-        # shielded: a cancellation of the upload does not cancel its cleanup
-        await asyncio.shield(abort())
+        return await put_multipart(self, key, path, content_type)
 
     # -- reads ---------------------------------------------------------------------------------
 
     async def _head(self, key: str) -> dict[str, Any] | None:
         """HeadObject's answer, None when the object does not exist."""
         try:
-            head: dict[str, Any] = await self.client.head_object(
+            if self._early and (lean := self._lean) is not None and lean.wired:
+                return await lean.head(self._full_key(key))
+            head: dict[str, Any] = await (await self.get_client()).head_object(
                 Bucket=self.bucket, Key=self._full_key(key)
             )
+        except StorageNotOpenError:
+            raise
         except Exception as exc:
             if _is_not_found(exc):
                 return None
@@ -344,12 +300,12 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         full, uri = self._full_key(key), self.uri(key)
         with self._translated("DeleteObject", uri):
-            await self.client.delete_object(Bucket=self.bucket, Key=full)
+            await (await self.get_client()).delete_object(Bucket=self.bucket, Key=full)
 
     async def read(self, key: str) -> bytes:
         full, uri = self._full_key(key), self.uri(key)
         with self._translated("GetObject", uri):
-            resp = await self.client.get_object(Bucket=self.bucket, Key=full)
+            resp = await (await self.get_client()).get_object(Bucket=self.bucket, Key=full)
             async with resp["Body"] as body:
                 data: bytes = await body.read()
         return data
@@ -357,7 +313,9 @@ class S3Storage:
     async def list(self, prefix: str = "") -> AsyncIterator[StoredObject]:
         target = f"{self.url}/{prefix}" if prefix else self.url
         strip = len(self._key_base)
-        pages = self.client.get_paginator("list_objects_v2").paginate(
+        with self._translated("ListObjectsV2", target):
+            client = await self.get_client()
+        pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket,
             Prefix=self._key_base + prefix,
             PaginationConfig={"PageSize": self.list_page_size},
@@ -385,8 +343,10 @@ class S3Storage:
         cutoff = time.time() - older_than_s
         stale: list[tuple[str, str]] = []
         with self._translated("ListMultipartUploads", self.url):
-            pages = self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=self._key_base
+            pages = (
+                (await self.get_client())
+                .get_paginator("list_multipart_uploads")
+                .paginate(Bucket=self.bucket, Prefix=self._key_base)
             )
             async for page in pages:
                 for up in page.get("Uploads", ()):
@@ -394,7 +354,7 @@ class S3Storage:
                         stale.append((up["Key"], up["UploadId"]))
         for full, upload_id in stale:
             with self._translated("AbortMultipartUpload", f"s3://{self.bucket}/{full}"):
-                await self.client.abort_multipart_upload(
+                await (await self.get_client()).abort_multipart_upload(
                     Bucket=self.bucket, Key=full, UploadId=upload_id
                 )
         return len(stale)

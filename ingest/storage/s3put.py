@@ -4,10 +4,13 @@ A PutObject through aiobotocore costs about 1.3 ms of client CPU (parameter vali
 serialization, endpoint rules, event hooks, response parsing); the HTTP request itself is a
 small part of it. ``LeanPut`` keeps what matters and drops the rest:
 
-- **Resolved once, by botocore.** At ``open()`` the client's own endpoint rules are evaluated
-  for a PutObject of the bucket (what ``put_object`` does on every call): they decide the
-  base URL (virtual-hosted or path style, as the client's config resolved them; AWS regional
-  hosts, custom endpoints, dotted bucket names) and the signing scope (region, service).
+- **Resolved once, by botocore** (or, for an ``http://`` endpoint with credentials in the
+  environment, read the way botocore would, without a client: ``s3early``, ``LeanPut.early``;
+  uploads then start before aioboto3 is even imported). At ``open()`` the client's own
+  endpoint rules are evaluated for a PutObject of the bucket (what ``put_object`` does on
+  every call): they decide the base URL (virtual-hosted or path style, as the client's
+  config resolved them; AWS regional hosts, custom endpoints, dotted bucket names) and the
+  signing scope (region, service).
   ``object_url`` appends a key to that base.
 - **Signed as botocore signs.** Each PUT gets the SigV4 headers ``S3SigV4Auth`` would make
   (``sigv4.PutSigner``: the same bytes, a quarter of the CPU; why and how it is checked there),
@@ -44,16 +47,17 @@ import base64
 import hashlib
 import inspect
 import logging
+import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
 import botocore.exceptions as bexc
-from aiobotocore.httpsession import AIOHTTPSession
-from yarl import URL
 
+from . import s3early
 from .httpput import WIRE_MAX, PutPool, split_http_url
 from .s3errors import client_error_from_response
 from .sigv4 import PutSigner
@@ -65,23 +69,6 @@ PROBE_KEY = "ingest-lean-put-probe"
 #: at most this much of an error body is read (S3 error documents are a few hundred bytes)
 ERROR_BODY_MAX = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class SingleAttemptHTTPSession(AIOHTTPSession):
-    """aiobotocore's HTTP session without aiohttp's hidden retry.
-
-    aiohttp's ClientSession silently re-sends an idempotent request (PUT, GET, HEAD, DELETE)
-    once when the connection is reset or closed under it; with botocore's retries off, that
-    would still give some attempts two HTTP requests. The pipeline owns retries, so turn it
-    off (``_retry_connection`` is what aiohttp's own test client turns off). The lean PUT
-    path sends on this same session.
-    """
-
-    async def _get_session(self, proxy_url: Any) -> Any:
-        session = await super()._get_session(proxy_url)
-        if getattr(session, "_retry_connection", False):
-            session._retry_connection = False
-        return session
 
 
 def content_md5(data: bytes) -> str:
@@ -98,6 +85,23 @@ def origin_length(base_url: str) -> int:
     """How long ``scheme://host[:port]`` is in ``base_url`` and every URL built on it: what
     follows is the request target (the path: keys are percent-encoded, no query)."""
     return len(base_url) - len(urlsplit(base_url).path)
+
+
+def _pool(
+    target: Target, limit: int, connect_timeout: float, read_timeout: float
+) -> PutPool | None:
+    """The plain-HTTP wire to ``target``'s host (None for https)."""
+    plain = split_http_url(target.base_url)
+    if plain is None:
+        return None
+    return PutPool(
+        plain[0],
+        plain[1],
+        limit=limit,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        body_max=ERROR_BODY_MAX,
+    )
 
 
 def host_header(url: str) -> str:
@@ -134,19 +138,23 @@ class LeanPut:
         self,
         target: Target,
         credentials: Any,
-        http: aiohttp.ClientSession,
+        http: Any = None,
         *,
+        open_http: Callable[[], Awaitable[Any]] | None = None,
         exceptions: Any = None,
         payload_signing: bool = False,
         pool: PutPool | None = None,
     ) -> None:
+        """``http``: the aiohttp session for https and big bodies, or ``open_http``, which
+        gives it on the first such PUT (the client's session: built on demand)."""
         self.target = target
         self._pool = pool
         self._origin_len = origin_length(target.base_url)
         self.host = host_header(target.base_url)
         self._credentials = credentials
         self._static: Any = None  # static keys, frozen once
-        self._http = http
+        self._http: Any = http
+        self._open_http = open_http
         self._exceptions = exceptions
         self._signer = PutSigner(target.region, target.service, payload_signing=payload_signing)
 
@@ -187,25 +195,69 @@ class LeanPut:
         if reason is not None:
             log.info("S3 bucket %s: lean PUT path off (%s); using put_object", bucket, reason)
             return None
-        plain = split_http_url(target.base_url)
-        pool = None
-        if plain is not None:
-            pool = PutPool(
-                plain[0],
-                plain[1],
-                limit=config.max_pool_connections,
-                connect_timeout=config.connect_timeout,
-                read_timeout=config.read_timeout,
-                body_max=ERROR_BODY_MAX,
-            )
         return cls(
             target,
             credentials,
-            await http_session._get_session(None),
+            open_http=lambda: http_session._get_session(None),
             exceptions=client.exceptions,
             payload_signing=bool((config.s3 or {}).get("payload_signing_enabled")),
-            pool=pool,
+            pool=_pool(target, config.max_pool_connections, config.connect_timeout,
+                       config.read_timeout),
+        )  # fmt: skip
+
+    @classmethod
+    def early(
+        cls,
+        endpoint_url: str | None,
+        bucket: str,
+        region: str,
+        addressing_style: str | None,
+        *,
+        limit: int,
+        timeout_s: float,
+        open_http: Callable[[], Awaitable[Any]],
+        environ: Any = None,
+    ) -> LeanPut | None:
+        """The lean path without a client (``s3early``: what botocore would resolve, read
+        from the settings and the environment), or None when that is not plain to read."""
+        env = os.environ if environ is None else environ
+        base = s3early.base_url(endpoint_url or "", bucket, addressing_style or "path")
+        credentials = s3early.env_credentials(env)
+        reason = s3early.why_not(env)
+        if base is None or credentials is None or reason is not None:
+            log.debug("S3 bucket %s: no early lean path (%s)", bucket, reason or "settings")
+            return None
+        target = Target(base, region, "s3")
+        pool = _pool(target, limit, timeout_s, timeout_s)
+        return cls(target, credentials, open_http=open_http, pool=pool)
+
+    @property
+    def wired(self) -> bool:
+        """Does this path send on the plain-HTTP wire (``http://``)?"""
+        return self._pool is not None
+
+    async def head(self, full_key: str) -> dict[str, Any] | None:
+        """One HeadObject on the plain-HTTP wire (``wired``), answered in ``head_object``'s
+        shape (what ``stat`` and ``content_type`` read), None for a missing object; errors
+        raised as botocore's."""
+        assert self._pool is not None
+        url = self.url(full_key)
+        credentials = await self.frozen_credentials()
+        path = url[self._origin_len :]
+        headers = self._signer.headers(
+            credentials, url, self.host, b"", None, None, path=path, method="HEAD"
         )
+        status, answer, _ = await self._pool.put(path, headers, b"", url, method="HEAD")
+        if status == 404:
+            return None
+        if not 200 <= status < 300:
+            raise client_error_from_response("HeadObject", status, answer, b"", self._exceptions)
+        modified = answer.get("last-modified")
+        return {
+            "ContentLength": int(answer.get("content-length") or 0),
+            "LastModified": parsedate_to_datetime(modified) if modified else None,
+            "ContentType": answer.get("content-type"),
+        }
 
     def close(self) -> None:
         """Close the plain-HTTP connections (the aiohttp session is the client's to close)."""
@@ -269,6 +321,12 @@ class LeanPut:
         """Send one request; lower-layer errors mapped as aiobotocore's ``send`` maps them."""
         if self._pool is not None and len(data) <= WIRE_MAX:
             return await self._pool.put(url[self._origin_len :], headers, data, url)
+        import aiohttp  # here only: a store on the plain wire may never need it
+        from yarl import URL
+
+        if self._http is None:
+            assert self._open_http is not None
+            self._http = await self._open_http()
         try:
             async with self._http.put(
                 URL(url, encoded=True), data=data, headers=headers, allow_redirects=False

@@ -1,4 +1,5 @@
-"""AWS Signature Version 4 for one S3 PutObject: the headers botocore's ``S3SigV4Auth`` makes.
+"""AWS Signature Version 4 for one S3 PutObject (or HeadObject): the headers botocore's
+``S3SigV4Auth`` makes.
 
 Why not botocore's signer itself: ``S3SigV4Auth.add_auth`` is a general signer: it builds an
 ``AWSRequest``, an ``HTTPHeaders`` map twice, re-parses the URL, and derives the signing key
@@ -61,22 +62,26 @@ class PutSigner:
         url: str,
         host: str,
         data: bytes,
-        md5: str,
+        md5: str | None,
         content_type: str | None,
         *,
         stamp: str | None = None,
         path: str | None = None,
+        method: str = "PUT",
     ) -> dict[str, str]:
         """The request's headers, ``Authorization`` included. ``credentials``: botocore's
         frozen credentials (access_key, secret_key, token); ``stamp``: the X-Amz-Date (now);
-        ``path``: the URL's path when the caller has it (saves parsing ``url``)."""
+        ``path``: the URL's path when the caller has it (saves parsing ``url``); ``method``:
+        PUT, or HEAD (no body, no ``md5``: the lean ``stat``)."""
         if stamp is None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         access_key: str = credentials.access_key  # type: ignore[attr-defined]
         secret_key: str = credentials.secret_key  # type: ignore[attr-defined]
         token: str | None = credentials.token  # type: ignore[attr-defined]
         payload = hashlib.sha256(data).hexdigest() if self.payload_signing else UNSIGNED_PAYLOAD
-        headers = {"Host": host, "Content-MD5": md5}
+        headers = {"Host": host}
+        if md5 is not None:
+            headers["Content-MD5"] = md5
         if content_type:
             headers["Content-Type"] = content_type
         headers["X-Amz-Date"] = stamp
@@ -87,7 +92,7 @@ class PutSigner:
         names = ";".join(name for name, _ in signed)
         canonical = "\n".join(
             (
-                "PUT",
+                method,
                 path if path is not None else urlsplit(url).path,
                 "",  # no query string
                 "".join(f"{name}:{value}\n" for name, value in signed),
