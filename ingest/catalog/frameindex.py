@@ -83,12 +83,15 @@ INSERTS = {
     ),
 }
 
-#: each table's key: its columns, and where they are in a row
+#: each table's key (its primary key's columns, as ``CREATE`` says), and where they are in a row
 _KEYS = {
-    "frame_units": (("frame_row", "unit"), (0, 1)),
-    "frame_labels": (("label", "frame_row", "unit", "roi"), (3, 0, 1, 2)),
-    "frame_meta": (("key", "text", "frame_row", "unit", "seq"), (2, 4, 0, 1, 3)),
-    "frame_nums": (("key", "frame_row", "unit", "seq"), (2, 0, 1, 3)),
+    table: (columns, tuple(INSERTS[table].names.index(c) for c in columns))
+    for table, columns in {
+        "frame_units": ("frame_row", "unit"),
+        "frame_labels": ("label", "frame_row", "unit", "roi"),
+        "frame_meta": ("key", "text", "frame_row", "unit", "seq"),
+        "frame_nums": ("key", "frame_row", "unit", "seq"),
+    }.items()
 }
 
 
